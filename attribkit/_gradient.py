@@ -1,0 +1,168 @@
+"""The shared engine of every attributor whose answer is a (possibly rule-modified) input gradient.
+
+Saliency (paper section 3), DeconvNet and guided backprop (section 5) differ only in how ReLU passes the
+backward signal, so they share this class and differ in :meth:`GradientAttributor.backward_rules`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any, ContextManager
+
+import torch
+
+from attribkit._interfaces import TargetType
+from attribkit._modes import frozen
+from attribkit._targets import Targets, resolve_targets
+from attribkit._tencrop import TenCrop
+
+
+def saliency_map(attributions: torch.Tensor) -> torch.Tensor:
+    """The paper's saliency map: ``M_ij = max_c |w_cij|`` over the colour axis (``-3``).
+
+    ``[N, C, H, W] -> [N, H, W]`` and ``[N, K, C, H, W] -> [N, K, H, W]``.
+
+    Example
+    -------
+    >>> saliency_map(torch.tensor([[[[1.0]], [[-3.0]], [[2.0]]]])).item()
+    3.0
+    """
+    if attributions.ndim < 3:
+        raise ValueError(
+            f"expected attributions [..., C, H, W]; got shape {tuple(attributions.shape)}"
+        )
+    return attributions.abs().amax(dim=-3)
+
+
+def _one_hot(targets: Targets, scores: torch.Tensor) -> torch.Tensor:
+    """Cotangents ``[K, N, num_classes]``: row k selects class ``targets.index[:, k]`` of each image."""
+    grad = torch.zeros((targets.k, *scores.shape), dtype=scores.dtype, device=scores.device)
+    grad.scatter_(2, targets.index.t().unsqueeze(2), 1.0)
+    return grad
+
+
+class GradientAttributor:
+    """Captum-style ``attribute()`` for gradient-like methods.
+
+    Parameters
+    ----------
+    model
+        A classifier returning unnormalised class scores ``[N, num_classes]``.
+    ten_crop
+        Average over the four corner crops, the centre crop and their mirror images (the paper's display
+        maps). Crops are ``crop_fraction`` of the input's size; each crop's gradient is mirrored back,
+        placed where the crop came from, and every pixel is divided by how many crops covered it, so the
+        result has the input's shape.
+    crop_fraction
+        Side of a crop relative to the input (224/256, as the paper's crops of its 256 images).
+    eval_mode
+        Run the model in eval mode (restored afterwards).
+    """
+
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        *,
+        ten_crop: bool = False,
+        crop_fraction: float = 224 / 256,
+        eval_mode: bool = True,
+    ) -> None:
+        if not isinstance(model, torch.nn.Module):
+            raise TypeError(f"model must be a torch.nn.Module; got {type(model).__name__}")
+        self.model = model
+        self.ten_crop = TenCrop(crop_fraction) if ten_crop else None
+        self.eval_mode = eval_mode
+
+    def backward_rules(self) -> ContextManager[Any]:
+        """The context inside which forward and backward run; the plain gradient needs none."""
+        return contextlib.nullcontext()
+
+    def attribute(
+        self,
+        inputs: torch.Tensor,
+        target: TargetType = None,
+        *,
+        top_k: int | None = None,
+        additional_forward_args: tuple[Any, ...] | None = None,
+    ) -> torch.Tensor:
+        """Input gradients of the unnormalised class scores.
+
+        Parameters
+        ----------
+        inputs
+            ``[N, C, H, W]`` float tensor, already preprocessed for the model.
+        target
+            ``None`` (each image's top-1 class), an int, ``[N]`` or ``[N, K]`` class indices.
+        top_k
+            Use each image's K highest-scoring classes (instead of ``target``).
+        additional_forward_args
+            Extra positional arguments passed to ``model(inputs, *args)``.
+
+        Returns
+        -------
+        torch.Tensor
+            ``[N, C, H, W]``, or ``[N, K, C, H, W]`` for ``[N, K]`` targets and ``top_k``. K classes cost
+            one forward and one batched backward pass.
+        """
+        if not isinstance(inputs, torch.Tensor):
+            raise TypeError(f"inputs must be a torch.Tensor; got {type(inputs).__name__}")
+        if inputs.ndim != 4 or not inputs.is_floating_point():
+            raise ValueError(
+                f"inputs must be a float tensor [N, C, H, W]; got {inputs.dtype} {tuple(inputs.shape)}"
+            )
+        extra = tuple(additional_forward_args or ())
+        with frozen(self.model, eval_mode=self.eval_mode), torch.enable_grad():
+            if self.ten_crop is None:
+                grads, targets = self._gradients(inputs, target, top_k, extra)
+            else:
+                grads, targets = self._ten_crop_gradients(inputs, target, top_k, extra)
+        return grads[:, 0] if targets.single else grads
+
+    def _gradients(
+        self,
+        inputs: torch.Tensor,
+        target: TargetType,
+        top_k: int | None,
+        extra: tuple[Any, ...],
+        targets: Targets | None = None,
+    ) -> tuple[torch.Tensor, Targets]:
+        """One forward, one (batched) backward: ``[N, K, C, H, W]`` gradients."""
+        x = inputs.detach().requires_grad_(True)
+        with self.backward_rules():
+            scores = self.model(x, *extra)
+            if targets is None:
+                targets = resolve_targets(target, top_k, scores)
+            cotangents = _one_hot(targets, scores)
+            if targets.k == 1:
+                (grad,) = torch.autograd.grad(scores, x, cotangents[0])
+                grads = grad.unsqueeze(1)
+            else:
+                # One vmapped backward for all K classes rather than K backward passes.
+                (grad,) = torch.autograd.grad(scores, x, cotangents, is_grads_batched=True)
+                grads = grad.movedim(0, 1)
+        return grads, targets
+
+    def _ten_crop_gradients(
+        self,
+        inputs: torch.Tensor,
+        target: TargetType,
+        top_k: int | None,
+        extra: tuple[Any, ...],
+    ) -> tuple[torch.Tensor, Targets]:
+        assert self.ten_crop is not None
+        crops = self.ten_crop.crops(inputs)  # [10 * N, C, h, w], crop-major
+        n = inputs.shape[0]
+        # Targets come from the whole image, as the paper explains the class predicted for the image.
+        with torch.no_grad(), self.backward_rules():
+            whole = resolve_targets(target, top_k, self.model(inputs, *extra))
+        repeated = Targets(whole.index.repeat(self.ten_crop.count, 1), whole.single)
+        grads, _ = self._gradients(crops, None, None, _repeat_args(extra, self.ten_crop.count), repeated)
+        return self.ten_crop.merge(grads, n, inputs.shape[-2:]), whole
+
+
+def _repeat_args(extra: tuple[Any, ...], times: int) -> tuple[Any, ...]:
+    """Batched tensor arguments follow their images into the crops (crop-major order)."""
+    return tuple(
+        a.repeat(times, *([1] * (a.ndim - 1))) if isinstance(a, torch.Tensor) and a.ndim else a
+        for a in extra
+    )

@@ -1,0 +1,53 @@
+"""Real photos shipped by scikit-image, scikit-learn and matplotlib: usable offline for demos and tests."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+
+def _skimage(name: str) -> Callable[[], np.ndarray]:
+    def load() -> np.ndarray:
+        import skimage.data
+
+        return np.asarray(getattr(skimage.data, name)())
+
+    return load
+
+
+def _sklearn(name: str) -> Callable[[], np.ndarray]:
+    def load() -> np.ndarray:
+        from sklearn.datasets import load_sample_image
+
+        return np.asarray(load_sample_image(f"{name}.jpg"))
+
+    return load
+
+
+def _grace_hopper() -> np.ndarray:
+    from matplotlib import cbook
+    from PIL import Image
+
+    with cbook.get_sample_data("grace_hopper.jpg") as f:
+        return np.asarray(Image.open(f).convert("RGB"))
+
+
+#: name -> loader of an ``[H, W, 3]`` uint8 RGB photo.
+SAMPLE_PHOTOS: dict[str, Callable[[], np.ndarray]] = {
+    "chelsea": _skimage("chelsea"),
+    "coffee": _skimage("coffee"),
+    "astronaut": _skimage("astronaut"),
+    "rocket": _skimage("rocket"),
+    "china": _sklearn("china"),
+    "flower": _sklearn("flower"),
+    "grace_hopper": _grace_hopper,
+}
+
+
+def sample_photo(name: str) -> np.ndarray:
+    """One of :data:`SAMPLE_PHOTOS` as ``[H, W, 3]`` uint8 RGB."""
+    try:
+        return SAMPLE_PHOTOS[name]()
+    except KeyError:
+        raise KeyError(f"unknown sample photo {name!r}; known: {', '.join(SAMPLE_PHOTOS)}") from None

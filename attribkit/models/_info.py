@@ -1,0 +1,93 @@
+"""What a model needs beside its weights: input preprocessing and class names.
+
+They are attached to the module as one attribute, ``model.attribkit_info`` (a :class:`ModelInfo`), so a
+model keeps its own type, state-dict keys and layer names. :func:`model_info` reads it, falling back to the
+torchvision ImageNet conventions for a model attribkit did not load.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+import torch
+
+INFO_ATTRIBUTE = "attribkit_info"
+
+
+@lru_cache(maxsize=1)
+def imagenet_classes() -> tuple[str, ...]:
+    """The 1000 ImageNet class names in index order (sorted WordNet ids), from torchvision, offline."""
+    from torchvision.models import VGG16_Weights
+
+    return tuple(VGG16_Weights.IMAGENET1K_V1.meta["categories"])
+
+
+@dataclass(frozen=True)
+class Preprocessing:
+    """Resize the shorter side, centre-crop a square, normalise ``(x - mean) / std`` per channel.
+
+    ``mean`` and ``std`` are on the 0–1 scale of the RGB values.
+    """
+
+    resize: int = 256
+    crop: int = 224
+    mean: tuple[float, float, float] = (0.485, 0.456, 0.406)
+    std: tuple[float, float, float] = (0.229, 0.224, 0.225)
+
+    def __post_init__(self) -> None:
+        if not 0 < self.crop <= self.resize:
+            raise ValueError(f"need 0 < crop <= resize; got crop={self.crop}, resize={self.resize}")
+
+    def _stats(self, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        mean = torch.tensor(self.mean, dtype=like.dtype, device=like.device).view(-1, 1, 1)
+        std = torch.tensor(self.std, dtype=like.dtype, device=like.device).view(-1, 1, 1)
+        return mean, std
+
+    def normalise(self, rgb01: torch.Tensor) -> torch.Tensor:
+        """``[..., 3, H, W]`` RGB in ``[0, 1]`` → the model's input space."""
+        mean, std = self._stats(rgb01)
+        return (rgb01 - mean) / std
+
+    def denormalise(self, inputs: torch.Tensor) -> torch.Tensor:
+        """The model's input space → RGB on the 0–1 scale (not clipped)."""
+        mean, std = self._stats(inputs)
+        return inputs * std + mean
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """A model's name, preprocessing and class names."""
+
+    name: str
+    preprocessing: Preprocessing = field(default_factory=Preprocessing)
+    class_names: tuple[str, ...] = field(default_factory=imagenet_classes)
+
+    def class_index(self, name_or_index: str | int) -> int:
+        """A class index from an index, a numeric string or a class name (case-insensitive)."""
+        if isinstance(name_or_index, int) or str(name_or_index).strip().isdigit():
+            index = int(name_or_index)
+            if not 0 <= index < len(self.class_names):
+                raise ValueError(f"class index {index} is out of range [0, {len(self.class_names)})")
+            return index
+        wanted = str(name_or_index).strip().lower()
+        lowered = [c.lower() for c in self.class_names]
+        if wanted in lowered:
+            return lowered.index(wanted)
+        import difflib
+
+        close = difflib.get_close_matches(wanted, lowered, n=5, cutoff=0.6)
+        hint = f"; close matches: {', '.join(self.class_names[lowered.index(c)] for c in close)}" if close else ""
+        raise ValueError(f"unknown class {name_or_index!r} for model {self.name!r}{hint}")
+
+
+def attach_info(model: torch.nn.Module, info: ModelInfo) -> torch.nn.Module:
+    """Attach ``info`` to ``model`` (as ``model.attribkit_info``) and return the model."""
+    object.__setattr__(model, INFO_ATTRIBUTE, info)
+    return model
+
+
+def model_info(model: torch.nn.Module) -> ModelInfo:
+    """The attached :class:`ModelInfo`, or torchvision's ImageNet conventions if none is attached."""
+    info = getattr(model, INFO_ATTRIBUTE, None)
+    return info if isinstance(info, ModelInfo) else ModelInfo(name=type(model).__name__)

@@ -1,0 +1,69 @@
+"""Shared fixtures: the default model (loaded once), small random networks, real sample photos."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import attribkit
+
+#: The hand-boxed ImageNet dev photos live beside the checkout in CI; elsewhere those tests skip.
+DEV_SET = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "imagenet-dev"
+
+
+@pytest.fixture(scope="session")
+def default_model() -> torch.nn.Module:
+    return attribkit.load_model()
+
+
+@pytest.fixture(scope="session")
+def chelsea() -> np.ndarray:
+    from attribkit.data import sample_photo
+
+    return sample_photo("chelsea")
+
+
+@pytest.fixture(scope="session")
+def coffee() -> np.ndarray:
+    from attribkit.data import sample_photo
+
+    return sample_photo("coffee")
+
+
+def tiny_cnn(num_classes: int = 10, seed: int = 0) -> torch.nn.Module:
+    """A small conv net with ReLUs, max-pool and a linear head; deterministic for a seed."""
+    torch.manual_seed(seed)
+    return torch.nn.Sequential(
+        torch.nn.Conv2d(3, 8, 3, padding=1),
+        torch.nn.ReLU(),
+        torch.nn.MaxPool2d(2),
+        torch.nn.Conv2d(8, 8, 3, padding=1),
+        torch.nn.BatchNorm2d(8),
+        torch.nn.ReLU(),
+        torch.nn.AdaptiveAvgPool2d(2),
+        torch.nn.Flatten(),
+        torch.nn.Linear(32, num_classes),
+    ).double()
+
+
+@pytest.fixture
+def tiny_model() -> torch.nn.Module:
+    return tiny_cnn()
+
+
+@pytest.fixture
+def fresh_registry():
+    """Forget the process-wide registry before and after a test that changes the environment."""
+    attribkit.reset_registry()
+    yield
+    attribkit.reset_registry()
+
+
+@pytest.fixture(scope="session")
+def dev_set() -> Path:
+    if not (DEV_SET / "boxes.json").is_file():
+        pytest.skip("the imagenet-dev photos are not beside this checkout (../shared/data)")
+    return DEV_SET
