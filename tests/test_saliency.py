@@ -54,6 +54,17 @@ def test_n_by_k_targets_are_batched(sal, tiny_model, batch):
             assert torch.allclose(grads[n, k], ref, atol=1e-6)
 
 
+@pytest.mark.parametrize("batched", [True, False])
+def test_batched_and_looped_backward_agree(tiny_model, batch, batched):
+    targets = torch.tensor([[0, 5, 2], [9, 9, 1], [2, 3, 4]])
+    sal = attribkit.create_attributor("saliency", tiny_model, batched_backward=batched)
+    grads = sal.attribute(batch, target=targets)
+    for n in range(3):
+        for k in range(3):
+            ref = naive_gradient(tiny_model, batch[n], int(targets[n, k]))
+            assert torch.allclose(grads[n, k], ref, atol=1e-6)
+
+
 def test_k_targets_cost_one_forward(sal, tiny_model, batch):
     calls = []
     handle = tiny_model.register_forward_hook(lambda *a: calls.append(1))
