@@ -19,7 +19,7 @@ def run_plugins(args: argparse.Namespace) -> int:
         origin = plugin.distribution or "registered in code"
         print(f"{plugin.name}  ({origin})")
         for reg in sorted(plugin.registrations, key=lambda r: (r.kind, r.name)):
-            print(f"    {reg.kind:<10} {reg.name:<20} {reg.description}")
+            print(f"    {reg.kind:<10} {reg.name:<28} {reg.description}")
         if not plugin.registrations:
             print("    (registers nothing, or lost every name to another plugin)")
     return 0

@@ -1,0 +1,95 @@
+"""The shared adapter: attribkit's ``attribute()`` contract on top of one Captum method.
+
+Captum explains one target per image per call, so ``[N, K]`` targets and ``top_k`` loop over K (one
+Captum call per class); attribkit's own gradient engine batches the K backward passes instead.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from attribkit import TargetType, frozen, resolve_targets
+
+
+class CaptumAttributor:
+    """Base of the bridged methods: input checks, target resolution, the K loop, model-mode restoration.
+
+    A subclass implements :meth:`_attribute_one`, which calls Captum for one class per image.
+
+    Parameters
+    ----------
+    model
+        A classifier returning unnormalised class scores ``[N, num_classes]``.
+    eval_mode
+        Run the model in eval mode (restored afterwards, even after an exception).
+    """
+
+    def __init__(self, model: torch.nn.Module, *, eval_mode: bool = True) -> None:
+        if not isinstance(model, torch.nn.Module):
+            raise TypeError(f"model must be a torch.nn.Module; got {type(model).__name__}")
+        self.model = model
+        self.eval_mode = eval_mode
+
+    def _attribute_one(
+        self, inputs: torch.Tensor, target: torch.Tensor, extra: tuple[Any, ...] | None
+    ) -> torch.Tensor:
+        """Captum's attribution of class ``target[i]`` for image ``i``: ``[N, C', H, W]``."""
+        raise NotImplementedError
+
+    def attribute(
+        self,
+        inputs: torch.Tensor,
+        target: TargetType = None,
+        *,
+        top_k: int | None = None,
+        additional_forward_args: tuple[Any, ...] | None = None,
+    ) -> torch.Tensor:
+        """Attributions for ``inputs`` ``[N, C, H, W]`` (already preprocessed for the model).
+
+        Parameters
+        ----------
+        inputs
+            ``[N, C, H, W]`` float tensor.
+        target
+            ``None`` (each image's top-1 class), an int, ``[N]`` or ``[N, K]`` class indices.
+        top_k
+            Use each image's K highest-scoring classes (instead of ``target``).
+        additional_forward_args
+            Extra positional arguments passed to ``model(inputs, *args)``.
+
+        Returns
+        -------
+        torch.Tensor
+            ``[N, C, H, W]`` (``C = 1`` for Grad-CAM), or ``[N, K, C, H, W]`` for ``[N, K]`` targets and
+            ``top_k``; K classes cost K Captum calls.
+        """
+        if not isinstance(inputs, torch.Tensor):
+            raise TypeError(f"inputs must be a torch.Tensor; got {type(inputs).__name__}")
+        if inputs.ndim != 4 or not inputs.is_floating_point():
+            raise ValueError(
+                f"inputs must be a float tensor [N, C, H, W]; got {inputs.dtype} {tuple(inputs.shape)}"
+            )
+        extra = tuple(additional_forward_args or ())
+        x = inputs.detach()
+        with frozen(self.model, eval_mode=self.eval_mode):
+            with torch.no_grad():
+                targets = resolve_targets(target, top_k, self.model(x, *extra))
+            with torch.enable_grad():
+                maps = [
+                    self._attribute_one(x, targets.index[:, k], extra or None).detach()
+                    for k in range(targets.k)
+                ]
+        out = torch.stack(maps, dim=1)
+        return out[:, 0] if targets.single else out
+
+
+def slice_args(extra: tuple[Any, ...] | None, index: int, n: int) -> tuple[Any, ...] | None:
+    """Per-image arguments (tensors with a batch axis of ``n``) follow image ``index`` when looping."""
+    if extra is None:
+        return None
+    return tuple(
+        a[index : index + 1] if isinstance(a, torch.Tensor) and a.ndim and a.shape[0] == n else a
+        for a in extra
+    )

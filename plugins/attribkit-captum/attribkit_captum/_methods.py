@@ -1,0 +1,179 @@
+"""The bridged Captum methods, each a thin :class:`CaptumAttributor` that calls Captum once per target."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from captum.attr import (
+    InputXGradient,
+    IntegratedGradients,
+    LayerAttribution,
+    LayerGradCam,
+    NoiseTunnel,
+    Occlusion,
+    Saliency,
+)
+
+from attribkit_captum._bridge import CaptumAttributor, slice_args
+from attribkit_captum._layers import find_layer
+
+
+class CaptumIntegratedGradients(CaptumAttributor):
+    """Integrated Gradients (Sundararajan et al. 2017) from a constant baseline.
+
+    Parameters
+    ----------
+    n_steps, method, internal_batch_size
+        Passed to ``captum.attr.IntegratedGradients.attribute``.
+    baseline
+        The reference input, in the model's input space (``0.0`` is the dataset mean colour for
+        mean/std-normalised models).
+    """
+
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        *,
+        n_steps: int = 50,
+        method: str = "gausslegendre",
+        baseline: float = 0.0,
+        internal_batch_size: int | None = None,
+        eval_mode: bool = True,
+    ) -> None:
+        super().__init__(model, eval_mode=eval_mode)
+        self.n_steps, self.method, self.baseline = n_steps, method, baseline
+        self.internal_batch_size = internal_batch_size
+
+    def _attribute_one(self, inputs: torch.Tensor, target: torch.Tensor, extra: Any) -> torch.Tensor:
+        return IntegratedGradients(self.model).attribute(
+            inputs, baselines=self.baseline, target=target, additional_forward_args=extra,
+            n_steps=self.n_steps, method=self.method, internal_batch_size=self.internal_batch_size,
+        )
+
+
+class CaptumInputXGradient(CaptumAttributor):
+    """Input × gradient (Shrikumar et al. 2016)."""
+
+    def _attribute_one(self, inputs: torch.Tensor, target: torch.Tensor, extra: Any) -> torch.Tensor:
+        return InputXGradient(self.model).attribute(inputs, target=target, additional_forward_args=extra)
+
+
+class CaptumSmoothGrad(CaptumAttributor):
+    """SmoothGrad (Smilkov et al. 2017): the input gradient averaged over noisy copies of the image.
+
+    Parameters
+    ----------
+    samples
+        Noisy copies per image (``nt_samples``).
+    noise_level
+        Noise standard deviation as a fraction of each image's value range ``max - min`` (the SmoothGrad
+        paper's parametrisation; 0.15 is its recommended level), so the same setting suits any input
+        normalisation. Noise is drawn from torch's global generator: seed it for repeatable maps.
+    abs
+        Average ``|gradient|`` (Captum's ``Saliency(abs=True)``) instead of the signed gradient.
+    batch_size
+        Noisy copies per forward pass (``nt_samples_batch_size``; ``None``: all at once).
+    """
+
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        *,
+        samples: int = 25,
+        noise_level: float = 0.15,
+        abs: bool = False,
+        batch_size: int | None = None,
+        eval_mode: bool = True,
+    ) -> None:
+        super().__init__(model, eval_mode=eval_mode)
+        if samples < 1 or noise_level < 0:
+            raise ValueError(f"need samples >= 1 and noise_level >= 0; got {samples}, {noise_level}")
+        self.samples, self.noise_level, self.abs, self.batch_size = samples, noise_level, abs, batch_size
+
+    def _attribute_one(self, inputs: torch.Tensor, target: torch.Tensor, extra: Any) -> torch.Tensor:
+        tunnel = NoiseTunnel(Saliency(self.model))
+        n = inputs.shape[0]
+        # Captum takes one stdev per input tensor, not per image; the noise level is per image, so loop.
+        return torch.cat([
+            tunnel.attribute(
+                inputs[i : i + 1], nt_type="smoothgrad", nt_samples=self.samples,
+                nt_samples_batch_size=self.batch_size,
+                stdevs=self.noise_level * float(inputs[i].max() - inputs[i].min()),
+                target=target[i : i + 1], additional_forward_args=slice_args(extra, i, n), abs=self.abs,
+            )
+            for i in range(n)
+        ])
+
+
+class CaptumOcclusion(CaptumAttributor):
+    """Occlusion (Zeiler & Fergus 2014): score drop when a square window is replaced by a baseline.
+
+    Parameters
+    ----------
+    window, stride
+        Side and step of the square occluding window, in pixels (all channels are occluded together).
+    baseline
+        The value occluded pixels take, in the model's input space.
+    perturbations_per_eval
+        Occluded copies per forward pass.
+    """
+
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        *,
+        window: int = 16,
+        stride: int = 8,
+        baseline: float = 0.0,
+        perturbations_per_eval: int = 16,
+        eval_mode: bool = True,
+    ) -> None:
+        super().__init__(model, eval_mode=eval_mode)
+        if window < 1 or stride < 1:
+            raise ValueError(f"window and stride must be >= 1; got {window}, {stride}")
+        self.window, self.stride, self.baseline = window, stride, baseline
+        self.perturbations_per_eval = perturbations_per_eval
+
+    def _attribute_one(self, inputs: torch.Tensor, target: torch.Tensor, extra: Any) -> torch.Tensor:
+        channels = inputs.shape[1]
+        return Occlusion(self.model).attribute(
+            inputs, sliding_window_shapes=(channels, self.window, self.window),
+            strides=(channels, self.stride, self.stride), baselines=self.baseline, target=target,
+            additional_forward_args=extra, perturbations_per_eval=self.perturbations_per_eval,
+        )
+
+
+class CaptumGradCam(CaptumAttributor):
+    """Grad-CAM (Selvaraju et al. 2017) of one layer, upsampled to the input: ``[N, 1, H, W]``.
+
+    Parameters
+    ----------
+    layer
+        Dotted name of the layer to explain (``model.get_submodule`` syntax, e.g. ``"layer4"`` or
+        ``"features.28"``); ``None`` picks a default per model (see
+        :func:`attribkit_captum.default_layer_name`).
+    relu
+        Keep only positive evidence (Grad-CAM's final ReLU).
+    interpolate
+        Upsampling mode for ``LayerAttribution.interpolate`` (``"bilinear"``, ``"nearest"``, ...).
+    """
+
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        *,
+        layer: str | None = None,
+        relu: bool = True,
+        interpolate: str = "bilinear",
+        eval_mode: bool = True,
+    ) -> None:
+        super().__init__(model, eval_mode=eval_mode)
+        self.layer_name, self.layer = find_layer(model, layer)
+        self.relu, self.interpolate = relu, interpolate
+
+    def _attribute_one(self, inputs: torch.Tensor, target: torch.Tensor, extra: Any) -> torch.Tensor:
+        cam = LayerGradCam(self.model, self.layer).attribute(
+            inputs, target=target, additional_forward_args=extra, relu_attributions=self.relu
+        )
+        return LayerAttribution.interpolate(cam, tuple(inputs.shape[-2:]), interpolate_mode=self.interpolate)

@@ -1,0 +1,168 @@
+"""The Captum bridge plugin: each ``captum:*`` attributor equals calling Captum directly."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import attribkit
+
+captum_attr = pytest.importorskip("captum.attr")
+attribkit_captum = pytest.importorskip(
+    "attribkit_captum", reason="install the bridge: pip install -e plugins/attribkit-captum"
+)
+
+from conftest import tiny_cnn  # noqa: E402
+
+NAMES = [
+    "captum:gradcam",
+    "captum:input_x_gradient",
+    "captum:integrated_gradients",
+    "captum:occlusion",
+    "captum:smoothgrad",
+]
+
+
+@pytest.fixture
+def x() -> torch.Tensor:
+    torch.manual_seed(1)
+    return torch.randn(3, 3, 16, 16, dtype=torch.float64)
+
+
+def test_every_bridged_method_is_registered_by_the_captum_plugin():
+    registry = attribkit.build_registry()
+    assert registry.names("attributor", "captum:*") == NAMES
+    assert {registry.get("attributor", n).plugin for n in NAMES} == {"captum"}
+    assert registry.distributions["captum"] == "attribkit-captum"
+
+
+def _direct(name: str, model: torch.nn.Module, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """The reference: Captum called the way its documentation shows, with the bridge's defaults."""
+    ca = captum_attr
+    if name == "captum:integrated_gradients":
+        return ca.IntegratedGradients(model).attribute(x, baselines=0.0, target=target, n_steps=50)
+    if name == "captum:input_x_gradient":
+        return ca.InputXGradient(model).attribute(x, target=target)
+    if name == "captum:smoothgrad":
+        out = []
+        for i in range(x.shape[0]):
+            torch.manual_seed(7 + i)
+            sd = 0.15 * float(x[i].max() - x[i].min())
+            out.append(ca.NoiseTunnel(ca.Saliency(model)).attribute(
+                x[i : i + 1], nt_type="smoothgrad", nt_samples=25, stdevs=sd, target=target[i : i + 1],
+                abs=False))
+        return torch.cat(out)
+    if name == "captum:occlusion":
+        return ca.Occlusion(model).attribute(
+            x, sliding_window_shapes=(3, 16, 16), strides=(3, 8, 8), baselines=0.0, target=target)
+    if name == "captum:gradcam":
+        cam = ca.LayerGradCam(model, model[3]).attribute(x, target=target, relu_attributions=True)
+        return ca.LayerAttribution.interpolate(cam, (16, 16), interpolate_mode="bilinear")
+    raise AssertionError(name)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_bridge_equals_captum_called_directly(name, x, monkeypatch):
+    model = tiny_cnn().eval()
+    target = torch.tensor([0, 3, 9])
+    if name == "captum:smoothgrad":
+        # The bridge loops over images; reseeding per image makes both sides draw the same noise.
+        seeds = iter(range(7, 7 + x.shape[0]))
+        tunnel = captum_attr.NoiseTunnel.attribute
+
+        def seeded(self, *args, **kwargs):
+            torch.manual_seed(next(seeds))
+            return tunnel(self, *args, **kwargs)
+
+        monkeypatch.setattr(attribkit_captum._methods.NoiseTunnel, "attribute", seeded)
+    got = attribkit.create_attributor(name, model).attribute(x, target=target)
+    monkeypatch.undo()
+    want = _direct(name, model, x, target)
+    assert got.shape == want.shape
+    torch.testing.assert_close(got, want.detach())
+    assert got.abs().sum() > 0
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_top_k_loops_over_classes_with_the_contract_shape(name, x):
+    model = tiny_cnn().eval()
+    attributor = attribkit.create_attributor(name, model)
+    torch.manual_seed(0)
+    many = attributor.attribute(x, top_k=2)
+    channels = 1 if name == "captum:gradcam" else 3
+    assert many.shape == (3, 2, channels, 16, 16)
+    top = model(x).topk(2, dim=1).indices
+    if name != "captum:smoothgrad":  # noise differs between calls; the shapes and classes are the point
+        torch.testing.assert_close(many[:, 1], attributor.attribute(x, target=top[:, 1]))
+        torch.testing.assert_close(many, attributor.attribute(x, target=top))
+    assert attributor.attribute(x).shape == (3, channels, 16, 16)
+
+
+def test_gradcam_default_layer_per_model(default_model):
+    import torchvision
+
+    assert attribkit_captum.default_layer_name(default_model) == "bn2"
+    assert attribkit_captum.default_layer_name(torchvision.models.resnet18()) == "layer4"
+    assert attribkit_captum.default_layer_name(torchvision.models.vgg11()) == "features"
+    assert attribkit_captum.default_layer_name(torchvision.models.alexnet()) == "features"
+    assert attribkit_captum.default_layer_name(tiny_cnn()) == "3"  # the last Conv2d
+
+
+def test_gradcam_layer_option_and_bad_layer_message(x):
+    model = tiny_cnn().eval()
+    first = attribkit.create_attributor("captum:gradcam", model, layer="0")
+    assert first.layer is model[0]
+    cam = first.attribute(x, target=1)
+    assert cam.shape == (3, 1, 16, 16) and (cam >= 0).all()
+    with pytest.raises(LookupError, match="no layer 'fetures'"):
+        attribkit.create_attributor("captum:gradcam", torch.nn.Sequential(
+            torch.nn.Sequential(torch.nn.Conv2d(3, 1, 1))), layer="fetures")
+
+
+def test_gradcam_on_the_default_model_points_at_the_cat(default_model, chelsea):
+    x = attribkit.load_image(chelsea, default_model).tensor
+    cam = attribkit.create_attributor("captum:gradcam", default_model).attribute(x, target=285)
+    assert cam.shape == (1, 1, 224, 224)
+    # The cat fills the left and centre of the crop; the right edge is background.
+    assert cam[0, 0, :, :112].mean() > cam[0, 0, :, 190:].mean()
+
+
+def test_mode_and_flags_restored_after_an_exception(x):
+    model = tiny_cnn().train()
+    flags = [p.requires_grad for p in model.parameters()]
+    attributor = attribkit.create_attributor("captum:integrated_gradients", model)
+    with pytest.raises(attribkit.TargetError):
+        attributor.attribute(x, target=99)
+    assert model.training and [p.requires_grad for p in model.parameters()] == flags
+    attributor.attribute(x, target=0)
+    assert model.training and [p.requires_grad for p in model.parameters()] == flags
+
+
+def test_bad_inputs_and_options_are_clear_errors(x):
+    model = tiny_cnn()
+    with pytest.raises(TypeError, match="torch.Tensor"):
+        attribkit.create_attributor("captum:input_x_gradient", model).attribute(x.numpy())
+    with pytest.raises(ValueError, match=r"\[N, C, H, W\]"):
+        attribkit.create_attributor("captum:input_x_gradient", model).attribute(x[0])
+    with pytest.raises(ValueError, match="window and stride"):
+        attribkit.create_attributor("captum:occlusion", model, window=0)
+    with pytest.raises(ValueError, match="samples"):
+        attribkit.create_attributor("captum:smoothgrad", model, samples=0)
+
+
+def test_additional_forward_args_reach_the_model(x):
+    class Scaled(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.net = tiny_cnn()
+
+        def forward(self, inputs, scale):
+            return self.net(inputs) * scale
+
+    model = Scaled()
+    scale = torch.tensor([[1.0], [2.0], [3.0]], dtype=torch.float64)
+    for name in ("captum:input_x_gradient", "captum:smoothgrad"):
+        attributor = attribkit.create_attributor(name, model, **({"noise_level": 0.0} if "smooth" in name else {}))
+        got = attributor.attribute(x, target=0, additional_forward_args=(scale,))
+        plain = attribkit.create_attributor(name, model.net, **({"noise_level": 0.0} if "smooth" in name else {}))
+        torch.testing.assert_close(got, plain.attribute(x, target=0) * scale.view(3, 1, 1, 1))
