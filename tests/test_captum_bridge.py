@@ -166,3 +166,14 @@ def test_additional_forward_args_reach_the_model(x):
         got = attributor.attribute(x, target=0, additional_forward_args=(scale,))
         plain = attribkit.create_attributor(name, model.net, **({"noise_level": 0.0} if "smooth" in name else {}))
         torch.testing.assert_close(got, plain.attribute(x, target=0) * scale.view(3, 1, 1, 1))
+
+
+def test_usable_from_the_cli(tmp_path, chelsea, fresh_registry):
+    from PIL import Image
+
+    from attribkit.cli import main
+
+    photo = tmp_path / "cat.jpg"
+    Image.fromarray(chelsea).save(photo)
+    assert main(["saliency", str(photo), "--method", "captum:gradcam", "--top-k", "2", "--out", str(tmp_path)]) == 0
+    assert len(list(tmp_path.glob("cat_*_captum_gradcam.png"))) == 2

@@ -45,7 +45,8 @@ def run(args: argparse.Namespace) -> int:
     info = attribkit.model_info(model)
     device = next(model.parameters()).device
     target = None if args.target is None else _class_index(info, args.target)
-    attributor = attribkit.create_attributor(args.method, model, ten_crop=args.ten_crop)
+    # Only methods built on the gradient engine take ten_crop; pass it only when asked for.
+    attributor = attribkit.create_attributor(args.method, model, **({"ten_crop": True} if args.ten_crop else {}))
     failures = 0
     for path in progress(args.images, desc=args.method):
         try:
@@ -64,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
         crop = image.input_rgb
         stem = slug(Path(path).stem)
         for cls, m in zip(classes, maps):
-            name = f"{stem}_{slug(info.class_names[cls])}_{args.method}"
+            name = f"{stem}_{slug(info.class_names[cls])}_{slug(args.method)}"
             save_panel(out / f"{name}.png", [crop, m, overlay(crop, m)],
                        ["photo (model input)", f"{args.method} map", "overlay"],
                        suptitle=f"{Path(path).name}: {info.class_names[cls]} (p={probs[cls]:.2f})")
