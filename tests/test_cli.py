@@ -86,8 +86,10 @@ def test_plugins_and_models_listings(capsys):
 
 
 def test_demo_writes_pngs(tmp_path):
-    assert main(["demo", "--out", str(tmp_path), "--photos", "coffee"]) == 0
+    assert main(["demo", "--out", str(tmp_path), "--photos", "coffee", "--steps", "saliency"]) == 0
     assert (tmp_path / "coffee_saliency.png").is_file()
+    assert main(["demo", "--out", str(tmp_path), "--photos", "cofee"]) == 2
+    assert main(["demo", "--out", str(tmp_path), "--steps", "nope"]) == 2
 
 
 def test_console_script_is_installed():
