@@ -177,3 +177,13 @@ def test_usable_from_the_cli(tmp_path, chelsea, fresh_registry):
     Image.fromarray(chelsea).save(photo)
     assert main(["saliency", str(photo), "--method", "captum:gradcam", "--top-k", "2", "--out", str(tmp_path)]) == 0
     assert len(list(tmp_path.glob("cat_*_captum_gradcam.png"))) == 2
+
+
+def test_registering_does_not_import_captum():
+    import subprocess
+    import sys
+
+    code = ("import sys, attribkit; attribkit.build_registry(); "
+            "print('captum.attr' in sys.modules, 'attribkit_captum._methods' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "False"]

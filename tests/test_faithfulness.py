@@ -166,3 +166,13 @@ def test_saliency_beats_random_on_a_real_photo(default_model, chelsea):
                       insertion_curve(default_model, x, sal, 285, steps=12).auc().item())
     assert aucs["saliency"][0] < aucs["random"][0]
     assert aucs["saliency"][1] > aucs["random"][1]
+
+
+def test_blur_equals_torchvision_gaussian_blur():
+    from torchvision.transforms.functional import gaussian_blur
+
+    x = torch.randn(2, 3, 20, 17, dtype=torch.float64)
+    torch.testing.assert_close(blur(x), gaussian_blur(x, [11, 11], [5.0, 5.0]))
+    torch.testing.assert_close(blur(x, kernel_size=3, sigma=0.7), gaussian_blur(x, [3, 3], [0.7, 0.7]))
+    with pytest.raises(ValueError, match="odd kernel_size"):
+        blur(x, kernel_size=4)

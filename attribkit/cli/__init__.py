@@ -14,6 +14,7 @@ COMMANDS = (
     "attribkit.cli._saliency",
     "attribkit.cli._plugins",
     "attribkit.cli._demo",
+    "attribkit.cli._study",
 )
 
 

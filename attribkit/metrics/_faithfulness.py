@@ -64,10 +64,22 @@ def auc(scores: torch.Tensor, fractions: torch.Tensor | None = None) -> torch.Te
 
 
 def blur(inputs: torch.Tensor, *, kernel_size: int = 11, sigma: float = 5.0) -> torch.Tensor:
-    """The insertion curve's starting image: a Gaussian blur of ``inputs`` ``[N, C, H, W]``."""
-    from torchvision.transforms.functional import gaussian_blur
+    """The insertion curve's starting image: a Gaussian blur of ``inputs`` ``[N, C, H, W]``.
 
-    return gaussian_blur(inputs, [kernel_size, kernel_size], [sigma, sigma])
+    Separable, with reflected borders: the same numbers as torchvision's ``gaussian_blur`` (which the
+    RISE code used), without importing torchvision on this path.
+    """
+    if kernel_size < 1 or kernel_size % 2 == 0 or sigma <= 0:
+        raise ValueError(f"need an odd kernel_size >= 1 and sigma > 0; got {kernel_size}, {sigma}")
+    half = (kernel_size - 1) * 0.5
+    taps = torch.linspace(-half, half, kernel_size, dtype=inputs.dtype, device=inputs.device)
+    kernel = torch.exp(-0.5 * (taps / sigma) ** 2)
+    kernel = kernel / kernel.sum()
+    channels = inputs.shape[1]
+    pad = kernel_size // 2
+    x = torch.nn.functional.pad(inputs, [pad, pad, pad, pad], mode="reflect")
+    x = torch.nn.functional.conv2d(x, kernel.view(1, 1, 1, -1).expand(channels, 1, 1, -1), groups=channels)
+    return torch.nn.functional.conv2d(x, kernel.view(1, 1, -1, 1).expand(channels, 1, -1, 1), groups=channels)
 
 
 def deletion_curve(

@@ -1,5 +1,7 @@
 """attribkit-captum: Captum's attribution methods as attribkit attributors (names ``captum:*``).
 
+The method classes are imported on first access, so loading the plugin does not import Captum.
+
 Example
 -------
 >>> import attribkit
@@ -7,24 +9,26 @@ Example
 >>> cam = attribkit.create_attributor("captum:gradcam", model, layer="layer4")         # doctest: +SKIP
 """
 
-from attribkit_captum._bridge import CaptumAttributor
-from attribkit_captum._layers import LayerError, default_layer_name, find_layer
-from attribkit_captum._methods import (
-    CaptumGradCam,
-    CaptumInputXGradient,
-    CaptumIntegratedGradients,
-    CaptumOcclusion,
-    CaptumSmoothGrad,
-)
+from __future__ import annotations
 
-__all__ = [
-    "CaptumAttributor",
-    "CaptumGradCam",
-    "CaptumInputXGradient",
-    "CaptumIntegratedGradients",
-    "CaptumOcclusion",
-    "CaptumSmoothGrad",
-    "LayerError",
-    "default_layer_name",
-    "find_layer",
-]
+import importlib
+from typing import Any
+
+from attribkit_captum._layers import LayerError, default_layer_name, find_layer
+
+_LAZY = {
+    "CaptumAttributor": "attribkit_captum._bridge",
+    "CaptumGradCam": "attribkit_captum._methods",
+    "CaptumInputXGradient": "attribkit_captum._methods",
+    "CaptumIntegratedGradients": "attribkit_captum._methods",
+    "CaptumOcclusion": "attribkit_captum._methods",
+    "CaptumSmoothGrad": "attribkit_captum._methods",
+}
+
+__all__ = sorted([*_LAZY, "LayerError", "default_layer_name", "find_layer"])
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'attribkit_captum' has no attribute {name!r}")

@@ -1,27 +1,41 @@
-"""The ``captum`` plugin (entry point of group ``attribkit``): registers the ``captum:*`` attributors."""
+"""The ``captum`` plugin (entry point of group ``attribkit``): registers the ``captum:*`` attributors.
+
+Registration does not import Captum (a second or more on a busy machine): each factory imports the
+method's class when it is first built, so ``attribkit plugins`` and unrelated methods stay fast.
+"""
 
 from __future__ import annotations
 
-from attribkit import Registrar, hookimpl
-from attribkit_captum._methods import (
-    CaptumGradCam,
-    CaptumInputXGradient,
-    CaptumIntegratedGradients,
-    CaptumOcclusion,
-    CaptumSmoothGrad,
-)
+import importlib
+from typing import Any
 
-#: attribkit name -> (factory, one-line description shown by ``attribkit plugins``).
+from attribkit import Registrar, hookimpl
+
+#: attribkit name -> (class in attribkit_captum._methods, one-line description for ``attribkit plugins``).
 METHODS = {
-    "captum:gradcam": (CaptumGradCam, "Captum LayerGradCam, upsampled to the input (layer=...)"),
-    "captum:input_x_gradient": (CaptumInputXGradient, "Captum InputXGradient: x * dS_c/dx"),
-    "captum:integrated_gradients": (CaptumIntegratedGradients, "Captum IntegratedGradients from a 0 baseline"),
-    "captum:occlusion": (CaptumOcclusion, "Captum Occlusion, 16-pixel window, stride 8"),
-    "captum:smoothgrad": (CaptumSmoothGrad, "Captum NoiseTunnel(Saliency), SmoothGrad, 25 samples"),
+    "captum:gradcam": ("CaptumGradCam", "Captum LayerGradCam, upsampled to the input (layer=...)"),
+    "captum:input_x_gradient": ("CaptumInputXGradient", "Captum InputXGradient: x * dS_c/dx"),
+    "captum:integrated_gradients": ("CaptumIntegratedGradients", "Captum IntegratedGradients from a 0 baseline"),
+    "captum:occlusion": ("CaptumOcclusion", "Captum Occlusion, 16-pixel window, stride 8"),
+    "captum:smoothgrad": ("CaptumSmoothGrad", "Captum NoiseTunnel(Saliency), SmoothGrad, 25 samples"),
 }
+
+
+class _Deferred:
+    """``factory(model, **options)`` that imports its class on first use."""
+
+    def __init__(self, class_name: str) -> None:
+        self.class_name = class_name
+
+    def __call__(self, model: Any, **options: Any) -> Any:
+        methods = importlib.import_module("attribkit_captum._methods")
+        return getattr(methods, self.class_name)(model, **options)
+
+    def __repr__(self) -> str:
+        return f"attribkit_captum.{self.class_name}"
 
 
 @hookimpl
 def attribkit_register(registry: Registrar) -> None:
-    for name, (factory, description) in METHODS.items():
-        registry.add_attributor(name, factory, description=description)
+    for name, (class_name, description) in METHODS.items():
+        registry.add_attributor(name, _Deferred(class_name), description=description)

@@ -1,0 +1,112 @@
+"""What a study runs on: photos with an optional class label and ground-truth boxes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Union
+
+import numpy as np
+
+from attribkit._interfaces import Box
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp")
+
+
+@dataclass(frozen=True)
+class StudyImage:
+    """One photo of a study.
+
+    Attributes
+    ----------
+    name
+        Unique within the study: the key of its records and the stem of its gallery files.
+    source
+        A file path, or a function returning ``[H, W, 3]`` uint8 RGB.
+    label
+        The class to explain (``None``: the model's top-1).
+    boxes
+        Ground-truth boxes of ``label`` in the photo's pixels (empty: no localisation accuracy).
+    """
+
+    name: str
+    source: Union[Path, Callable[[], np.ndarray]]
+    label: int | None = None
+    boxes: tuple[Box, ...] = field(default_factory=tuple)
+
+    def read(self) -> Union[Path, np.ndarray]:
+        return self.source if isinstance(self.source, Path) else self.source()
+
+
+DataSpec = Union[str, Path, Sequence[Union[StudyImage, str, Path]]]
+
+
+def study_images(data: DataSpec, *, class_index: Callable[[str], int] | None = None) -> list[StudyImage]:
+    """Resolve ``data`` into the study's photos.
+
+    Parameters
+    ----------
+    data
+        ``"samples"`` (every bundled sample photo) or ``"samples:chelsea,coffee"``; an annotation file
+        or folder (ILSVRC XML files, or a JSON file / a folder with ``boxes.json``) read by
+        :func:`attribkit.datasets.read_annotations`; a folder of photos (no labels: the model's top-1 is
+        explained); or a sequence of :class:`StudyImage` or photo paths.
+    class_index
+        Maps an annotation's label (a WordNet id, a class name or an index) to a class index.
+    """
+    if isinstance(data, (str, Path)):
+        text = str(data)
+        if text == "samples" or text.startswith("samples:"):
+            return _samples(text.partition(":")[2])
+        path = Path(data)
+        if path.is_dir() and not _is_annotated(path):
+            photos = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+            if not photos:
+                raise ValueError(f"{path}: no photos ({', '.join(IMAGE_SUFFIXES)}) and no annotations")
+            return _unique([StudyImage(p.stem, p) for p in photos])
+        if path.exists():
+            return _annotated(path, class_index)
+        raise ValueError(f"--data {text!r}: no such file or folder (or use 'samples')")
+    items = [d if isinstance(d, StudyImage) else StudyImage(Path(d).stem, Path(d)) for d in data]
+    if not items:
+        raise ValueError("a study needs at least one photo")
+    return _unique(items)
+
+
+def _unique(items: list[StudyImage]) -> list[StudyImage]:
+    seen: dict[str, int] = {}
+    for item in items:
+        seen[item.name] = seen.get(item.name, 0) + 1
+    clashes = sorted(n for n, c in seen.items() if c > 1)
+    if clashes:
+        raise ValueError(f"photo names must be unique in a study (they key the results): {', '.join(clashes)}")
+    return items
+
+
+def _samples(names: str) -> list[StudyImage]:
+    from attribkit.data import SAMPLE_PHOTOS
+
+    chosen = [n.strip() for n in names.split(",") if n.strip()] or list(SAMPLE_PHOTOS)
+    unknown = [n for n in chosen if n not in SAMPLE_PHOTOS]
+    if unknown:
+        raise ValueError(f"unknown sample photo(s) {', '.join(unknown)}; known: {', '.join(SAMPLE_PHOTOS)}")
+    return [StudyImage(n, SAMPLE_PHOTOS[n]) for n in chosen]
+
+
+def _is_annotated(path: Path) -> bool:
+    return (path / "boxes.json").is_file() or any(path.glob("*.xml"))
+
+
+def _annotated(path: Path, class_index: Callable[[str], int] | None) -> list[StudyImage]:
+    try:
+        from attribkit.datasets import read_annotations
+    except ImportError as exc:  # pragma: no cover - the dataset readers ship with attribkit
+        raise ValueError(f"{path}: reading annotations needs attribkit.datasets ({exc})") from exc
+    if class_index is None:
+        raise ValueError("annotated data needs class_index to map labels to classes")
+    items = []
+    for entry in read_annotations(path):
+        label = entry.labels[0]
+        items.append(StudyImage(entry.path.stem, entry.path, class_index(label), tuple(entry.boxes(label))))
+    return _unique(items)

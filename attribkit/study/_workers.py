@@ -1,0 +1,94 @@
+"""Localisers in worker processes, so the main process computes the next maps while they cut.
+
+GraphCut is CPU-bound Python/C (colour mixtures, max-flow); saliency maps are PyTorch work on the GPU or
+on CPU threads. Running localisers in a process pool overlaps the two. Workers start with the ``spawn``
+method (safe with CUDA and threads in the parent) and build each localiser once.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import pickle
+import zlib
+from collections.abc import Callable
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from typing import Any
+
+import numpy as np
+
+#: A localiser is sent to workers as its factory when that pickles (a class: workers import it), or
+#: by name (workers look it up in their own registry, built from the installed entry points).
+LocaliserSpec = tuple[str, Any, dict[str, Any]]
+
+_cache: dict[bytes, Any] = {}
+
+
+def localiser_spec(name: str, factory: Callable[..., Any], options: dict[str, Any]) -> LocaliserSpec:
+    try:
+        pickle.dumps(factory)
+    except Exception:
+        return (name, None, options)
+    return (name, factory, options)
+
+
+def _build(spec: LocaliserSpec) -> Any:
+    key = pickle.dumps((spec[0], spec[2]))
+    if key not in _cache:
+        name, factory, options = spec
+        if factory is None:
+            from attribkit._registry import create_localiser
+
+            _cache[key] = create_localiser(name, **options)
+        else:
+            _cache[key] = factory(**options)
+    return _cache[key]
+
+
+def localise_job(spec: LocaliserSpec, image: np.ndarray, saliency: np.ndarray, seed_text: str) -> dict[str, Any]:
+    """Run one localiser on one map; returns the box and the packed mask (pickled back to the parent)."""
+    # A localiser drawing from numpy's global generator gets the same numbers for the same job whichever
+    # worker runs it, so a resumed or sharded study reproduces an uninterrupted one.
+    np.random.seed(zlib.crc32(seed_text.encode()))
+    found = _build(spec).localise(image, saliency)
+    mask = np.asarray(found.mask, dtype=bool)
+    return {
+        "box": None if found.box is None else [int(v) for v in found.box],
+        "mask": np.packbits(mask),
+        "shape": mask.shape,
+    }
+
+
+def _init_worker() -> None:
+    import signal
+
+    import torch
+
+    # Ctrl-C reaches the whole process group; the parent decides what stops (it keeps finished records
+    # and shuts the pool down), so workers ignore it rather than die mid-job with a traceback each.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # Each worker is one of several processes sharing the cores: one thread each.
+    torch.set_num_threads(1)
+
+
+class SerialExecutor(Executor):
+    """Runs jobs at submission, in this process: ``workers=0`` (the serial baseline, and for debugging)."""
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        future: Future[Any] = Future()
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller through the future
+            if isinstance(exc, KeyboardInterrupt):
+                raise
+            future.set_exception(exc)
+        return future
+
+
+def make_executor(workers: int) -> Executor:
+    """A spawn-context process pool of ``workers`` processes, or in-process execution for 0."""
+    if workers < 0:
+        raise ValueError(f"workers must be >= 0; got {workers}")
+    if workers == 0:
+        return SerialExecutor()
+    return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                               initializer=_init_worker)

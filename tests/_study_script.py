@@ -1,0 +1,28 @@
+"""``python tests/_study_script.py OUT PHOTOS WORKERS [DELAY]``: a small study in its own process (the
+interruption and torchrun tests need one). Works unchanged under ``torchrun``."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import _study_helpers as helpers  # noqa: E402
+
+from attribkit.study import run_study  # noqa: E402
+
+
+def main() -> None:
+    out, photos, workers = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    delay = float(sys.argv[4]) if len(sys.argv) > 4 else 0.0
+    helpers.install_registry()
+    run_study(
+        helpers.tiny_classifier(), photos, methods=["saliency", "random"], localisers=["above_mean"],
+        localiser_options={"above_mean": {"noise": 0.5, "delay": delay}}, out=out, workers=workers,
+        steps=4, gallery=2, progress=False,
+    )
+
+
+if __name__ == "__main__":
+    main()
