@@ -8,7 +8,10 @@ method (safe with CUDA and threads in the parent) and build each localiser once.
 from __future__ import annotations
 
 import multiprocessing
+import os
 import pickle
+import threading
+import time
 import zlib
 from collections.abc import Callable
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
@@ -58,7 +61,7 @@ def localise_job(spec: LocaliserSpec, image: np.ndarray, saliency: np.ndarray, s
     }
 
 
-def _init_worker() -> None:
+def _init_worker(parent: int) -> None:
     import signal
 
     import torch
@@ -68,6 +71,17 @@ def _init_worker() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     # Each worker is one of several processes sharing the cores: one thread each.
     torch.set_num_threads(1)
+    # A parent killed with SIGKILL cannot shut the pool down, and a worker waiting on the job queue would
+    # wait forever: leave when the parent is gone (its pid comes from the parent itself, since a slow
+    # start can find the parent already dead).
+
+    def watch() -> None:
+        while True:
+            time.sleep(1.0)
+            if os.getppid() != parent:
+                os._exit(1)
+
+    threading.Thread(target=watch, daemon=True, name="attribkit-parent-watch").start()
 
 
 class SerialExecutor(Executor):
@@ -91,4 +105,4 @@ def make_executor(workers: int) -> Executor:
     if workers == 0:
         return SerialExecutor()
     return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
-                               initializer=_init_worker)
+                               initializer=_init_worker, initargs=(os.getpid(),))
