@@ -77,6 +77,8 @@ class CaptumAttributor:
             with torch.no_grad():
                 targets = resolve_targets(target, top_k, self.model(x, *extra))
             with torch.enable_grad():
+                # Captum would set requires_grad itself, with a warning per call.
+                x = x.clone().requires_grad_(True)
                 maps = [
                     self._attribute_one(x, targets.index[:, k], extra or None).detach()
                     for k in range(targets.k)

@@ -1,0 +1,39 @@
+"""The paper's saliency beside Captum's methods (through the attribkit-captum plugin) on one photo.
+
+    pip install -e plugins/attribkit-captum
+    python examples/captum_bridge.py [OUT_DIR]
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import attribkit
+from attribkit.data import sample_photo
+from attribkit.render import overlay, save_panel
+
+out = Path(sys.argv[1] if len(sys.argv) > 1 else "example-out")
+model = attribkit.load_model()
+image = attribkit.load_image(sample_photo("chelsea"), model)
+cat = attribkit.model_info(model).class_index("tiger cat")
+
+# Options keep the example under a minute on a CPU; the defaults are the methods' usual settings.
+methods = {
+    "saliency": {},
+    "captum:input_x_gradient": {},
+    "captum:integrated_gradients": {"n_steps": 16},
+    "captum:smoothgrad": {"samples": 8},
+    "captum:occlusion": {"window": 32, "stride": 16},
+    "captum:gradcam": {},  # default layer for EfficientNet-Lite0: "bn2", the last feature map
+}
+missing = [m for m in methods if m not in attribkit.list_attributors()]
+if missing:
+    sys.exit(f"not registered: {', '.join(missing)} (pip install -e plugins/attribkit-captum)")
+
+panels, titles = [image.input_rgb], ["photo (tiger cat)"]
+for name, options in methods.items():
+    attributions = attribkit.create_attributor(name, model, **options).attribute(image.tensor, target=cat)
+    panels.append(overlay(image.input_rgb, attribkit.saliency_map(attributions)[0]))
+    titles.append(name)
+print(save_panel(out / "chelsea_captum_methods.png", panels, titles, columns=4))
