@@ -22,9 +22,9 @@ cat = attribkit.model_info(model).class_index("tiger cat")
 methods = {
     "saliency": {},
     "captum:input_x_gradient": {},
-    "captum:integrated_gradients": {"n_steps": 16},
-    "captum:smoothgrad": {"samples": 8},
-    "captum:occlusion": {"window": 32, "stride": 16},
+    "captum:integrated_gradients": {"n_steps": 8},
+    "captum:smoothgrad": {"samples": 6},
+    "captum:occlusion": {"window": 48, "stride": 24},
     "captum:gradcam": {},  # default layer for EfficientNet-Lite0: "bn2", the last feature map
 }
 missing = [m for m in methods if m not in attribkit.list_attributors()]

@@ -99,7 +99,7 @@ class CaptumSmoothGrad(CaptumAttributor):
             tunnel.attribute(
                 inputs[i : i + 1], nt_type="smoothgrad", nt_samples=self.samples,
                 nt_samples_batch_size=self.batch_size,
-                stdevs=self.noise_level * float(inputs[i].max() - inputs[i].min()),
+                stdevs=self.noise_level * float(inputs[i].detach().max() - inputs[i].detach().min()),
                 target=target[i : i + 1], additional_forward_args=slice_args(extra, i, n), abs=self.abs,
             )
             for i in range(n)
