@@ -33,7 +33,9 @@ def plot_metrics(path: Path, rows: Sequence[Row]) -> Path:
         ax.set_xticks(range(len(shown)), list(shown), rotation=60, ha="right", fontsize=8)
         ax.set_title(title, fontsize=10)
         if not shown:
-            ax.text(0.5, 0.5, "no data", ha="center", va="center", transform=ax.transAxes)
+            ax.set_yticks([])
+            ax.text(0.5, 0.5, "no data (no ground-truth boxes or no localiser)", ha="center", va="center",
+                    transform=ax.transAxes, fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     return path
