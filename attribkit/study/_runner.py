@@ -230,8 +230,10 @@ def _compute(
                     continue
                 # Seeded by (photo, method): stochastic methods (SmoothGrad, random) give the same map
                 # when a resumed or sharded run recomputes it.
-                torch.manual_seed(_seed(item.name, method))
-                sal = saliency_map(attributor.attribute(x, target=target).detach())[0].float()
+                # The caller's random state is left as it was (fork_rng).
+                with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+                    torch.manual_seed(_seed(item.name, method))
+                    sal = saliency_map(attributor.attribute(x, target=target).detach())[0].float()
                 sal_np = sal.cpu().numpy()
                 if map_wanted[method]:
                     record: Record = {

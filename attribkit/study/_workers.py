@@ -51,8 +51,13 @@ def localise_job(spec: LocaliserSpec, image: np.ndarray, saliency: np.ndarray, s
     """Run one localiser on one map; returns the box and the packed mask (pickled back to the parent)."""
     # A localiser drawing from numpy's global generator gets the same numbers for the same job whichever
     # worker runs it, so a resumed or sharded study reproduces an uninterrupted one.
+    # (Restored afterwards: with workers=0 this runs in the caller's process.)
+    state = np.random.get_state()
     np.random.seed(zlib.crc32(seed_text.encode()))
-    found = _build(spec).localise(image, saliency)
+    try:
+        found = _build(spec).localise(image, saliency)
+    finally:
+        np.random.set_state(state)
     mask = np.asarray(found.mask, dtype=bool)
     return {
         "box": None if found.box is None else [int(v) for v in found.box],
