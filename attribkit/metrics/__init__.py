@@ -7,11 +7,25 @@ from attribkit.metrics._faithfulness import (
     deletion_curve,
     insertion_curve,
 )
+from attribkit.metrics._localisation import (
+    BoxAccuracy,
+    gt_known_accuracy,
+    iou,
+    localisation_error,
+    max_box_acc,
+    pointing_game,
+)
 
 __all__ = [
+    "BoxAccuracy",
     "PerturbationCurve",
     "auc",
     "blur",
     "deletion_curve",
+    "gt_known_accuracy",
     "insertion_curve",
+    "iou",
+    "localisation_error",
+    "max_box_acc",
+    "pointing_game",
 ]
