@@ -43,7 +43,7 @@ def write_photos(folder: Path, count: int) -> list[Path]:
 
 @dataclass(frozen=True)
 class AboveMean:
-    """Mask = saliency above its mean (plus optional uniform noise from numpy's global generator, to
+    """Mask = saliency above its mean, ignoring NaN (plus optional uniform noise from numpy's global generator, to
     prove the study seeds it per job); ``delay`` seconds of sleep stand in for a slow localiser."""
 
     noise: float = 0.0
@@ -52,9 +52,9 @@ class AboveMean:
     def localise(self, image: np.ndarray, saliency: np.ndarray) -> attribkit.Localisation:
         if self.delay:
             time.sleep(self.delay)
-        s = np.asarray(saliency, dtype=np.float64)
-        s = s + self.noise * np.random.random_sample(s.shape) * (s.max() - s.min())
-        mask = s > s.mean()
+        s = np.asarray(saliency, dtype=np.float64)  # NaN where the model's crop did not reach
+        s = s + self.noise * np.random.random_sample(s.shape) * (np.nanmax(s) - np.nanmin(s))
+        mask = s > np.nanmean(s)
         if not mask.any():
             return attribkit.Localisation(mask, None)
         rows, cols = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))

@@ -87,7 +87,8 @@ def test_study_writes_records_table_plots_and_static_html(reference, photos):
     assert [(row.method, row.localiser, row.images) for row in reference.rows] == [
         ("saliency", "above_mean", 6), ("random", "above_mean", 6)]
     csv = (out / "results.csv").read_text().splitlines()
-    assert csv[0] == "method,localiser,images,deletion_auc,insertion_auc,loc_accuracy,mean_iou"
+    assert csv[0] == ("method,localiser,images,deletion_auc,insertion_auc,pointing,max_box_acc,loc_accuracy,"
+                      "mean_iou")
     assert len(csv) == 3
     assert (out / "results.md").read_text().startswith("| method")
     for name in ("metrics.png", "curves.png", "index.html"):
@@ -203,19 +204,34 @@ def test_study_images_from_samples_folders_and_lists(tmp_path, photos):
         study_images([photos / "photo00.png", tmp_path / "photo00.png"])
 
 
-def test_ground_truth_boxes_give_localisation_accuracy(tmp_path, photos, study_registry):
+def test_ground_truth_boxes_give_localisation_metrics(tmp_path, photos, study_registry):
+    from attribkit.metrics import iou, max_box_acc, pointing_game
+
     # The bright square of photo i is at rows 8..24, cols 10+i..30+i of the photo.
-    items = [StudyImage(f"p{i}", photos / f"photo{i:02d}.png", label=3, boxes=((10 + i, 8, 30 + i, 24),))
-             for i in range(3)]
+    truth = {f"p{i}": (10 + i, 8, 30 + i, 24) for i in range(3)}
+    items = [StudyImage(f"p{i}", photos / f"photo{i:02d}.png", label=3, boxes=(truth[f"p{i}"],)) for i in range(3)]
     result = run_study(helpers.tiny_classifier(), items, methods=["saliency"], localisers=["above_mean"],
                        out=tmp_path, workers=0, steps=0, gallery=1, progress=False)
     boxes = [r for r in result.records if r["kind"] == "box"]
-    assert all(0 <= r["iou"] <= 1 for r in boxes)
-    assert all(r["target"] == 3 for r in result.records if r["kind"] == "map")
+    assert [r["iou"] for r in boxes] == [pytest.approx(iou(r["box"], truth[r["image"]])) for r in boxes]
+    maps = [r for r in result.records if r["kind"] == "map"]
+    assert all(r["target"] == 3 and r["pointing"] in (0.0, 1.0) and len(r["box_acc"]) == 100 for r in maps)
     row = result.rows[0]
     assert row.loc_accuracy == np.mean([r["iou"] >= 0.5 for r in boxes])
     assert row.mean_iou == pytest.approx(np.mean([r["iou"] for r in boxes]))
     assert row.deletion_auc is None  # steps=0: no curves
+    # Per-photo records aggregate to what the metric functions give on all photos at once.
+    model = helpers.tiny_classifier()
+    photo_maps = []
+    for item in items:
+        image = attribkit.load_image(item.source, model)
+        grads = attribkit.create_attributor("saliency", model).attribute(image.tensor, target=3)
+        from attribkit._localise import photo_saliency
+
+        photo_maps.append(photo_saliency(attribkit.saliency_map(grads)[0].numpy(), image.geometry))
+    gts = [[truth[i.name]] for i in items]
+    assert row.pointing == pytest.approx(pointing_game(photo_maps, gts))
+    assert row.max_box_acc == pytest.approx(max_box_acc(photo_maps, gts).value)
 
 
 def test_bad_arguments_are_clear_errors(tmp_path, photos, study_registry):

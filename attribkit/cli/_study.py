@@ -66,11 +66,11 @@ def run(args: argparse.Namespace) -> int:
     if args.device == "auto" and torch.cuda.is_available() and "LOCAL_RANK" in os.environ:
         args.device = f"cuda:{os.environ['LOCAL_RANK']}"  # one GPU per torchrun process
     model = model_from_args(args)
-    from attribkit.models import model_info
+    from attribkit._evaluate import class_of
 
     data = args.data
     if args.limit is not None:
-        data = study_images(args.data, class_index=model_info(model).class_index)[: args.limit]
+        data = study_images(args.data, class_index=lambda label: class_of(model, label))[: args.limit]
     result = run_study(
         model, data, methods=methods, localisers=localisers, out=args.out, workers=args.workers,
         steps=args.steps, batch_size=args.batch_size, gallery=args.gallery,

@@ -1,4 +1,5 @@
-"""The gallery's pictures: photo with ground truth, each method's map, each localiser's mask and box.
+"""The gallery's pictures: photo with ground truth, each method's map (on the model's input crop), each
+localiser's mask and box (on the photo).
 
 Plain PIL (no matplotlib figure per picture): a study writes many of them while it runs.
 """
@@ -11,19 +12,11 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from attribkit._image import Geometry
 from attribkit._interfaces import Box
 from attribkit.cli._common import slug
 
 GALLERY_DIR = "gallery"
 TRUTH, FOUND = (40, 220, 60), (235, 40, 40)
-
-
-def photo_to_crop(box: Sequence[float], geometry: Geometry) -> tuple[float, float, float, float]:
-    """A box in the photo's pixels → the model input crop's pixels (the inverse of ``to_photo``)."""
-    sx, sy = geometry.resized_width / geometry.width, geometry.resized_height / geometry.height
-    return (box[0] * sx - geometry.left, box[1] * sy - geometry.top,
-            box[2] * sx - geometry.left, box[3] * sy - geometry.top)
 
 
 def gallery_path(out: Path, image: str, *parts: str) -> Path:

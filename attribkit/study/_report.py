@@ -20,8 +20,10 @@ def plot_metrics(path: Path, rows: Sequence[Row]) -> Path:
 
     panels = [("deletion_auc", "deletion AUC (lower is better)", True),
               ("insertion_auc", "insertion AUC (higher is better)", True),
+              ("pointing", "pointing game", True),
+              ("max_box_acc", "MaxBoxAcc", True),
               ("loc_accuracy", "localisation accuracy (IoU >= 0.5)", False)]
-    fig = Figure(figsize=(5 * len(panels), 4))
+    fig = Figure(figsize=(4 * len(panels), 4))
     for ax, (column, title, per_method) in zip(fig.subplots(1, len(panels)), panels):
         shown = {}
         for row in rows:
@@ -106,7 +108,7 @@ def write_html(
         "body{font-family:sans-serif;margin:2em;color:#222} table{border-collapse:collapse}",
         "td,th{border:1px solid #ccc;padding:3px 8px;text-align:right} th{background:#eee}",
         "figure{display:inline-block;margin:4px;vertical-align:top;text-align:center}",
-        "figure img{width:160px;height:160px;image-rendering:auto} figcaption{font-size:11px;max-width:160px}",
+        "figure img{max-width:200px;max-height:160px} figcaption{font-size:11px;max-width:200px}",
         ".photo{border-top:1px solid #ddd;padding:8px 0} .missing{width:160px;color:#999}",
         "</style></head><body>",
         f"<h1>{html.escape(title)}</h1>",
@@ -115,7 +117,8 @@ def write_html(
         "<p>Files: <a href='results.csv'>results.csv</a>, <a href='results.md'>results.md</a>, "
         "per-photo records in <code>records/*.jsonl</code>.</p><h2>Plots</h2>",
         *(f"<img src='{html.escape(p.name)}' alt='{html.escape(p.stem)}' style='max-width:100%'><br>" for p in plots),
-        f"<h2>Gallery</h2><p>Ground truth in green, the localiser's box in red (model input crop).</p>",
+        "<h2>Gallery</h2><p>Maps on the model's input crop; masks and boxes on the photo: ground truth in "
+        "green, the localiser's box in red.</p>",
     ]
     for image in images:
         parts.append(f"<div class='photo'><h3>{html.escape(image)}</h3>")

@@ -22,12 +22,14 @@ import numpy as np
 import torch
 
 from attribkit._gradient import saliency_map
+from attribkit._evaluate import class_of
 from attribkit._image import LoadedImage, load_image
+from attribkit._localise import photo_saliency
 from attribkit._registry import create_attributor, get_registry
 from attribkit.models._info import model_info
 from attribkit.study._data import DataSpec, StudyImage, study_images
 from attribkit.study._distributed import current_shard
-from attribkit.study._gallery import gallery_path, photo_to_crop, save_localisation, save_map, save_photo
+from attribkit.study._gallery import gallery_path, save_localisation, save_map, save_photo
 from attribkit.study._records import RECORDS_DIR, Key, Record, RecordWriter, read_records, record_key
 from attribkit.study._report import write_report
 from attribkit.study._summary import Row, summarise
@@ -50,7 +52,6 @@ class _Pending:
     method: str
     localiser: str
     loaded: LoadedImage
-    truth_crop: list[tuple[float, float, float, float]]
     in_gallery: bool
 
 
@@ -65,7 +66,7 @@ def _best_iou(box: Sequence[int] | None, truths: Sequence[Sequence[int]]) -> flo
         return 0.0
     from attribkit.metrics import iou
 
-    return float(max(iou(box, t) for t in truths))
+    return float(np.max(iou(np.asarray(truths, dtype=np.float64), box)))
 
 
 def run_study(
@@ -128,7 +129,7 @@ def run_study(
         raise ValueError(f"steps and gallery must be >= 0; got {steps}, {gallery}")
     out = Path(out)
     info = model_info(model)
-    items = study_images(data, class_index=info.class_index)
+    items = study_images(data, class_index=lambda label: class_of(model, label))
     methods, localisers = list(dict.fromkeys(methods)), list(dict.fromkeys(localisers))
     method_options = {m: dict((method_options or {}).get(m, {})) for m in methods}
     registry = get_registry()
@@ -180,7 +181,7 @@ def _compute(
 ) -> None:
     from tqdm.auto import tqdm
 
-    from attribkit.metrics import deletion_curve, insertion_curve
+    from attribkit.metrics import deletion_curve, insertion_curve, max_box_acc, pointing_game
 
     device = next(model.parameters()).device
     executor = make_executor(workers if specs else 0)
@@ -192,16 +193,14 @@ def _compute(
         for future in futures:
             job = pending.pop(future)
             result = future.result()
-            box = None if result["box"] is None else tuple(result["box"])
-            box_photo = None if box is None else list(job.loaded.geometry.to_photo(box))
+            box = result["box"]
             if job.in_gallery:
                 mask = np.unpackbits(result["mask"])[: int(np.prod(result["shape"]))].reshape(result["shape"])
                 save_localisation(gallery_path(out, job.image.name, job.method, job.localiser),
-                                  job.loaded.input_rgb, mask.astype(bool), box, job.truth_crop)
+                                  job.loaded.rgb, mask.astype(bool), box, job.image.boxes)
             writer.append({
                 "kind": "box", "image": job.image.name, "method": job.method, "localiser": job.localiser,
-                "box_crop": None if box is None else list(box), "box": box_photo,
-                "iou": _best_iou(box_photo, job.image.boxes),
+                "box": box, "iou": _best_iou(box, job.image.boxes),
             })
             bar.update()
 
@@ -221,10 +220,9 @@ def _compute(
                 probs = model(x).softmax(dim=1)[0]
             predicted = int(probs.argmax())
             target = predicted if item.label is None else item.label
-            truth_crop = [photo_to_crop(b, loaded.geometry) for b in item.boxes]
             in_gallery = item.name in gallery_names
             if in_gallery and not gallery_path(out, item.name, "photo").is_file():
-                save_photo(gallery_path(out, item.name, "photo"), loaded.input_rgb, truth_crop)
+                save_photo(gallery_path(out, item.name, "photo"), loaded.rgb, item.boxes)
             for method, attributor in attributors.items():
                 if not map_wanted[method] and not wanted[method]:
                     continue
@@ -235,6 +233,9 @@ def _compute(
                     torch.manual_seed(_seed(item.name, method))
                     sal = saliency_map(attributor.attribute(x, target=target).detach())[0].float()
                 sal_np = sal.cpu().numpy()
+                # Localisers and box metrics work on the photo, as in the paper: the crop's map is
+                # carried onto the photo's pixels (NaN where the model's crop did not reach).
+                photo_map = photo_saliency(sal_np, loaded.geometry)
                 if map_wanted[method]:
                     record: Record = {
                         "kind": "map", "image": item.name, "method": method, "localiser": "",
@@ -251,14 +252,17 @@ def _compute(
                         for name, curve in curves.items():
                             record[f"{name}_auc"] = float(curve.auc()[0])
                             record[f"{name}_curve"] = curve.scores[0].tolist()
+                    if item.boxes:
+                        record["pointing"] = pointing_game([photo_map], [item.boxes])
+                        record["box_acc"] = max_box_acc([photo_map], [item.boxes]).accuracies.tolist()
                     if in_gallery:
                         save_map(gallery_path(out, item.name, method), loaded.input_rgb, sal_np)
                     writer.append(record)
                     bar.update()
                 for loc in wanted[method]:
-                    future = executor.submit(localise_job, specs[loc], loaded.input_rgb, sal_np,
+                    future = executor.submit(localise_job, specs[loc], loaded.rgb, photo_map,
                                              f"{item.name}|{method}|{loc}")
-                    pending[future] = _Pending(item, method, loc, loaded, truth_crop, in_gallery)
+                    pending[future] = _Pending(item, method, loc, loaded, in_gallery)
                 finish({f for f in pending if f.done()})
                 # Bound the queue: maps must not run far ahead of the localisers (memory).
                 while len(pending) > 4 * max(workers, 1):

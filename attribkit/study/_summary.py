@@ -17,6 +17,8 @@ COLUMNS = {
     "images": "photos with a map",
     "deletion_auc": "area under the deletion curve, mean (lower is better)",
     "insertion_auc": "area under the insertion curve, mean (higher is better)",
+    "pointing": "pointing game: the map's maximum within 15 px of a ground-truth box, fraction of photos",
+    "max_box_acc": "MaxBoxAcc: best over map thresholds of the fraction of photos boxed with IoU >= 0.5",
     "loc_accuracy": "fraction of photos whose box has IoU >= 0.5 with a ground-truth box (GT-known)",
     "mean_iou": "IoU of the box with the best-matching ground-truth box, mean",
 }
@@ -29,6 +31,8 @@ class Row:
     images: int
     deletion_auc: float | None
     insertion_auc: float | None
+    pointing: float | None
+    max_box_acc: float | None
     loc_accuracy: float | None
     mean_iou: float | None
 
@@ -50,9 +54,13 @@ def summarise(records: Sequence[Record], *, methods: Sequence[str] = (), localis
         mine = [r for r in maps if r["method"] == method]
         deletion = _mean([r["deletion_auc"] for r in mine if r.get("deletion_auc") is not None])
         insertion = _mean([r["insertion_auc"] for r in mine if r.get("insertion_auc") is not None])
+        pointing = _mean([r["pointing"] for r in mine if "pointing" in r])
+        curves = [r["box_acc"] for r in mine if "box_acc" in r]
+        # MaxBoxAcc takes the best threshold for the whole dataset, not per photo: mean first, then max.
+        box_acc = max(_mean(column) for column in zip(*curves)) if curves else None
         for loc in found_locs:
             hits = [r for r in boxes if r["method"] == method and r["localiser"] == loc and r["iou"] is not None]
-            rows.append(Row(method, loc, len(mine), deletion, insertion,
+            rows.append(Row(method, loc, len(mine), deletion, insertion, pointing, box_acc,
                             _mean([float(r["iou"] >= 0.5) for r in hits]), _mean([r["iou"] for r in hits])))
     return rows
 
