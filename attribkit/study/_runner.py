@@ -69,6 +69,36 @@ def _best_iou(box: Sequence[int] | None, truths: Sequence[Sequence[int]]) -> flo
     return float(np.max(iou(np.asarray(truths, dtype=np.float64), box)))
 
 
+def _map_metrics(
+    model: torch.nn.Module,
+    x: torch.Tensor,
+    sal: torch.Tensor,
+    photo_map: np.ndarray,
+    target: int,
+    boxes: Sequence[Sequence[int]],
+    steps: int,
+    batch_size: int,
+) -> Record:
+    """Faithfulness of one map (deletion/insertion on the model's input) and, given ground truth, the
+    map-only localisation metrics (on the photo)."""
+    from attribkit.metrics import deletion_curve, insertion_curve, max_box_acc, pointing_game
+
+    metrics: Record = {}
+    if steps:
+        curves = {
+            "deletion": deletion_curve(model, x, sal[None], target, steps=steps, batch_size=batch_size),
+            "insertion": insertion_curve(model, x, sal[None], target, steps=steps, batch_size=batch_size),
+        }
+        metrics["fractions"] = curves["deletion"].fractions.tolist()
+        for name, curve in curves.items():
+            metrics[f"{name}_auc"] = float(curve.auc()[0])
+            metrics[f"{name}_curve"] = curve.scores[0].tolist()
+    if boxes:
+        metrics["pointing"] = pointing_game([photo_map], [boxes])
+        metrics["box_acc"] = max_box_acc([photo_map], [boxes]).accuracies.tolist()
+    return metrics
+
+
 def run_study(
     model: torch.nn.Module,
     data: DataSpec,
@@ -181,8 +211,6 @@ def _compute(
 ) -> None:
     from tqdm.auto import tqdm
 
-    from attribkit.metrics import deletion_curve, insertion_curve, max_box_acc, pointing_game
-
     device = next(model.parameters()).device
     executor = make_executor(workers if specs else 0)
     pending: dict[Future[Any], _Pending] = {}
@@ -240,21 +268,8 @@ def _compute(
                     record: Record = {
                         "kind": "map", "image": item.name, "method": method, "localiser": "",
                         "target": target, "predicted": predicted, "probability": float(probs[target]),
+                        **_map_metrics(model, x, sal, photo_map, target, item.boxes, steps, batch_size),
                     }
-                    if steps:
-                        curves = {
-                            "deletion": deletion_curve(model, x, sal[None], target, steps=steps,
-                                                       batch_size=batch_size),
-                            "insertion": insertion_curve(model, x, sal[None], target, steps=steps,
-                                                         batch_size=batch_size),
-                        }
-                        record["fractions"] = curves["deletion"].fractions.tolist()
-                        for name, curve in curves.items():
-                            record[f"{name}_auc"] = float(curve.auc()[0])
-                            record[f"{name}_curve"] = curve.scores[0].tolist()
-                    if item.boxes:
-                        record["pointing"] = pointing_game([photo_map], [item.boxes])
-                        record["box_acc"] = max_box_acc([photo_map], [item.boxes]).accuracies.tolist()
                     if in_gallery:
                         save_map(gallery_path(out, item.name, method), loaded.input_rgb, sal_np)
                     writer.append(record)
