@@ -11,6 +11,7 @@ The results of every run are checked to be identical.
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import tempfile
 import time
@@ -19,6 +20,7 @@ from pathlib import Path
 import torch
 
 import attribkit
+import attribkit.study
 from attribkit.study import run_study
 
 from _timing import table
@@ -32,10 +34,17 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=0, help="deletion/insertion steps (0: maps only)")
     parser.add_argument("--workers", default="0,1,2")
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--limit", type=int, default=None, help="first N photos of --data")
+    parser.add_argument("--options", default="{}", help='localiser options as JSON, e.g. \'{"work_size": null}\'')
     args = parser.parse_args()
     if args.localiser not in attribkit.list_localisers():
         raise SystemExit(f"localiser {args.localiser!r} is not registered; have: {attribkit.list_localisers()}")
     model = attribkit.load_model()
+    from attribkit._evaluate import class_of
+
+    data = attribkit.study.study_images(args.data, class_index=lambda label: class_of(model, label))
+    data = data[: args.limit] if args.limit else data
+    options = {args.localiser: json.loads(args.options)}
     methods = args.methods.split(",")
     counts = [int(w) for w in args.workers.split(",")]
     root = Path(tempfile.mkdtemp(prefix="attribkit-bench-"))
@@ -48,8 +57,9 @@ def main() -> None:
             for workers in counts:  # interleaved, so drift in the machine's load hits all alike
                 out = root / f"w{workers}-{repeat}"
                 start = time.perf_counter()
-                result = run_study(model, args.data, methods=methods, localisers=[args.localiser], out=out,
-                                   workers=workers, steps=args.steps, gallery=0, progress=False)
+                result = run_study(model, data, methods=methods, localisers=[args.localiser], out=out,
+                                   workers=workers, steps=args.steps, gallery=0, progress=False,
+                                   localiser_options=options)
                 times[workers].append(time.perf_counter() - start)
                 tables[workers] = (out / "results.csv").read_text()
                 assert result is not None
@@ -58,8 +68,8 @@ def main() -> None:
         shutil.rmtree(root, ignore_errors=True)
     serial = min(times[0]) if 0 in times else None
     rows = [[str(w), f"{min(t):.1f}", f"{serial / min(t):.2f}x" if serial else "-"] for w, t in times.items()]
-    n = len(attribkit.study.study_images(args.data))
-    print(f"{n} photos x {len(methods)} methods x {args.localiser}, curve steps {args.steps}, "
+    print(f"{len(data)} photos x {len(methods)} methods x {args.localiser} {options[args.localiser]}, "
+          f"curve steps {args.steps}, "
           f"torch threads {torch.get_num_threads()}, best of {args.repeats}")
     print(table(rows, ["workers", "seconds", "speed-up vs serial"]))
     print(f"identical tables: {same}")
