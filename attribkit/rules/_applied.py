@@ -90,7 +90,7 @@ class ActiveRule(TorchFunctionMode):
     def meet(self, name: str) -> None:
         """Record an activation the rule does not cover, and warn or raise as the policy says."""
         # One report per activation, whether met as a module class (SiLU) or a function (silu).
-        if name.lower() in (met.lower() for met in self.not_covered):
+        if _key(name) in {_key(met) for met in self.not_covered}:
             return
         self.not_covered.append(name)
         if self.unsupported == "ignore":
@@ -103,6 +103,10 @@ class ActiveRule(TorchFunctionMode):
         if self.unsupported == "raise":
             raise UnsupportedActivationError(message)
         warnings.warn(message, UnsupportedActivationWarning, stacklevel=3)
+
+
+def _key(name: str) -> str:
+    return name.lower().replace("_", "")
 
 
 def _rebind(
