@@ -12,6 +12,12 @@ import attribkit
 
 captum_attr = pytest.importorskip("captum.attr")
 
+# Captum's own chatter about the hooks it sets and the inputs it marks.
+pytestmark = [
+    pytest.mark.filterwarnings("ignore:Setting backward hooks on ReLU"),
+    pytest.mark.filterwarnings("ignore:Input Tensor 0 did not already require gradients"),
+]
+
 METHODS = {"deconvnet": "Deconvolution", "guided_backprop": "GuidedBackprop"}
 
 
