@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from attribkit.cli._common import add_model_args, model_from_args, output_dir, progress, slug
+from attribkit.cli._common import CommandError, add_model_args, model_from_args, output_dir, progress, slug
 
 Photos = dict[str, np.ndarray]
 DemoStep = Callable[[torch.nn.Module, Photos, Path], list[Path]]
@@ -26,8 +26,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--photos", default=None,
                    help="comma-separated subset of: chelsea, coffee, astronaut, rocket, china, flower, "
                         "grace_hopper")
+    p.add_argument("--steps", default=None,
+                   help="comma-separated subset of the demo steps (default: all): "
+                        + ", ".join(step_name(s) for s in DEMO_STEPS))
     add_model_args(p)
     p.set_defaults(func=run)
+
+
+def step_name(step: DemoStep) -> str:
+    return step.__name__.removesuffix("_step")
 
 
 def saliency_step(model: torch.nn.Module, photos: Photos, out: Path) -> list[Path]:
@@ -64,10 +71,17 @@ def run(args: argparse.Namespace) -> int:
     from attribkit.data import SAMPLE_PHOTOS, sample_photo
 
     names = list(SAMPLE_PHOTOS) if args.photos is None else [n.strip() for n in args.photos.split(",")]
+    unknown = [n for n in names if n not in SAMPLE_PHOTOS]
+    if unknown:
+        raise CommandError(f"unknown sample photo(s) {', '.join(unknown)}; known: {', '.join(SAMPLE_PHOTOS)}", 2)
+    steps = {step_name(s): s for s in DEMO_STEPS}
+    wanted = list(steps) if args.steps is None else [n.strip() for n in args.steps.split(",")]
+    if any(n not in steps for n in wanted):
+        raise CommandError(f"unknown demo step in {args.steps!r}; known: {', '.join(steps)}", 2)
     photos = {n: sample_photo(n) for n in names}
     out = output_dir(args.out)
     model = model_from_args(args)
-    for step in DEMO_STEPS:
+    for step in (steps[n] for n in wanted):
         for path in step(model, photos, out):
             print(path)
     return 0

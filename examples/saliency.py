@@ -1,0 +1,30 @@
+"""Saliency maps for a real photo with the default ImageNet model (paper section 3).
+
+    python examples/saliency.py [OUT_DIR]
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import torch
+
+import attribkit
+from attribkit.data import sample_photo
+from attribkit.render import overlay, save_panel
+
+out = Path(sys.argv[1] if len(sys.argv) > 1 else "example-out")
+model = attribkit.load_model()
+info = attribkit.model_info(model)
+image = attribkit.load_image(sample_photo("coffee"), model)
+
+# Three classes, one forward pass: attributions [1, 3, 3, 224, 224], maps [1, 3, 224, 224].
+grads = attribkit.create_attributor("saliency", model).attribute(image.tensor, top_k=3)
+maps = attribkit.saliency_map(grads)[0]
+with torch.no_grad():
+    classes = model(image.tensor).topk(3).indices[0].tolist()
+
+panels = [image.input_rgb] + [overlay(image.input_rgb, m) for m in maps]
+titles = ["photo"] + [info.class_names[c] for c in classes]
+print(save_panel(out / "coffee_top3_saliency.png", panels, titles))
