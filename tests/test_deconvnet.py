@@ -6,6 +6,7 @@ import pytest
 import torch
 
 import attribkit
+import attribkit.rules
 from attribkit.rules import UnsupportedActivationError
 
 NAMES = ["deconvnet", "guided_backprop"]

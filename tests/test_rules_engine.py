@@ -298,3 +298,18 @@ def test_gates_and_ignore_policy_are_silent():
 def test_bad_arguments_are_refused(args, kwargs, error):
     with pytest.raises(error), applied(*args, **kwargs):
         pass
+
+
+def test_rules_public_surface_is_sorted_complete_and_documented():
+    import inspect
+    import types
+
+    import attribkit.rules as rules
+
+    assert list(rules.__all__) == sorted(set(rules.__all__))
+    public = {n for n, v in vars(rules).items() if not n.startswith("_") and not isinstance(v, types.ModuleType)}
+    assert public == set(rules.__all__)
+    undocumented = [n for n in rules.__all__
+                    if (inspect.isclass(getattr(rules, n)) or inspect.isfunction(getattr(rules, n)))
+                    and not getattr(rules, n).__doc__]
+    assert undocumented == []

@@ -26,12 +26,12 @@ from attribkit.rules._function import RuledRectifier
 from attribkit.rules._rule import DeconvNet, Gradient, GuidedBackprop, Rule
 
 __all__ = [
-    "NOT_COVERED",
-    "RECTIFIERS",
     "ActiveRule",
     "DeconvNet",
     "Gradient",
     "GuidedBackprop",
+    "NOT_COVERED",
+    "RECTIFIERS",
     "RectifierCall",
     "Rule",
     "RuledRectifier",
