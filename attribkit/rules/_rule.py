@@ -30,7 +30,7 @@ class Rule:
     >>> class Absolute(Rule):
     ...     name = "absolute"
     ...     def rectifier_backward(self, grad_out, output, upper):
-    ...         return grad_out.abs() * self.passes(output, upper)
+    ...         return self.forward_switch(grad_out.abs(), output, upper)
     """
 
     #: A short name, used in messages.
@@ -58,15 +58,23 @@ class Rule:
         raise NotImplementedError
 
     @staticmethod
-    def passes(output: torch.Tensor, upper: float) -> torch.Tensor:
-        """The forward switch: ``True`` where the input was strictly inside ``(0, upper)``."""
-        inside = output > 0
-        return inside if math.isinf(upper) else inside & (output < upper)
+    def forward_switch(signal: torch.Tensor, output: torch.Tensor, upper: float) -> torch.Tensor:
+        """``signal`` where the input was strictly inside ``(0, upper)``, else 0 (a new tensor).
+
+        This is PyTorch's own fused backward kernel of ReLU / hardtanh: one pass over memory, which is
+        what keeps a rule as fast as the plain gradient (separate compare, cast and multiply kernels cost
+        about 25% of a CPU backward pass on EfficientNet-Lite0).
+        """
+        if math.isinf(upper):
+            return torch.ops.aten.threshold_backward(signal, output, 0.0)
+        return torch.ops.aten.hardtanh_backward(signal, output, 0.0, upper)
 
     @staticmethod
-    def below_upper(output: torch.Tensor, upper: float) -> torch.Tensor | None:
-        """``True`` where the input was below the upper clamp; ``None`` for ReLU (always true)."""
-        return None if math.isinf(upper) else output < upper
+    def upper_switch(signal: torch.Tensor, output: torch.Tensor, upper: float) -> torch.Tensor:
+        """``signal`` where the input was below ``upper``, else 0; ``signal`` itself for ReLU."""
+        if math.isinf(upper):
+            return signal
+        return torch.ops.aten.hardtanh_backward(signal, output, -math.inf, upper)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
@@ -80,7 +88,7 @@ class Gradient(Rule):
     def rectifier_backward(
         self, grad_out: torch.Tensor, output: torch.Tensor, upper: float
     ) -> torch.Tensor:
-        return grad_out * self.passes(output, upper)
+        return self.forward_switch(grad_out, output, upper)
 
 
 class DeconvNet(Rule):
@@ -96,9 +104,9 @@ class DeconvNet(Rule):
     def rectifier_backward(
         self, grad_out: torch.Tensor, output: torch.Tensor, upper: float
     ) -> torch.Tensor:
-        rectified = grad_out.clamp(min=0)
-        below = self.below_upper(output, upper)
-        return rectified if below is None else rectified * below
+        switched = self.upper_switch(grad_out, output, upper)
+        # In place only on a tensor we made: grad_out itself may be shared with other graph branches.
+        return grad_out.clamp(min=0) if switched is grad_out else switched.clamp_(min=0)
 
 
 class GuidedBackprop(Rule):
@@ -109,4 +117,4 @@ class GuidedBackprop(Rule):
     def rectifier_backward(
         self, grad_out: torch.Tensor, output: torch.Tensor, upper: float
     ) -> torch.Tensor:
-        return grad_out.clamp(min=0) * self.passes(output, upper)
+        return self.forward_switch(grad_out, output, upper).clamp_(min=0)
