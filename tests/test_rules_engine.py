@@ -313,3 +313,22 @@ def test_rules_public_surface_is_sorted_complete_and_documented():
                     if (inspect.isclass(getattr(rules, n)) or inspect.isfunction(getattr(rules, n)))
                     and not getattr(rules, n).__doc__]
     assert undocumented == []
+
+
+def test_the_custom_rule_example_registers_and_with_q0_is_guided_backprop(x):
+    import importlib.util
+    from pathlib import Path
+
+    import attribkit
+
+    path = Path(__file__).resolve().parents[1] / "examples" / "custom_rule.py"
+    spec = importlib.util.spec_from_file_location("custom_rule_example", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    registry = attribkit.build_registry([("rectgrad-example", module)])
+    net = build(SPEC, "reused_inplace", seed=3)
+    rect = registry.get("attributor", "rectgrad").factory(net, q=0.0).attribute(x, target=2)
+    guided = registry.get("attributor", "guided_backprop").factory(net).attribute(x, target=2)
+    torch.testing.assert_close(rect, guided)
+    sparse = registry.get("attributor", "rectgrad").factory(net, q=0.9).attribute(x, target=2)
+    assert (sparse != 0).sum() < (guided != 0).sum()

@@ -2,52 +2,18 @@
 
 Both are the input gradient of the unnormalised class score with one change, at the rectifiers (ReLU,
 ReLU6): DeconvNet passes ``relu(grad_out)``, guided backprop ``relu(grad_out)`` masked by the forward
-switch. The rules live in :mod:`attribkit.rules`; here they are only put in force around the model.
+switch. The rules and :class:`~attribkit.rules.RuleAttributor` live in the core (:mod:`attribkit.rules`);
+this plugin only names them.
 """
 
 from __future__ import annotations
 
-from contextlib import AbstractContextManager
 from typing import Any
 
 import torch
 
-from attribkit._gradient import GradientAttributor
 from attribkit.hookspecs import hookimpl
-from attribkit.rules import DeconvNet, GuidedBackprop, Rule, UnsupportedPolicy, applied
-
-
-class RuleAttributor(GradientAttributor):
-    """A :class:`~attribkit.GradientAttributor` whose model runs under a backward :class:`Rule`.
-
-    Parameters
-    ----------
-    model
-        The classifier.
-    rule
-        The backward rule for the model's rectifiers.
-    unsupported
-        ``"warn"``, ``"raise"`` or ``"ignore"`` on meeting an activation the rule does not cover (SiLU,
-        GELU, ...); see :func:`attribkit.rules.applied`.
-    **options
-        ``ten_crop``, ``crop_fraction``, ``eval_mode`` as for :class:`~attribkit.GradientAttributor`.
-    """
-
-    def __init__(
-        self,
-        model: torch.nn.Module,
-        *,
-        rule: Rule,
-        unsupported: UnsupportedPolicy = "warn",
-        **options: Any,
-    ) -> None:
-        super().__init__(model, **options)
-        self.rule = rule
-        self.unsupported = unsupported
-
-    def backward_rules(self) -> AbstractContextManager[Any]:
-        # Scoped to self.model: anything else run in this thread meanwhile keeps its plain gradient.
-        return applied(self.rule, self.model, unsupported=self.unsupported)
+from attribkit.rules import DeconvNet, GuidedBackprop, RuleAttributor
 
 
 def deconvnet(model: torch.nn.Module, **options: Any) -> RuleAttributor:

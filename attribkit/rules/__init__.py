@@ -22,6 +22,7 @@ from attribkit.rules._applied import (
     UnsupportedPolicy,
     applied,
 )
+from attribkit.rules._attributor import RuleAttributor
 from attribkit.rules._function import RuledRectifier
 from attribkit.rules._rule import DeconvNet, Gradient, GuidedBackprop, Rule
 
@@ -34,6 +35,7 @@ __all__ = [
     "RECTIFIERS",
     "RectifierCall",
     "Rule",
+    "RuleAttributor",
     "RuledRectifier",
     "UnsupportedActivationError",
     "UnsupportedActivationWarning",
