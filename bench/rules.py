@@ -36,11 +36,14 @@ def raw_saliency(model: torch.nn.Module, x: torch.Tensor, target: torch.Tensor) 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--models", default="efficientnet_lite0,vgg16,resnet50")
-    p.add_argument("--batch", type=int, default=2)
+    p.add_argument("--batch", type=int, default=1)
     p.add_argument("--size", type=int, default=224)
     p.add_argument("--repeats", type=int, default=7)
     p.add_argument("--device", default="auto")
+    p.add_argument("--threads", type=int, default=1,
+                   help="CPU threads (default 1: steadier ratios on a shared machine)")
     args = p.parse_args()
+    torch.set_num_threads(args.threads)
 
     import warnings
 
