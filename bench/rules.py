@@ -22,15 +22,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _timing import interleaved, pick_device, table  # noqa: E402
+from saliency import raw_saliency  # noqa: E402  (the same hand-written baseline)
 
 import attribkit  # noqa: E402
-
-
-def raw_saliency(model: torch.nn.Module, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """What a user writes by hand: one forward, one backward of the selected scores."""
-    x = x.detach().requires_grad_(True)
-    (grad,) = torch.autograd.grad(model(x).gather(1, target[:, None]).sum(), x)
-    return grad
 
 
 def main() -> None:

@@ -73,12 +73,10 @@ class ActiveRule(TorchFunctionMode):
                 try:
                     call = parse(*args, **kwargs)
                 except TypeError:  # an unusual spelling (out=...): let torch answer it as it would
-                    call = None
-                    parse = None
-                if call is None and parse is not None:
-                    name = getattr(func, "__name__", repr(func))
-                    self.meet(f"{name} with bounds other than (0, m)")
-                elif call is not None and torch.is_grad_enabled() and call.input.requires_grad:
+                    return func(*args, **kwargs)
+                if call is None:
+                    self.meet(f"{getattr(func, '__name__', func)} with bounds other than (0, m)")
+                elif torch.is_grad_enabled() and call.input.requires_grad:
                     self.replaced += 1
                     return RuledRectifier.apply(
                         call.input, self.rule, call.upper, _rebind(func, args, kwargs), call.inplace
