@@ -10,6 +10,7 @@ import difflib
 import fnmatch
 import importlib
 import os
+import re
 import threading
 import warnings
 from collections.abc import Callable, Iterable
@@ -154,8 +155,15 @@ def _disabled_from_env() -> set[str]:
 def _entry_points() -> list[tuple[metadata.EntryPoint, str | None]]:
     """Entry points of the group, built-ins first so that third-party plugins are called before them."""
     found: dict[str, tuple[metadata.EntryPoint, str | None]] = {}
+    seen: set[str] = set()
     for dist in metadata.distributions():
         dist_name = dist.metadata["Name"]
+        # Only the first copy of a distribution on sys.path is the one imported; a shadowed copy (e.g. an
+        # editable install of another checkout in a base environment) must not add its entry points.
+        key = re.sub(r"[-_.]+", "-", dist_name or "").lower()
+        if key in seen:
+            continue
+        seen.add(key)
         for ep in dist.entry_points:
             if ep.group == hookspecs.PROJECT_NAME and ep.name not in found:
                 found[ep.name] = (ep, dist_name)
