@@ -17,6 +17,7 @@ torch.Size([1, 224, 224])
 from attribkit._gradient import GradientAttributor, saliency_map
 from attribkit._image import Geometry, ImageError, LoadedImage, load_image, read_rgb
 from attribkit._interfaces import Attributor, Box, Localisation, Localiser, TargetType, Visualiser
+from attribkit._localise import LocalisedClass, localise
 from attribkit._modes import frozen
 from attribkit._registry import (
     PluginConflictWarning,
@@ -59,6 +60,7 @@ __all__ = [
     "ImageError",
     "LoadedImage",
     "Localisation",
+    "LocalisedClass",
     "Localiser",
     "ModelError",
     "ModelInfo",
@@ -88,6 +90,7 @@ __all__ = [
     "list_visualisers",
     "load_image",
     "load_model",
+    "localise",
     "model_info",
     "read_rgb",
     "reset_registry",

@@ -84,7 +84,7 @@ class LoadedImage:
     def input_rgb(self) -> np.ndarray:
         """The model's input crop as ``[crop, crop, 3]`` uint8 RGB (what the attribution refers to)."""
         g = self.geometry
-        resized = Image.fromarray(self.rgb).resize((g.resized_width, g.resized_height), Image.BILINEAR)
+        resized = Image.fromarray(self.rgb).resize((g.resized_width, g.resized_height), Image.Resampling.BILINEAR)
         return np.asarray(resized)[g.top : g.top + g.crop, g.left : g.left + g.crop]
 
 
@@ -160,7 +160,7 @@ def preprocess(rgb: np.ndarray, preprocessing: Preprocessing) -> tuple[torch.Ten
     scale = preprocessing.resize / min(height, width)
     # The shorter side becomes exactly ``resize`` (>= crop), so the crop always fits.
     size = (max(preprocessing.resize, round(width * scale)), max(preprocessing.resize, round(height * scale)))
-    resized = np.asarray(Image.fromarray(rgb).resize(size, Image.BILINEAR))
+    resized = np.asarray(Image.fromarray(rgb).resize(size, Image.Resampling.BILINEAR))
     left, top = (size[0] - preprocessing.crop) // 2, (size[1] - preprocessing.crop) // 2
     crop = resized[top : top + preprocessing.crop, left : left + preprocessing.crop]
     x = torch.from_numpy(np.ascontiguousarray(crop)).permute(2, 0, 1).float().div_(255)

@@ -12,6 +12,8 @@ from attribkit.cli._common import CommandError
 # Built-in subcommands, in the order ``attribkit --help`` lists them.
 COMMANDS = (
     "attribkit.cli._saliency",
+    "attribkit.cli._localise",
+    "attribkit.cli._evaluate",
     "attribkit.cli._plugins",
     "attribkit.cli._demo",
 )

@@ -29,8 +29,9 @@ def _grace_hopper() -> np.ndarray:
     from matplotlib import cbook
     from PIL import Image
 
-    with cbook.get_sample_data("grace_hopper.jpg") as f:
-        return np.asarray(Image.open(f).convert("RGB"))
+    path = cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)
+    with Image.open(path) as img:
+        return np.asarray(img.convert("RGB"))
 
 
 #: name -> loader of an ``[H, W, 3]`` uint8 RGB photo.

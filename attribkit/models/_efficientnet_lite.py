@@ -50,8 +50,9 @@ def weights_path() -> Path:
 def translate_state_dict(state: dict[str, torch.Tensor], model: torch.nn.Module) -> dict[str, torch.Tensor]:
     """Rename an ``efficientnet_pytorch``-style state dict to the keys of timm's ``tf_efficientnet_lite0``."""
     # timm nests blocks by stage (blocks.S.I); the file numbers them flat (_blocks.N).
+    stages = model.get_submodule("blocks")
     flat_to_nested = [
-        f"blocks.{s}.{i}" for s, stage in enumerate(model.blocks) for i in range(len(stage))
+        f"blocks.{s}.{i}" for s, stage in enumerate(stages.children()) for i, _ in enumerate(stage.children())
     ]
     expanded = {int(m.group(1)) for k in state if (m := re.match(r"_blocks\.(\d+)\._expand_conv", k))}
     out: dict[str, torch.Tensor] = {}

@@ -36,7 +36,7 @@ def heatmap(saliency: np.ndarray | torch.Tensor, *, cmap: str = "inferno") -> np
 def _resize_to(m: np.ndarray, height: int, width: int) -> np.ndarray:
     if m.shape == (height, width):
         return m
-    img = Image.fromarray(m.astype(np.float32), mode="F").resize((width, height), Image.BILINEAR)
+    img = Image.fromarray(m.astype(np.float32), mode="F").resize((width, height), Image.Resampling.BILINEAR)
     return np.asarray(img)
 
 

@@ -1,0 +1,69 @@
+"""Saliency maps as localisers receive them: checked, resized to the photo, optionally smoothed.
+
+A map may hold NaN for "unknown" pixels (the pipeline marks the parts of a photo the model never saw
+that way); localisers take no seeds there and treat them as cold.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import torch
+
+
+def photo_map(image: np.ndarray, saliency: np.ndarray | torch.Tensor) -> np.ndarray:
+    """Check ``image`` (``[H, W, 3]`` uint8) and bring ``saliency`` to ``[H, W]`` float32 (bilinear).
+
+    Raises
+    ------
+    ValueError
+        For a non-RGB image, a map that is not 2-D, an empty map, or infinite values.
+    """
+    image = np.asarray(image)
+    if image.ndim != 3 or image.shape[2] != 3 or image.shape[0] == 0 or image.shape[1] == 0:
+        raise ValueError(f"image must be a non-empty [H, W, 3] RGB array; got shape {image.shape}")
+    if isinstance(saliency, torch.Tensor):
+        saliency = saliency.detach().cpu().numpy()
+    m = np.asarray(saliency, dtype=np.float32)
+    if m.ndim != 2:
+        raise ValueError(f"saliency must be a 2-D map [h, w]; got shape {m.shape}")
+    if m.size == 0:
+        raise ValueError("saliency map is empty")
+    if np.isinf(m).any():
+        raise ValueError("saliency map contains infinite values")
+    height, width = image.shape[:2]
+    if m.shape != (height, width):
+        # Resize what is known and, separately, where it is known, so NaN does not bleed.
+        known = np.isfinite(m)
+        filled = cv2.resize(np.where(known, m, 0).astype(np.float32), (width, height),
+                            interpolation=cv2.INTER_LINEAR)
+        if known.all():
+            return filled
+        cover = cv2.resize(known.astype(np.float32), (width, height), interpolation=cv2.INTER_LINEAR)
+        m = np.where(cover > 0.5, filled / np.maximum(cover, 1e-6), np.nan).astype(np.float32)
+    return m
+
+
+def smooth(saliency: np.ndarray, sigma: float) -> np.ndarray:
+    """Gaussian blur with ``sigma`` given as a fraction of the map's shorter side (``0`` = none).
+
+    The saliency of a single pixel is noisy (the paper's maps are speckled); blurring turns it into the
+    saliency of a neighbourhood, which is what a colour model of the object needs. NaN stays NaN.
+    """
+    if sigma < 0:
+        raise ValueError(f"blur must be >= 0; got {sigma}")
+    if sigma == 0:
+        return saliency
+    s = float(sigma) * min(saliency.shape)
+    known = np.isfinite(saliency)
+    blurred = cv2.GaussianBlur(np.where(known, saliency, 0).astype(np.float32), (0, 0), s)
+    if known.all():
+        return blurred
+    weight = cv2.GaussianBlur(known.astype(np.float32), (0, 0), s)
+    return np.where(known, blurred / np.maximum(weight, 1e-6), np.nan).astype(np.float32)
+
+
+def is_flat(saliency: np.ndarray) -> bool:
+    """True when the map carries no information: no known pixel, or all known pixels equal."""
+    known = saliency[np.isfinite(saliency)]
+    return known.size == 0 or bool(known.max() == known.min())

@@ -1,0 +1,77 @@
+"""Built-in baseline localisers ``threshold`` and ``centre``, for comparing against ``graphcut``.
+
+``threshold`` is what CAM-style papers do (Zhou et al. 2016: the largest connected component of the
+map above 20% of its maximum); ``centre`` looks at nothing and answers a centred box: on ImageNet,
+where objects are large and centred, it is a strong baseline any method must beat.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from attribkit._boxes import box_mask, largest_component, mask_box
+from attribkit._interfaces import Localisation
+from attribkit._maps import is_flat, photo_map, smooth
+from attribkit.hookspecs import hookimpl
+
+
+@dataclass(frozen=True)
+class Threshold:
+    """Box of the largest connected component of ``map >= fraction * max(map)``.
+
+    ``blur`` smooths the map first (sigma as a fraction of its shorter side). A map with no
+    information (all equal, or nothing finite) gives the whole image.
+    """
+
+    fraction: float = 0.2
+    blur: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.fraction <= 1.0:
+            raise ValueError(f"fraction must be in [0, 1]; got {self.fraction}")
+
+    def localise(self, image: np.ndarray, saliency: np.ndarray | torch.Tensor) -> Localisation:
+        m = smooth(photo_map(image, saliency), self.blur)
+        height, width = m.shape
+        if is_flat(m):
+            return Localisation(np.ones((height, width), dtype=bool), (0, 0, width, height))
+        known = np.nan_to_num(m, nan=-np.inf)
+        lo, hi = np.nanmin(m), np.nanmax(m)
+        # Relative to the map's range, so a map with an offset (all values > 0) still thresholds.
+        mask = largest_component(known >= lo + self.fraction * (hi - lo))
+        return Localisation(mask, mask_box(mask))
+
+
+@dataclass(frozen=True)
+class Centre:
+    """A centred box covering ``area`` of the image (sides scaled by ``sqrt(area)``); ignores the map."""
+
+    area: float = 0.5
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.area <= 1.0:
+            raise ValueError(f"area must be in (0, 1]; got {self.area}")
+
+    def localise(self, image: np.ndarray, saliency: np.ndarray | torch.Tensor | None = None) -> Localisation:
+        image = np.asarray(image)
+        if image.ndim != 3 or image.shape[0] == 0 or image.shape[1] == 0:
+            raise ValueError(f"image must be a non-empty [H, W, 3] array; got shape {image.shape}")
+        height, width = image.shape[:2]
+        side = np.sqrt(self.area)
+        w, h = max(1, round(width * side)), max(1, round(height * side))
+        x0, y0 = (width - w) // 2, (height - h) // 2
+        box = (x0, y0, x0 + w, y0 + h)
+        return Localisation(box_mask(box, height, width), box)
+
+
+@hookimpl
+def attribkit_register(registry):  # type: ignore[no-untyped-def]
+    registry.add_localiser(
+        "threshold",
+        Threshold,
+        description="largest connected component of the map above a fraction of its range (CAM-style)",
+    )
+    registry.add_localiser("centre", Centre, description="a centred box of a given area; ignores the map")

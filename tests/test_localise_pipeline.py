@@ -1,0 +1,132 @@
+"""``attribkit.localise``: boxes land on the photo exactly, presets keep their values, CLI parity."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import attribkit
+from attribkit._image import preprocess
+from attribkit._localise import PRESETS, class_saliency, localise_maps, photo_saliency, resolve_options
+from attribkit.metrics import iou
+from attribkit.models import ModelInfo, Preprocessing, attach_info
+
+
+class InputMagnitude:
+    """A stand-in attributor whose map is ``|input|``: hot where the photo differs from mid-grey.
+
+    It makes the saliency map's content known, so the test checks geometry, not a network's opinion.
+    """
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        self.model = model
+
+    def attribute(self, inputs, target=None, *, top_k=None, additional_forward_args=None):  # type: ignore[no-untyped-def]
+        k = torch.as_tensor(target).shape[-1]
+        return inputs.unsqueeze(1).expand(-1, k, -1, -1, -1).clone()
+
+
+@pytest.fixture
+def grey_model() -> torch.nn.Module:
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(),
+                                torch.nn.Linear(4, 6))
+    prep = Preprocessing(resize=256, crop=224, mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5))
+    return attach_info(model, ModelInfo("grey", prep, tuple(f"class{i}" for i in range(6))))
+
+
+def photo_with_object(height: int, width: int, box: tuple[int, int, int, int]) -> np.ndarray:
+    rng = np.random.default_rng(0)
+    rgb = np.full((height, width, 3), 128, np.uint8) + rng.integers(-6, 7, (height, width, 3)).astype(np.uint8)
+    x0, y0, x1, y1 = box
+    rgb[y0:y1, x0:x1] = (250, 20, 20)
+    return rgb
+
+
+@pytest.mark.parametrize(
+    ("height", "width", "box"),
+    [
+        (500, 300, (90, 200, 210, 330)),  # portrait
+        (300, 500, (180, 90, 330, 210)),  # landscape
+        (30, 40, (14, 9, 27, 21)),  # tiny: upsampled to 256 before the crop
+    ],
+)
+@pytest.mark.parametrize("localiser", ["graphcut", "threshold"])
+def test_boxes_map_back_to_the_photo(grey_model, height, width, box, localiser):
+    rgb = photo_with_object(height, width, box)
+    results = attribkit.localise(grey_model, rgb, target=2, attributor=InputMagnitude(grey_model),
+                                 localiser=localiser, preset="paper" if localiser == "graphcut" else None)
+    (r,) = results
+    assert r.label == 2 and r.mask.shape == (height, width) and r.saliency.shape == (height, width)
+    assert iou(r.box, box) >= 0.8, (r.box, box)
+
+
+@pytest.mark.parametrize(("height", "width"), [(500, 300), (300, 500), (30, 40), (224, 224)])
+def test_photo_saliency_follows_the_crop_geometry(height, width):
+    _, geometry = preprocess(np.zeros((height, width, 3), np.uint8), Preprocessing())
+    crop_map = np.zeros((224, 224), np.float32)
+    crop_map[50:150, 60:120] = 1.0
+    on_photo = photo_saliency(crop_map, geometry)
+    hot = np.argwhere(on_photo > 0.5)
+    found = (hot[:, 1].min(), hot[:, 0].min(), hot[:, 1].max() + 1, hot[:, 0].max() + 1)
+    # Within one photo pixel of the box that Geometry.to_photo (the reference) gives, on every side.
+    assert np.abs(np.subtract(found, geometry.to_photo((60, 50, 120, 150)))).max() <= 1
+    # Outside the model's view the map is unknown (NaN), inside it is known.
+    x0, y0, x1, y1 = geometry.crop_in_photo()
+    assert np.isfinite(on_photo[y0 + 1 : y1 - 1, x0 + 1 : x1 - 1]).all()
+    if x0 > 1:
+        assert np.isnan(on_photo[:, 0]).all()
+
+
+def test_paper_preset_keeps_the_papers_values():
+    maps, loc = resolve_options("paper", "graphcut", {})
+    assert maps == {"ten_crop": False, "smoothgrad": 0, "scales": (1.0,)}
+    assert (loc["foreground_quantile"], loc["background_quantile"]) == (0.95, 0.30)
+    assert (loc["components"], loc["smoothness"], loc["iterations"], loc["sure_seeds"]) == (5, 50.0, 1, True)
+    assert loc["component"] == "largest" and loc["blur"] == 0.0
+    # Explicit options win over a preset, and presets never leak into another localiser.
+    _, loc = resolve_options("paper", "graphcut", {"iterations": 5})
+    assert loc["iterations"] == 5
+    assert resolve_options("paper", "centre", {}) == ({"ten_crop": False, "smoothgrad": 0, "scales": (1.0,)}, {})
+    with pytest.raises(ValueError, match="unknown preset"):
+        resolve_options("fancy", "graphcut", {})
+
+
+def test_presets_hold_only_constants():
+    """No per-image logic: a preset is plain data, the same for every photo and class."""
+    for preset in PRESETS.values():
+        for value in [*preset.maps.values(), *(v for d in preset.localisers.values() for v in d.values())]:
+            assert isinstance(value, (bool, int, float, str, tuple, type(None)))
+
+
+def test_localise_is_its_two_stages(grey_model):
+    rgb = photo_with_object(200, 260, (100, 60, 170, 140))
+    image = attribkit.load_image(rgb, grey_model)
+    attributor = InputMagnitude(grey_model)
+    direct = attribkit.localise(grey_model, image, top_k=3, attributor=attributor, localiser="threshold")
+    maps = class_saliency(grey_model, image, top_k=3, attributor=attributor)
+    staged = localise_maps(grey_model, image, maps, attribkit.create_localiser("threshold"))
+    assert [r.box for r in direct] == [r.box for r in staged]
+    assert [r.label for r in direct] == maps.labels and len(direct) == 3
+    assert maps.scores == sorted(maps.scores, reverse=True)
+
+
+def test_bad_arguments(grey_model):
+    rgb = photo_with_object(100, 100, (40, 40, 60, 60))
+    with pytest.raises(ValueError, match="not both"):
+        attribkit.localise(grey_model, rgb, target=1, top_k=2, attributor=InputMagnitude(grey_model))
+    with pytest.raises(ValueError, match="top_k"):
+        attribkit.localise(grey_model, rgb, top_k=99, attributor=InputMagnitude(grey_model))
+    with pytest.raises(TypeError, match="options"):
+        attribkit.localise(grey_model, rgb, attributor=InputMagnitude(grey_model),
+                           localiser=attribkit.create_localiser("centre"), blur=0.1)
+    with pytest.raises(attribkit.ImageError):
+        attribkit.localise(grey_model, "/nonexistent.jpg")
+
+
+@pytest.mark.slow
+def test_default_model_localises_the_cat(default_model, chelsea):
+    (r,) = attribkit.localise(default_model, chelsea, target="Egyptian cat")
+    # The cat fills most of the right two thirds of the photo (boxed by hand: 140..451 x 0..300).
+    assert iou(r.box, (140, 0, 451, 300)) >= 0.5

@@ -1,0 +1,137 @@
+"""Localisation metrics against hand-computed values and naive references."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from attribkit.metrics import gt_known_accuracy, iou, localisation_error, max_box_acc, pointing_game
+
+
+def naive_iou(a, b) -> float:
+    """Count pixels on a grid: the specification of the half-open box convention."""
+    grid_a = np.zeros((40, 40), bool)
+    grid_b = np.zeros((40, 40), bool)
+    grid_a[a[1] : a[3], a[0] : a[2]] = True
+    grid_b[b[1] : b[3], b[0] : b[2]] = True
+    union = (grid_a | grid_b).sum()
+    return float((grid_a & grid_b).sum() / union) if union else 0.0
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "expected"),
+    [
+        ((0, 0, 2, 2), (0, 0, 2, 2), 1.0),
+        ((0, 0, 2, 2), (1, 1, 3, 3), 1 / 7),  # overlap 1 px, union 4 + 4 - 1
+        ((0, 0, 4, 4), (1, 1, 3, 3), 4 / 16),  # contained
+        ((0, 0, 2, 2), (2, 0, 4, 2), 0.0),  # sharing an edge is no overlap
+        ((0, 0, 10, 5), (5, 0, 15, 5), 25 / 75),
+        ((3, 3, 3, 8), (0, 0, 10, 10), 0.0),  # no area
+    ],
+)
+def test_iou_hand_computed(a, b, expected):
+    assert iou(a, b) == pytest.approx(expected)
+    assert iou(b, a) == pytest.approx(expected)
+
+
+box = st.tuples(st.integers(0, 20), st.integers(0, 20), st.integers(1, 19), st.integers(1, 19)).map(
+    lambda t: (t[0], t[1], t[0] + t[2], t[1] + t[3])
+)
+
+
+@given(box, box)
+def test_iou_matches_pixel_counting(a, b):
+    assert iou(a, b) == pytest.approx(naive_iou(a, b))
+
+
+def test_iou_broadcasts_and_checks_shapes():
+    out = iou(np.array([[0, 0, 2, 2], [0, 0, 4, 4]]), (0, 0, 2, 2))
+    assert out.shape == (2,) and out == pytest.approx([1.0, 0.25])
+    with pytest.raises(ValueError, match="x0, y0, x1, y1"):
+        iou((0, 0, 1), (0, 0, 1, 1))
+
+
+def test_localisation_error_ilsvrc_criterion():
+    truth = [
+        [(1, (0, 0, 10, 10))],
+        [(2, (0, 0, 10, 10)), (2, (20, 20, 30, 30)), (3, (50, 50, 60, 60))],
+        [(4, (0, 0, 10, 10))],
+    ]
+    predictions = [
+        # right class and box at rank 1
+        [(1, (0, 0, 10, 9)), (7, None)],
+        # rank 1: right class, box on the class-3 object (not counted); rank 2: second class-2 instance
+        [(2, (50, 50, 60, 60)), (2, (21, 21, 30, 30))],
+        # a class-4 box that would match, but under the wrong class; then no box at all
+        [(5, (0, 0, 10, 10)), (4, None)],
+    ]
+    assert localisation_error(predictions, truth, k=1) == pytest.approx(2 / 3)
+    assert localisation_error(predictions, truth, k=5) == pytest.approx(1 / 3)
+    # IoU exactly 0.5 counts as right (>=): a 10x10 box against a 10x5 box inside it.
+    assert localisation_error([[(0, (0, 0, 10, 5))]], [[(0, (0, 0, 10, 10))]], k=1) == 0.0
+    assert localisation_error([[(0, (0, 0, 10, 4))]], [[(0, (0, 0, 10, 10))]], k=1) == 1.0
+
+
+def test_localisation_error_bad_input():
+    with pytest.raises(ValueError, match="2 images but"):
+        localisation_error([[], []], [[]])
+    with pytest.raises(ValueError, match="no images"):
+        localisation_error([], [])
+    with pytest.raises(ValueError, match="k must be"):
+        localisation_error([[]], [[]], k=0)
+
+
+def test_gt_known_accuracy_hand_computed():
+    truth = [[(0, 0, 10, 10)], [(0, 0, 10, 10), (30, 30, 40, 40)], [(0, 0, 10, 10)], [(0, 0, 4, 4)]]
+    boxes = [(0, 0, 10, 10), (30, 30, 40, 41), (0, 0, 10, 3), None]
+    assert gt_known_accuracy(boxes, truth) == pytest.approx(2 / 4)
+    assert gt_known_accuracy(boxes, truth, iou_threshold=0.3) == pytest.approx(3 / 4)
+
+
+def test_max_box_acc_hand_computed():
+    # Image 1: a hot 10x10 square in a warm 20x20 ring: only thresholds above the ring's 0.5 isolate it.
+    m1 = np.zeros((40, 40))
+    m1[5:25, 5:25] = 0.5
+    m1[10:20, 10:20] = 1.0
+    # Image 2: a hot square matching its box at every threshold above 0.
+    m2 = np.zeros((40, 40))
+    m2[0:8, 0:8] = 2.0
+    truth = [[(10, 10, 20, 20)], [(0, 0, 8, 8)]]
+    result = max_box_acc([m1, m2], truth, thresholds=[0.0, 0.25, 0.5, 0.75])
+    # tau=0: the whole map for both (IoU 100/1600 and 64/1600): 0; 0.25 and 0.5: the 20x20 ring box
+    # (IoU 100/400) for image 1, image 2 right; 0.75: both right.
+    assert result.accuracies.tolist() == [0.0, 0.5, 0.5, 1.0]
+    assert result.value == 1.0 and result.threshold == 0.75
+
+
+def test_max_box_acc_uses_the_largest_component():
+    m = np.zeros((30, 30))
+    m[0:3, 0:3] = 1.0  # small, hottest
+    m[10:30, 10:30] = 0.9  # large
+    result = max_box_acc([m], [[(10, 10, 30, 30)]], thresholds=[0.5])
+    assert result.value == 1.0
+
+
+def test_pointing_game_tolerance():
+    def peak(row, col):
+        m = np.zeros((100, 100))
+        m[row, col] = 1.0
+        return m
+
+    truth = [(10, 10, 20, 20)]  # columns/rows 10..19
+    assert pointing_game([peak(15, 15)], [truth]) == 1.0
+    assert pointing_game([peak(15, 34)], [truth]) == 1.0  # 15 px right of column 19
+    assert pointing_game([peak(15, 35)], [truth]) == 0.0  # 16 px
+    assert pointing_game([peak(29, 29)], [truth]) == 1.0  # diagonal: hypot(10, 10) = 14.1
+    assert pointing_game([peak(30, 30)], [truth]) == 0.0  # hypot(11, 11) = 15.6
+    assert pointing_game([peak(30, 30)], [truth], tolerance=16) == 1.0
+
+
+def test_pointing_game_any_box_and_average():
+    m = np.zeros((100, 100))
+    m[80, 80] = 1.0
+    assert pointing_game([m, m], [[(0, 0, 5, 5), (75, 75, 85, 85)], [(0, 0, 5, 5)]]) == 0.5
+    with pytest.raises(ValueError, match="non-empty"):
+        pointing_game([np.zeros((0, 3))], [[(0, 0, 1, 1)]])
