@@ -89,8 +89,7 @@ _CANDIDATES: list[tuple[Any, Parser]] = [
     (torch._C._nn.hardtanh_, _hardtanh_),
     (F.threshold, _threshold),
     (torch.threshold, _threshold),
-    (F.threshold_, _threshold_),
-    (torch.threshold_, _threshold_),
+    (torch.threshold_, _threshold_),  # also F.threshold_ (the same object)
 ]
 
 #: The rectifier entry points the rules replace, keyed by the function object a mode receives.
