@@ -89,3 +89,15 @@ def test_default_model_relu6_is_ruled_not_silently_the_gradient(default_model, c
         cls = int(default_model(x).argmax())
     captum = captum_attr.Deconvolution(default_model).attribute(x.clone().requires_grad_(True), target=cls)
     torch.testing.assert_close(captum, saliency, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.slow
+def test_demo_step_writes_the_side_by_side_png(tmp_path, capsys):
+    from PIL import Image
+
+    from attribkit.cli import main
+
+    assert main(["demo", "--out", str(tmp_path), "--photos", "coffee", "--steps", "deconvnet"]) == 0
+    png = tmp_path / "coffee_deconvnet.png"
+    assert str(png) in capsys.readouterr().out
+    assert Image.open(png).size[0] > 3 * Image.open(png).size[1]  # photo and three maps side by side

@@ -64,7 +64,7 @@ def saliency_step(model: torch.nn.Module, photos: Photos, out: Path) -> list[Pat
     return written
 
 
-def rules_step(model: torch.nn.Module, photos: Photos, out: Path) -> list[Path]:
+def deconvnet_step(model: torch.nn.Module, photos: Photos, out: Path) -> list[Path]:
     """Saliency | DeconvNet | guided backprop side by side (paper section 5) for two photos' top-1 class."""
     import attribkit
     from attribkit.render import save_panel
@@ -89,7 +89,7 @@ def rules_step(model: torch.nn.Module, photos: Photos, out: Path) -> list[Path]:
     return written
 
 
-DEMO_STEPS: list[DemoStep] = [saliency_step, rules_step]
+DEMO_STEPS: list[DemoStep] = [saliency_step, deconvnet_step]
 
 
 def run(args: argparse.Namespace) -> int:
