@@ -158,10 +158,9 @@ def _entry_points() -> list[tuple[metadata.EntryPoint, str | None]]:
     seen: set[str] = set()
     for dist in metadata.distributions():
         dist_name = dist.metadata["Name"]
-        # Only the first installation of a distribution on sys.path counts (as importlib.metadata's
-        # entry_points() does): a shadowed copy, e.g. in a base environment under a layered venv, must
-        # not add entry points for modules that the active copy does not have.
-        key = re.sub(r"[-_.]+", "-", (dist_name or "")).lower()
+        # Only the first copy of a distribution on sys.path is the one imported; a shadowed copy (e.g. an
+        # editable install of another checkout in a base environment) must not add its entry points.
+        key = re.sub(r"[-_.]+", "-", dist_name or "").lower()
         if key in seen:
             continue
         seen.add(key)

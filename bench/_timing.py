@@ -21,9 +21,18 @@ def _sync(device: torch.device) -> None:
 
 
 def interleaved(
-    candidates: dict[str, Callable[[], object]], *, repeats: int, device: torch.device, warmup: int = 1
+    candidates: dict[str, Callable[[], object]],
+    *,
+    repeats: int,
+    device: torch.device,
+    warmup: int = 1,
+    clock: Callable[[], float] = time.perf_counter,
 ) -> dict[str, float]:
-    """Median seconds per call of each candidate, run in turn (A B C A B C ...) so drift hits all alike."""
+    """Median seconds per call of each candidate, run in turn (A B C A B C ...) so drift hits all alike.
+
+    ``clock=time.process_time`` (this process's CPU time) is steadier for one-thread CPU runs on a
+    machine shared with other jobs, whose time slices would otherwise count as ours.
+    """
     for fn in candidates.values():
         for _ in range(warmup):
             fn()
@@ -32,10 +41,10 @@ def interleaved(
     for _ in range(repeats):
         for name, fn in candidates.items():
             _sync(device)
-            start = time.perf_counter()
+            start = clock()
             fn()
             _sync(device)
-            times[name].append(time.perf_counter() - start)
+            times[name].append(clock() - start)
     return {name: statistics.median(t) for name, t in times.items()}
 
 

@@ -200,15 +200,3 @@ def test_registry_is_lazy_and_cached(fresh_registry):
     attribkit.reset_registry()
     assert attribkit.get_registry() is not first
 
-
-def test_a_shadowed_copy_of_a_distribution_adds_no_entry_points(tmp_path, monkeypatch):
-    """A second, older install of attribkit later on sys.path (a base environment under a layered venv)
-    must not add its entry points: only the first copy counts, as in importlib.metadata."""
-    info = tmp_path / "attribkit-0.0.1.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: attribkit\nVersion: 0.0.1\n")
-    (info / "entry_points.txt").write_text("[attribkit]\nghost = attribkit.plugins.ghost\n")
-    monkeypatch.setattr(sys, "path", [*sys.path, str(tmp_path)])
-    registry = build_registry()
-    assert "ghost" not in {p.name for p in registry.plugins()}
-    assert "saliency" in registry.names("attributor")

@@ -64,7 +64,32 @@ def saliency_step(model: torch.nn.Module, photos: Photos, out: Path) -> list[Pat
     return written
 
 
-DEMO_STEPS: list[DemoStep] = [saliency_step]
+def deconvnet_step(model: torch.nn.Module, photos: Photos, out: Path) -> list[Path]:
+    """Saliency | DeconvNet | guided backprop side by side (paper section 5) for two photos' top-1 class."""
+    import attribkit
+    from attribkit.render import save_panel
+
+    info = attribkit.model_info(model)
+    device = next(model.parameters()).device
+    methods = {name: attribkit.create_attributor(name, model)
+               for name in ("saliency", "deconvnet", "guided_backprop")}
+    chosen = [n for n in ("chelsea", "coffee") if n in photos] or list(photos)[:2]
+    written = []
+    for name in progress(chosen[:2], desc="deconvnet"):
+        image = attribkit.load_image(photos[name], model)
+        x = image.tensor.to(device)
+        with torch.no_grad():
+            cls = int(model(x).argmax(1)[0])
+        maps = [attribkit.saliency_map(a.attribute(x, target=cls))[0].cpu() for a in methods.values()]
+        path = out / f"{slug(name)}_deconvnet.png"
+        save_panel(path, [image.input_rgb, *maps],
+                   ["photo (model input)", "saliency (gradient)", "DeconvNet", "guided backprop"],
+                   suptitle=f"{name}: {info.class_names[cls]} — max_c |.| of each backward signal")
+        written.append(path)
+    return written
+
+
+DEMO_STEPS: list[DemoStep] = [saliency_step, deconvnet_step]
 
 
 def run(args: argparse.Namespace) -> int:

@@ -1,0 +1,44 @@
+"""The backward-rule engine: DeconvNet, guided backprop and any rule a plugin writes (paper section 5).
+
+A :class:`Rule` says how a rectifier ``y = clamp(x, 0, upper)`` passes the backward signal;
+:func:`applied` puts a rule in force for a ``with`` block, catching module, functional, ``Tensor``-method
+and in-place ReLU/ReLU6 alike, and undoes everything on exit. See ``docs/rules.md``.
+
+Example
+-------
+>>> import torch
+>>> from attribkit.rules import DeconvNet, applied
+>>> net = torch.nn.Sequential(torch.nn.Linear(3, 3), torch.nn.ReLU(), torch.nn.Linear(3, 2))
+>>> x = torch.randn(1, 3, requires_grad=True)
+>>> with applied(DeconvNet(), net):
+...     grad, = torch.autograd.grad(net(x)[0, 1], x)
+"""
+
+from attribkit.rules._activations import NOT_COVERED, RECTIFIERS, RectifierCall
+from attribkit.rules._applied import (
+    ActiveRule,
+    UnsupportedActivationError,
+    UnsupportedActivationWarning,
+    UnsupportedPolicy,
+    applied,
+)
+from attribkit.rules._attributor import RuleAttributor
+from attribkit.rules._function import RuledRectifier
+from attribkit.rules._rule import DeconvNet, Gradient, GuidedBackprop, Rule
+
+__all__ = [
+    "ActiveRule",
+    "DeconvNet",
+    "Gradient",
+    "GuidedBackprop",
+    "NOT_COVERED",
+    "RECTIFIERS",
+    "RectifierCall",
+    "Rule",
+    "RuleAttributor",
+    "RuledRectifier",
+    "UnsupportedActivationError",
+    "UnsupportedActivationWarning",
+    "UnsupportedPolicy",
+    "applied",
+]

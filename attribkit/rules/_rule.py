@@ -1,0 +1,120 @@
+"""Backward rules: how a rectifier passes the backward signal (Simonyan et al. 2013, section 5).
+
+Every activation the engine covers is a *rectifier* ``y = clamp(x, 0, upper)``: ReLU (``upper = inf``)
+and ReLU6 / ``hardtanh(x, 0, upper)``. Its true gradient passes ``grad_out`` where the forward input was
+strictly inside ``(0, upper)``. A rule replaces that backward and nothing else; convolutions, pooling
+switches, batch-norm and linear layers keep their ordinary backward, which is the paper's point: DeconvNet
+reconstruction *is* the gradient except at ReLU.
+
+A rule sees the forward *output*; the forward switches follow from it because ``0 < y < upper`` exactly
+where ``0 < x < upper``. Under a batched backward (``torch.autograd.grad(..., is_grads_batched=True)``)
+``grad_out`` is a batched tensor with the output's logical shape, so a rule should use elementwise torch
+operations (they all have batching rules).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+
+class Rule:
+    """Base class of a backward rule for the rectifier ``y = clamp(x, 0, upper)``.
+
+    Subclasses set :attr:`name` and override :meth:`rectifier_backward`. Rules are small stateless
+    objects: apply one with :func:`attribkit.rules.applied`.
+
+    Example
+    -------
+    >>> class Absolute(Rule):
+    ...     name = "absolute"
+    ...     def rectifier_backward(self, grad_out, output, upper):
+    ...         return self.forward_switch(grad_out.abs(), output, upper)
+    """
+
+    #: A short name, used in messages.
+    name: str = "rule"
+
+    def rectifier_backward(
+        self, grad_out: torch.Tensor, output: torch.Tensor, upper: float
+    ) -> torch.Tensor:
+        """The signal passed back to the rectifier's input.
+
+        Parameters
+        ----------
+        grad_out
+            The backward signal arriving at the rectifier's output.
+        output
+            The rectifier's forward output (same logical shape as ``grad_out``).
+        upper
+            The upper clamp: ``math.inf`` for ReLU, ``6.0`` for ReLU6.
+
+        Returns
+        -------
+        torch.Tensor
+            The signal for the rectifier's input, shaped like ``grad_out``.
+        """
+        raise NotImplementedError
+
+    @staticmethod
+    def forward_switch(signal: torch.Tensor, output: torch.Tensor, upper: float) -> torch.Tensor:
+        """``signal`` where the input was strictly inside ``(0, upper)``, else 0 (a new tensor).
+
+        This is PyTorch's own fused backward kernel of ReLU / hardtanh: one pass over memory, which is
+        what keeps a rule as fast as the plain gradient (separate compare, cast and multiply kernels cost
+        about 25% of a CPU backward pass on EfficientNet-Lite0).
+        """
+        if math.isinf(upper):
+            return torch.ops.aten.threshold_backward(signal, output, 0.0)
+        return torch.ops.aten.hardtanh_backward(signal, output, 0.0, upper)
+
+    @staticmethod
+    def upper_switch(signal: torch.Tensor, output: torch.Tensor, upper: float) -> torch.Tensor:
+        """``signal`` where the input was below ``upper``, else 0; ``signal`` itself for ReLU."""
+        if math.isinf(upper):
+            return signal
+        return torch.ops.aten.hardtanh_backward(signal, output, -math.inf, upper)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+
+class Gradient(Rule):
+    """The true gradient: ``grad_out * (0 < x < upper)`` (PyTorch's own backward; a reference)."""
+
+    name = "gradient"
+
+    def rectifier_backward(
+        self, grad_out: torch.Tensor, output: torch.Tensor, upper: float
+    ) -> torch.Tensor:
+        return self.forward_switch(grad_out, output, upper)
+
+
+class DeconvNet(Rule):
+    """DeconvNet (Zeiler & Fergus 2014): ReLU applied to the *backward signal*, ``relu(grad_out)``.
+
+    At ReLU the forward sign is ignored, as the paper's section 5 says. At ReLU6's upper clamp we keep
+    the forward switch, like a max-pooling switch: where the input was at or above ``upper`` the output did
+    not depend on it, so nothing is passed back. In full: ``relu(grad_out) * (x < upper)``.
+    """
+
+    name = "deconvnet"
+
+    def rectifier_backward(
+        self, grad_out: torch.Tensor, output: torch.Tensor, upper: float
+    ) -> torch.Tensor:
+        switched = self.upper_switch(grad_out, output, upper)
+        # In place only on a tensor we made: grad_out itself may be shared with other graph branches.
+        return grad_out.clamp(min=0) if switched is grad_out else switched.clamp_(min=0)
+
+
+class GuidedBackprop(Rule):
+    """Guided backpropagation (Springenberg et al. 2015): both masks, ``relu(grad_out) * (0 < x < upper)``."""
+
+    name = "guided_backprop"
+
+    def rectifier_backward(
+        self, grad_out: torch.Tensor, output: torch.Tensor, upper: float
+    ) -> torch.Tensor:
+        return self.forward_switch(grad_out, output, upper).clamp_(min=0)
