@@ -199,4 +199,3 @@ def test_registry_is_lazy_and_cached(fresh_registry):
     assert attribkit.get_registry() is first
     attribkit.reset_registry()
     assert attribkit.get_registry() is not first
-
