@@ -12,6 +12,7 @@ from attribkit.cli._common import CommandError
 # Built-in subcommands, in the order ``attribkit --help`` lists them.
 COMMANDS = (
     "attribkit.cli._saliency",
+    "attribkit.cli._class_model",
     "attribkit.cli._plugins",
     "attribkit.cli._demo",
 )
