@@ -26,7 +26,7 @@ from attribkit.visualise import MODES  # noqa: E402
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--classes", default="goose,lemon")
-    p.add_argument("--grid", default="100:0,100:1e-4,100:1e-3,30:1e-4,300:1e-4", help="lr:λ pairs")
+    p.add_argument("--grid", default="300:1e-4,100:1e-4,30:1e-4,10:0,10:1e-4,10:1e-3,3:1e-4", help="lr:λ pairs")
     p.add_argument("--steps", type=int, default=MODES["paper"].steps)
     p.add_argument("--out", default="docs/images/class_model_defaults.png")
     args = p.parse_args()
@@ -54,7 +54,7 @@ def main() -> None:
         print(f"done lr={lr:g} l2={l2:g}", file=sys.stderr, flush=True)
     print(f"paper mode, {args.steps} steps, classes {', '.join(classes)} (mean final S_c over classes)")
     print(table(rows, ["lr", "λ", "final S_c", "I* top-1", "RGB top-1", "RGB clipped"]))
-    save_panel(args.out, images, titles, columns=len(classes) * 2 if len(images) > 4 else len(classes),
+    save_panel(args.out, images, titles, columns=len(classes),
                suptitle=f"paper mode after {args.steps} steps: the effect of lr and λ (displayed RGB)", size=2.6)
     print(args.out)
 

@@ -95,10 +95,10 @@ MODES: dict[str, AscentSettings] = {
     # Plain gradient ascent from the zero image with the L2 penalty (Simonyan et al. 2013, section 2).
     # lr, l2 and steps were measured on EfficientNet-Lite0 (docs/class_model.md): the paper gives no values
     # that transfer to another network.
-    "paper": AscentSettings(steps=30, lr=100.0, l2=1e-4),
+    "paper": AscentSettings(steps=30, lr=10.0, l2=1e-3),
     # Yosinski et al. (2015): L2 decay, blur every few steps, clipping of weak pixels; plus jitter.
     "yosinski": AscentSettings(
-        steps=30, lr=100.0, l2=1e-4, jitter=4, blur_every=4, blur_sigma=0.5,
+        steps=30, lr=10.0, l2=1e-3, jitter=4, blur_every=4, blur_sigma=0.5,
         clip_norm=10.0, clip_contribution=10.0,
     ),
     # Olah et al. (2017): decorrelated Fourier parametrisation, jitter, Adam (Lucid's lr); no penalty.
