@@ -298,3 +298,11 @@ def test_cli_unknown_class_is_a_usage_error_naming_close_classes(tmp_path, capsy
     assert "unknown class 'ostrch'" in err and "close matches: ostrich" in err
     assert not list(tmp_path.glob("*.png"))
     assert main(["class-model", "goose", "--out", str(tmp_path), "--steps", "0"]) == 2
+
+
+def test_progress_bar_counts_the_steps(tiny_model, capsys):
+    ClassModel(tiny_model, steps=3, size=SIZE, progress=True).visualise([1])
+    err = capsys.readouterr().err
+    assert "class model (paper)" in err and "/3 " in err  # tqdm redraws at most every 0.1 s
+    ClassModel(tiny_model, steps=3, size=SIZE, progress=False).visualise([1])
+    assert capsys.readouterr().err == ""

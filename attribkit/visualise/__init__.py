@@ -22,6 +22,6 @@ __all__ = [
     "clip_small_norm",
     "gaussian_blur",
     "jitter",
-    "total_variation",
     "settings_for",
+    "total_variation",
 ]
