@@ -12,6 +12,7 @@ from dataclasses import dataclass, fields, replace
 from typing import Any, Literal
 
 import torch
+from tqdm.auto import tqdm
 
 from attribkit._modes import frozen
 from attribkit.models import model_info
@@ -225,8 +226,6 @@ class ClassModel:
         index = targets.to(device).unsqueeze(1)
         optimiser = self._optimiser(settings, image)
         history: list[torch.Tensor] = []
-        from tqdm.auto import tqdm
-
         show = self.progress if progress is None else progress
         steps = tqdm(range(settings.steps), desc=f"class model ({self.mode})", unit="step",
                      disable=None if show is None else not show, leave=False)
