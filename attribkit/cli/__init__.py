@@ -14,6 +14,7 @@ COMMANDS = (
     "attribkit.cli._saliency",
     "attribkit.cli._localise",
     "attribkit.cli._evaluate",
+    "attribkit.cli._class_model",
     "attribkit.cli._plugins",
     "attribkit.cli._demo",
     "attribkit.cli._study",

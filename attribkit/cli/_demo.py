@@ -89,7 +89,25 @@ def deconvnet_step(model: torch.nn.Module, photos: Photos, out: Path) -> list[Pa
     return written
 
 
-DEMO_STEPS: list[DemoStep] = [saliency_step, deconvnet_step]
+#: The eight classes of the class-model montage (several are in the paper's figure 1).
+DEMO_CLASSES = ["goose", "ostrich", "limousine", "washer", "computer keyboard", "kit fox", "dalmatian",
+                "lemon"]
+
+
+def class_model_step(model: torch.nn.Module, photos: Photos, out: Path) -> list[Path]:
+    """Montages of eight class models: the paper's ascent and the Fourier one (Olah et al. 2017) beside it."""
+    import attribkit
+    from attribkit.cli._class_model import captions, describe, montage
+
+    written = []
+    for mode in ("paper", "fourier"):
+        ascent = attribkit.create_visualiser("class_model", model, mode=mode).ascend(DEMO_CLASSES)
+        _, caps = captions(model, ascent)
+        written.append(montage(out / f"class_model_{mode}.png", ascent.rgb, caps, suptitle=describe(ascent, mode)))
+    return written
+
+
+DEMO_STEPS: list[DemoStep] = [saliency_step, deconvnet_step, class_model_step]
 
 
 def run(args: argparse.Namespace) -> int:
