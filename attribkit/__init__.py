@@ -14,6 +14,7 @@ Example
 torch.Size([1, 224, 224])
 """
 
+from attribkit._checks import check_inputs, check_model
 from attribkit._gradient import GradientAttributor, saliency_map
 from attribkit._image import Geometry, ImageError, LoadedImage, load_image, read_rgb
 from attribkit._interfaces import Attributor, Box, Localisation, Localiser, TargetType, Visualiser
@@ -78,6 +79,8 @@ __all__ = [
     "attach_info",
     "available_models",
     "build_registry",
+    "check_inputs",
+    "check_model",
     "create_attributor",
     "create_localiser",
     "create_visualiser",

@@ -11,6 +11,7 @@ from typing import Any, ContextManager
 
 import torch
 
+from attribkit._checks import check_inputs, check_model
 from attribkit._interfaces import TargetType
 from attribkit._modes import frozen
 from attribkit._targets import Targets, resolve_targets
@@ -74,9 +75,7 @@ class GradientAttributor:
         eval_mode: bool = True,
         batched_backward: bool | None = None,
     ) -> None:
-        if not isinstance(model, torch.nn.Module):
-            raise TypeError(f"model must be a torch.nn.Module; got {type(model).__name__}")
-        self.model = model
+        self.model = check_model(model)
         self.ten_crop = TenCrop(crop_fraction) if ten_crop else None
         self.eval_mode = eval_mode
         self.batched_backward = batched_backward
@@ -112,12 +111,7 @@ class GradientAttributor:
             ``[N, C, H, W]``, or ``[N, K, C, H, W]`` for ``[N, K]`` targets and ``top_k``. K classes cost
             one forward and one batched backward pass.
         """
-        if not isinstance(inputs, torch.Tensor):
-            raise TypeError(f"inputs must be a torch.Tensor; got {type(inputs).__name__}")
-        if inputs.ndim != 4 or not inputs.is_floating_point():
-            raise ValueError(
-                f"inputs must be a float tensor [N, C, H, W]; got {inputs.dtype} {tuple(inputs.shape)}"
-            )
+        check_inputs(inputs)
         extra = tuple(additional_forward_args or ())
         with frozen(self.model, eval_mode=self.eval_mode), torch.enable_grad():
             if self.ten_crop is None:

@@ -11,6 +11,7 @@ from typing import Any
 
 import torch
 
+from attribkit._checks import check_inputs, check_model
 from attribkit._interfaces import TargetType
 from attribkit._targets import resolve_targets
 from attribkit.hookspecs import hookimpl
@@ -31,9 +32,7 @@ class RandomAttribution:
     """
 
     def __init__(self, model: torch.nn.Module, *, seed: int = 0) -> None:
-        if not isinstance(model, torch.nn.Module):
-            raise TypeError(f"model must be a torch.nn.Module; got {type(model).__name__}")
-        self.model = model
+        self.model = check_model(model)
         self.seed = seed
 
     def attribute(
@@ -45,8 +44,7 @@ class RandomAttribution:
         additional_forward_args: tuple[Any, ...] | None = None,
     ) -> torch.Tensor:
         """Random ``[N, C, H, W]`` (or ``[N, K, C, H, W]`` for ``[N, K]`` targets and ``top_k``)."""
-        if not isinstance(inputs, torch.Tensor) or inputs.ndim != 4 or not inputs.is_floating_point():
-            raise ValueError(f"inputs must be a float tensor [N, C, H, W]; got {getattr(inputs, 'shape', inputs)}")
+        check_inputs(inputs)
         with torch.no_grad():
             targets = resolve_targets(target, top_k, self.model(inputs, *(additional_forward_args or ())))
         maps = []

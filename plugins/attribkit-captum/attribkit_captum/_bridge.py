@@ -10,7 +10,7 @@ from typing import Any
 
 import torch
 
-from attribkit import TargetType, frozen, resolve_targets
+from attribkit import TargetType, check_inputs, check_model, frozen, resolve_targets
 
 
 class CaptumAttributor:
@@ -27,9 +27,7 @@ class CaptumAttributor:
     """
 
     def __init__(self, model: torch.nn.Module, *, eval_mode: bool = True) -> None:
-        if not isinstance(model, torch.nn.Module):
-            raise TypeError(f"model must be a torch.nn.Module; got {type(model).__name__}")
-        self.model = model
+        self.model = check_model(model)
         self.eval_mode = eval_mode
 
     def _attribute_one(
@@ -65,12 +63,7 @@ class CaptumAttributor:
             ``[N, C, H, W]`` (``C = 1`` for Grad-CAM), or ``[N, K, C, H, W]`` for ``[N, K]`` targets and
             ``top_k``; K classes cost K Captum calls.
         """
-        if not isinstance(inputs, torch.Tensor):
-            raise TypeError(f"inputs must be a torch.Tensor; got {type(inputs).__name__}")
-        if inputs.ndim != 4 or not inputs.is_floating_point():
-            raise ValueError(
-                f"inputs must be a float tensor [N, C, H, W]; got {inputs.dtype} {tuple(inputs.shape)}"
-            )
+        check_inputs(inputs)
         extra = tuple(additional_forward_args or ())
         x = inputs.detach()
         with frozen(self.model, eval_mode=self.eval_mode):
