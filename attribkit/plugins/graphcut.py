@@ -27,7 +27,7 @@ from sklearn.mixture import GaussianMixture
 
 from attribkit._boxes import largest_component, mask_box
 from attribkit._interfaces import Localisation
-from attribkit._maps import is_flat, photo_map, smooth
+from attribkit._maps import is_flat, photo_map, resize_known, smooth
 from attribkit.hookspecs import hookimpl
 
 #: Most pixels a colour model is fitted on: a random subset beyond this changes the mixture little.
@@ -162,11 +162,7 @@ def _downsample(rgb: np.ndarray, saliency: np.ndarray, work_size: int | None) ->
     scale = work_size / max(height, width)
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
     small_rgb = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
-    known = np.isfinite(saliency)
-    small = cv2.resize(np.where(known, saliency, 0).astype(np.float32), size, interpolation=cv2.INTER_AREA)
-    if not known.all():
-        cover = cv2.resize(known.astype(np.float32), size, interpolation=cv2.INTER_AREA)
-        small = np.where(cover > 0.5, small / np.maximum(cover, 1e-6), np.nan).astype(np.float32)
+    small = resize_known(saliency, size[1], size[0], cv2.INTER_AREA)
     return small_rgb, small
 
 
