@@ -32,16 +32,20 @@ def photo_map(image: np.ndarray, saliency: np.ndarray | torch.Tensor) -> np.ndar
     if np.isinf(m).any():
         raise ValueError("saliency map contains infinite values")
     height, width = image.shape[:2]
-    if m.shape != (height, width):
-        # Resize what is known and, separately, where it is known, so NaN does not bleed.
-        known = np.isfinite(m)
-        filled = cv2.resize(np.where(known, m, 0).astype(np.float32), (width, height),
-                            interpolation=cv2.INTER_LINEAR)
-        if known.all():
-            return filled
-        cover = cv2.resize(known.astype(np.float32), (width, height), interpolation=cv2.INTER_LINEAR)
-        m = np.where(cover > 0.5, filled / np.maximum(cover, 1e-6), np.nan).astype(np.float32)
-    return m
+    return resize_known(m, height, width, cv2.INTER_LINEAR)
+
+
+def resize_known(saliency: np.ndarray, height: int, width: int, interpolation: int) -> np.ndarray:
+    """Resize a map that may hold NaN: what is known and where it is known are resized separately, so
+    NaN does not bleed into known pixels; a pixel stays known when most of its source was."""
+    if saliency.shape == (height, width):
+        return saliency
+    known = np.isfinite(saliency)
+    filled = cv2.resize(np.where(known, saliency, 0).astype(np.float32), (width, height), interpolation=interpolation)
+    if known.all():
+        return filled
+    cover = cv2.resize(known.astype(np.float32), (width, height), interpolation=interpolation)
+    return np.where(cover > 0.5, filled / np.maximum(cover, 1e-6), np.nan).astype(np.float32)
 
 
 def smooth(saliency: np.ndarray, sigma: float) -> np.ndarray:

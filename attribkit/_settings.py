@@ -16,23 +16,26 @@ STANDARD = [
 ]
 
 ABLATION = STANDARD + [
+    # The paper's settings with one lever changed.
+    Setting("paper + 10-crop", preset="paper", options={"ten_crop": True}),
     Setting("paper + box of all foreground", preset="paper", options={"component": "all"}),
     Setting("paper + blur 0.05", preset="paper", options={"blur": 0.05}),
     Setting("paper + 5 iterations", preset="paper", options={"iterations": 5}),
     Setting("paper + probable seeds", preset="paper", options={"sure_seeds": False}),
+    # The default with one lever put back or pushed further.
     Setting("default, largest component", options={"component": "largest"}),
     Setting("default, no 10-crop", options={"ten_crop": False}),
-    Setting("default, no blur", options={"blur": 0.0}),
-    Setting("default, fg quantile 0.95", options={"foreground_quantile": 0.95}),
     Setting("default, bg quantile 0.30", options={"background_quantile": 0.30}),
-    Setting("default, 1 mixture component", options={"components": 1}),
-    Setting("default, smoothness 10", options={"smoothness": 10.0}),
-    Setting("default, smoothness 150", options={"smoothness": 150.0}),
+    Setting("default, bg quantile 0.05", options={"background_quantile": 0.05}),
+    Setting("default, fg quantile 0.90", options={"foreground_quantile": 0.90}),
+    Setting("default, smoothness 50", options={"smoothness": 50.0}),
+    Setting("default, 3 mixture components", options={"components": 3}),
     Setting("default, 3 iterations", options={"iterations": 3}),
     Setting("default, probable seeds", options={"sure_seeds": False}),
+    Setting("default, blur 0.01", options={"blur": 0.01}),
     Setting("default, work size 224", options={"work_size": 224}),
-    Setting("default, scales 1+1.5", options={"scales": (1.0, 1.5)}),
-    Setting("default, SmoothGrad 8", options={"smoothgrad": 8}),
+    Setting("default, scales 0.75-1.5, no 10-crop", options={"ten_crop": False, "scales": (0.75, 1.0, 1.25, 1.5)}),
+    Setting("default, SmoothGrad 8, no 10-crop", options={"ten_crop": False, "smoothgrad": 8}),
     Setting("threshold, blur 0.05", localiser="threshold", options={"blur": 0.05}),
 ]
 

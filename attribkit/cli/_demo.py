@@ -89,6 +89,27 @@ def deconvnet_step(model: torch.nn.Module, photos: Photos, out: Path) -> list[Pa
     return written
 
 
+def localisation_step(model: torch.nn.Module, photos: Photos, out: Path) -> list[Path]:
+    """Boxes of the top-1 class (default pipeline, paper preset, centre box) drawn on each photo."""
+    import attribkit
+    from attribkit.render import draw_boxes, save_panel
+
+    written = []
+    for name, rgb in progress(photos.items(), desc="localise", total=len(photos)):
+        image = attribkit.load_image(rgb, model)
+        (best,) = attribkit.localise(model, image)
+        (paper,) = attribkit.localise(model, image, target=best.label, preset="paper")
+        (centre,) = attribkit.localise(model, image, target=best.label, localiser="centre")
+        path = out / f"{slug(name)}_localisation.png"
+        save_panel(path, [draw_boxes(rgb, [best.box], [best.name], mask=best.mask),
+                          draw_boxes(rgb, [paper.box], [paper.name], mask=paper.mask),
+                          draw_boxes(rgb, [centre.box], ["centre box"])],
+                   ["default pipeline", "paper preset", "centre baseline"],
+                   suptitle=f"{name}: {best.name} (p={best.score:.2f})", size=4.0)
+        written.append(path)
+    return written
+
+
 #: The eight classes of the class-model montage (several are in the paper's figure 1).
 DEMO_CLASSES = ["goose", "ostrich", "limousine", "washer", "computer keyboard", "kit fox", "dalmatian",
                 "lemon"]
@@ -107,7 +128,7 @@ def class_model_step(model: torch.nn.Module, photos: Photos, out: Path) -> list[
     return written
 
 
-DEMO_STEPS: list[DemoStep] = [saliency_step, deconvnet_step, class_model_step]
+DEMO_STEPS: list[DemoStep] = [saliency_step, deconvnet_step, localisation_step, class_model_step]
 
 
 def run(args: argparse.Namespace) -> int:

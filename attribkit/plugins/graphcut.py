@@ -27,11 +27,11 @@ from sklearn.mixture import GaussianMixture
 
 from attribkit._boxes import largest_component, mask_box
 from attribkit._interfaces import Localisation
-from attribkit._maps import is_flat, photo_map, smooth
+from attribkit._maps import is_flat, photo_map, resize_known, smooth
 from attribkit.hookspecs import hookimpl
 
 #: Most pixels a colour model is fitted on: a random subset beyond this changes the mixture little.
-_MAX_FIT_PIXELS = 2000
+_MAX_FIT_PIXELS = 1000
 #: The 8-neighbourhood as four offsets (the other four are the same edges seen from the other end).
 _OFFSETS = ((0, 1), (1, 0), (1, 1), (1, -1))
 
@@ -148,7 +148,7 @@ class GraphCut:
         k = max(1, min(self.components, len(np.unique(samples, axis=0))))
         # reg_covar (in 0..255 colour units) keeps a flat-coloured region from a singular covariance. A few
         # EM steps from k-means++ centres suffice: GrabCut itself does one hard-assignment step per round.
-        gmm = GaussianMixture(k, covariance_type="full", reg_covar=1.0, max_iter=3, init_params="k-means++",
+        gmm = GaussianMixture(k, covariance_type="full", reg_covar=1.0, max_iter=2, init_params="k-means++",
                               random_state=int(rng.integers(2**31)))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
@@ -162,11 +162,7 @@ def _downsample(rgb: np.ndarray, saliency: np.ndarray, work_size: int | None) ->
     scale = work_size / max(height, width)
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
     small_rgb = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
-    known = np.isfinite(saliency)
-    small = cv2.resize(np.where(known, saliency, 0).astype(np.float32), size, interpolation=cv2.INTER_AREA)
-    if not known.all():
-        cover = cv2.resize(known.astype(np.float32), size, interpolation=cv2.INTER_AREA)
-        small = np.where(cover > 0.5, small / np.maximum(cover, 1e-6), np.nan).astype(np.float32)
+    small = resize_known(saliency, size[1], size[0], cv2.INTER_AREA)
     return small_rgb, small
 
 
