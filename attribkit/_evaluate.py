@@ -16,7 +16,7 @@ import torch
 
 from attribkit._image import ImageError, load_image
 from attribkit._interfaces import Box
-from attribkit._localise import ClassMaps, class_saliency, localise_maps, photo_saliency, resolve_options
+from attribkit._localise import ClassMaps, class_saliency, localise_maps, resolve_options
 from attribkit._registry import create_localiser
 from attribkit.datasets import AnnotatedImage, imagenet_wnids
 from attribkit.metrics import gt_known_accuracy, iou, localisation_error, max_box_acc, pointing_game

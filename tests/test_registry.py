@@ -6,7 +6,6 @@ import inspect
 import subprocess
 import sys
 import types
-import warnings
 from importlib import metadata
 from pathlib import Path
 

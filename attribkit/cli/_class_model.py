@@ -7,7 +7,14 @@ from pathlib import Path
 
 import torch
 
-from attribkit.cli._common import CommandError, add_model_args, model_from_args, output_dir, slug
+from attribkit.cli._common import (
+    CommandError,
+    add_model_args,
+    class_indices,
+    model_from_args,
+    output_dir,
+    slug,
+)
 from attribkit.visualise import Ascent
 
 
@@ -90,11 +97,7 @@ def run(args: argparse.Namespace) -> int:
     if args.steps is not None and args.steps < 1:
         raise CommandError(f"--steps must be >= 1; got {args.steps}", status=2)
     model = model_from_args(args)
-    info = attribkit.model_info(model)
-    try:
-        targets = [info.class_index(c) for c in args.classes]
-    except ValueError as exc:
-        raise CommandError(str(exc), status=2) from exc
+    targets = class_indices(model, args.classes)
     out = output_dir(args.out)
     try:
         vis = attribkit.create_visualiser(

@@ -56,6 +56,25 @@ def model_from_args(args: argparse.Namespace) -> torch.nn.Module:
     return load_model(args.model, weights=args.weights).to(device_from_args(args))
 
 
+def existing_files(paths: list[str]) -> list[Path]:
+    """The paths as ``Path``s; a usage error (exit 2) naming every one that is not a file."""
+    missing = [p for p in paths if not Path(p).is_file()]
+    if missing:
+        raise CommandError(f"no such file: {', '.join(missing)}", status=2)
+    return [Path(p) for p in paths]
+
+
+def class_indices(model: torch.nn.Module, names: list[str]) -> list[int]:
+    """Class names or indices → indices; a usage error (exit 2) listing close names for an unknown one."""
+    from attribkit.models import model_info
+
+    info = model_info(model)
+    try:
+        return [info.class_index(n) for n in names]
+    except ValueError as exc:
+        raise CommandError(str(exc), status=2) from exc
+
+
 def output_dir(path: str) -> Path:
     out = Path(path)
     if out.exists() and not out.is_dir():

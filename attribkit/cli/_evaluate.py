@@ -34,7 +34,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from attribkit._evaluate import Row, Setting, markdown, run_settings, table, truth_iou
+    from attribkit._evaluate import Row, Setting, markdown, run_settings, table
     from attribkit._settings import named_settings
     from attribkit.datasets import AnnotationError, read_annotations
 

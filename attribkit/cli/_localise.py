@@ -10,6 +10,8 @@ from attribkit.cli._common import (
     CommandError,
     add_model_args,
     add_target_args,
+    class_indices,
+    existing_files,
     model_from_args,
     output_dir,
     progress,
@@ -70,18 +72,11 @@ def run(args: argparse.Namespace) -> int:
     import attribkit
     from attribkit.render import draw_boxes, overlay, save_panel
 
-    missing = [i for i in args.images if not Path(i).is_file()]
-    if missing:
-        raise CommandError(f"no such file: {', '.join(missing)}", status=2)
+    existing_files(args.images)
     options = parse_options(args.option)
     out = output_dir(args.out)
     model = model_from_args(args)
-    target = None
-    if args.target is not None:
-        try:
-            target = attribkit.model_info(model).class_index(args.target)
-        except ValueError as exc:
-            raise CommandError(str(exc), status=2) from exc
+    target = None if args.target is None else class_indices(model, [args.target])[0]
     failures = 0
     for path in progress(args.images, desc="localise"):
         try:

@@ -9,9 +9,10 @@ from pathlib import Path
 import torch
 
 from attribkit.cli._common import (
-    CommandError,
     add_model_args,
     add_target_args,
+    class_indices,
+    existing_files,
     model_from_args,
     output_dir,
     progress,
@@ -37,14 +38,12 @@ def run(args: argparse.Namespace) -> int:
     import attribkit
     from attribkit.render import overlay, save_panel
 
-    missing = [i for i in args.images if not Path(i).is_file()]
-    if missing:
-        raise CommandError(f"no such file: {', '.join(missing)}", status=2)
+    existing_files(args.images)
     out = output_dir(args.out)
     model = model_from_args(args)
     info = attribkit.model_info(model)
     device = next(model.parameters()).device
-    target = None if args.target is None else _class_index(info, args.target)
+    target = None if args.target is None else class_indices(model, [args.target])[0]
     # Only methods built on the gradient engine take ten_crop; pass it only when asked for.
     attributor = attribkit.create_attributor(args.method, model, **({"ten_crop": True} if args.ten_crop else {}))
     failures = 0
@@ -71,10 +70,3 @@ def run(args: argparse.Namespace) -> int:
                        suptitle=f"{Path(path).name}: {info.class_names[cls]} (p={probs[cls]:.2f})")
             print(out / f"{name}.png")
     return 1 if failures else 0
-
-
-def _class_index(info, text: str) -> int:  # type: ignore[no-untyped-def]
-    try:
-        return info.class_index(text)
-    except ValueError as exc:
-        raise CommandError(str(exc), status=2) from exc
