@@ -38,8 +38,17 @@ def test_evaluate_writes_csv_and_markdown(small_set, tmp_path, capsys):
     rows = list(csv.DictReader(open(out / "metrics.csv")))
     assert [r["subset"] for r in rows] == ["all", "1-1", "2-2"]
     assert 0.0 <= float(rows[0]["gt_known"]) <= 1.0
-    assert "| custom |" in (out / "metrics.md").read_text()
+    assert "| saliency+centre (paper) |" in (out / "metrics.md").read_text()
     assert list((out / "examples").glob("*.png"))
+
+
+def test_evaluate_method_alone_is_a_custom_setting(small_set, tmp_path, capsys):
+    out = tmp_path / "eval"
+    status = main(["evaluate", "--data", str(small_set / "boxes.json"), "--out", str(out), "--method", "random",
+                   "--examples", "0", "--top-k", "1"])
+    assert status == 0
+    text = (out / "metrics.md").read_text()
+    assert "| random+graphcut (default) |" in text and "centre box" not in text
 
 
 def test_evaluate_bad_data_is_a_usage_error(tmp_path, capsys):

@@ -21,9 +21,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--settings", default="standard",
                    help="'standard' (default, paper, threshold, centre), 'ablation' (every lever of "
                         "docs/localisation.md; slow), or one custom setting given by the options below")
-    p.add_argument("--method", default="saliency", help="attributor for a custom setting")
+    p.add_argument("--method", default=None, help="attributor for a custom setting (default saliency)")
     p.add_argument("--localiser", default=None, help="localiser for a custom setting")
-    p.add_argument("--preset", default="default", help="preset for a custom setting")
+    p.add_argument("--preset", default=None, help="preset for a custom setting (default: default)")
     p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                    help="option of a custom setting (repeatable)")
     p.add_argument("--top-k", type=int, default=5, help="classes per photo for the top-k error (default 5)")
@@ -44,8 +44,11 @@ def run(args: argparse.Namespace) -> int:
         raise CommandError(str(exc), status=2) from exc
     if args.limit is not None:
         images = images[: args.limit]
-    if args.localiser is not None or args.option:
-        settings = [Setting("custom", args.method, args.localiser or "graphcut", args.preset,
+    custom = (args.method, args.localiser, args.preset)
+    if any(c is not None for c in custom) or args.option:
+        # Any of these options asks for one custom setting instead of a named list.
+        method, localiser, preset = args.method or "saliency", args.localiser or "graphcut", args.preset or "default"
+        settings = [Setting(f"{method}+{localiser} ({preset})", method, localiser, preset,
                             parse_options(args.option))]
     else:
         try:
