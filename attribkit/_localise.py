@@ -147,7 +147,15 @@ def class_saliency(
         scores = model(x).float().softmax(-1)
     labels = _targets(model, scores, target, top_k)
     if isinstance(attributor, str):
-        attributor = create_attributor(attributor, model, **({"ten_crop": True} if ten_crop else {}))
+        try:
+            attributor = create_attributor(attributor, model, **({"ten_crop": True} if ten_crop else {}))
+        except TypeError as exc:
+            if not ten_crop:
+                raise
+            raise ValueError(
+                f"attributor {attributor!r} does not average 10 crops itself ({exc}); pass ten_crop=False "
+                "(on the command line: --option ten_crop=false)"
+            ) from exc
     size = x.shape[-2:]
     total = torch.zeros((len(labels), *size), device=device)
     for s in scales:

@@ -44,11 +44,17 @@ def test_evaluate_writes_csv_and_markdown(small_set, tmp_path, capsys):
 
 def test_evaluate_method_alone_is_a_custom_setting(small_set, tmp_path, capsys):
     out = tmp_path / "eval"
-    status = main(["evaluate", "--data", str(small_set / "boxes.json"), "--out", str(out), "--method", "random",
+    status = main(["evaluate", "--data", str(small_set / "boxes.json"), "--out", str(out), "--method", "deconvnet",
                    "--examples", "0", "--top-k", "1"])
     assert status == 0
     text = (out / "metrics.md").read_text()
-    assert "| random+graphcut (default) |" in text and "centre box" not in text
+    assert "| deconvnet+graphcut (default) |" in text and "centre box" not in text
+    # A method without its own 10-crop says how to go on, rather than failing with a TypeError.
+    assert main(["evaluate", "--data", str(small_set / "boxes.json"), "--out", str(out), "--method", "random",
+                 "--examples", "0", "--top-k", "1"]) == 1
+    assert "--option ten_crop=false" in capsys.readouterr().err
+    assert main(["evaluate", "--data", str(small_set / "boxes.json"), "--out", str(out), "--method", "random",
+                 "--option", "ten_crop=false", "--examples", "0", "--top-k", "1"]) == 0
 
 
 def test_evaluate_bad_data_is_a_usage_error(tmp_path, capsys):
