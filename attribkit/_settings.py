@@ -36,6 +36,8 @@ ABLATION = STANDARD + [
     Setting("default, work size 224", options={"work_size": 224}),
     Setting("default, scales 0.75-1.5, no 10-crop", options={"ten_crop": False, "scales": (0.75, 1.0, 1.25, 1.5)}),
     Setting("default, SmoothGrad 8, no 10-crop", options={"ten_crop": False, "smoothgrad": 8}),
+    Setting("default, guided backprop maps", attributor="guided_backprop"),
+    Setting("default, DeconvNet maps", attributor="deconvnet"),
     Setting("threshold, blur 0.05", localiser="threshold", options={"blur": 0.05}),
 ]
 
