@@ -59,8 +59,7 @@ def run(args: argparse.Namespace) -> int:
             probs = model(x).softmax(1)[0]
         grads = attributor.attribute(x, target=target, top_k=args.top_k)
         maps = attribkit.saliency_map(grads if grads.ndim == 5 else grads.unsqueeze(1))[0].cpu()
-        classes = (grads.new_tensor([target], dtype=torch.long) if target is not None
-                   else probs.topk(maps.shape[0]).indices).tolist()
+        classes = [target] if target is not None else probs.topk(maps.shape[0]).indices.tolist()
         crop = image.input_rgb
         stem = slug(Path(path).stem)
         for cls, m in zip(classes, maps):
