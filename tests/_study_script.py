@@ -3,7 +3,6 @@ interruption and torchrun tests need one). Works unchanged under ``torchrun``.""
 
 from __future__ import annotations
 
-import os
 import signal
 import sys
 from pathlib import Path
@@ -20,7 +19,6 @@ def main() -> None:
     # inherits SIGINT ignored, and Python then keeps ignoring it; a person's Ctrl-C is what is tested.
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGINT])
-    print(f"study script {os.getpid()}: SIGINT handler restored", file=sys.stderr, flush=True)
     out, photos, workers = sys.argv[1], sys.argv[2], int(sys.argv[3])
     delay = float(sys.argv[4]) if len(sys.argv) > 4 else 0.0
     helpers.install_registry()
