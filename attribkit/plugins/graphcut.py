@@ -9,31 +9,26 @@ the answer.
 The colour models are scikit-learn's :class:`~sklearn.mixture.GaussianMixture` and the cut is
 PyMaxflow's Boykov-Kolmogorov max-flow, so the number of mixture components and the smoothness weight
 are real options (OpenCV's ``grabCut`` fixes them at 5 and 50). The cut runs on a copy of the image
-whose longer side is at most ``work_size`` pixels: segmentation quality is set by the colour models and
-the map's own (coarse) resolution, and the cost grows with the pixel count.
+whose longer side is at most ``work_size`` pixels (segmentation is set by the colour models and the
+map's own coarse resolution, and the cost grows with the pixel count); a second cut on a band along the
+boundary, at the image's own resolution, then puts the edge and so the box back on the right pixel.
 """
 
 from __future__ import annotations
 
-import warnings
+import math
 from dataclasses import dataclass
 
 import cv2
-import maxflow
 import numpy as np
 import torch
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.mixture import GaussianMixture
 
 from attribkit._boxes import largest_component, mask_box
+from attribkit._colour_model import channels_of, fit_colour_model, log_likelihood
+from attribkit._graph_cut import Unaries, band_cut, boundary_band, grid_cut
 from attribkit._interfaces import Localisation
 from attribkit._maps import is_flat, photo_map, resize_known, smooth
 from attribkit.hookspecs import hookimpl
-
-#: Most pixels a colour model is fitted on: a random subset beyond this changes the mixture little.
-_MAX_FIT_PIXELS = 1000
-#: The 8-neighbourhood as four offsets (the other four are the same edges seen from the other end).
-_OFFSETS = ((0, 1), (1, 0), (1, 1), (1, -1))
 
 
 def whole_image(height: int, width: int) -> Localisation:
@@ -106,11 +101,12 @@ class GraphCut:
 
     def localise(self, image: np.ndarray, saliency: np.ndarray | torch.Tensor) -> Localisation:
         """Mask and box of the object in ``image`` (``[H, W, 3]`` uint8 RGB) given its saliency map."""
-        full = smooth(photo_map(image, saliency), self.blur)
+        rgb = np.asarray(image)
+        full = smooth(photo_map(rgb, saliency), self.blur)
         height, width = full.shape
         if is_flat(full):
             return whole_image(height, width)
-        small_rgb, small_map = _downsample(np.asarray(image), full, self.work_size)
+        small_rgb, small_map = _downsample(rgb, full, self.work_size)
         known = small_map[np.isfinite(small_map)]
         hi = np.quantile(known, self.foreground_quantile)
         lo = np.quantile(known, self.background_quantile)
@@ -118,41 +114,45 @@ class GraphCut:
             return whole_image(height, width)
         with np.errstate(invalid="ignore"):
             fg_seed, bg_seed = small_map >= hi, small_map <= lo
-        foreground = self._segment(small_rgb.astype(np.float64), fg_seed, bg_seed)
+        foreground, unaries = self._segment(small_rgb, fg_seed, bg_seed)
         if not foreground.any():
             foreground = fg_seed  # the cut kept nothing: the seeds are the best answer left
         if self.component == "largest":
             foreground = largest_component(foreground)
         mask = cv2.resize(foreground.astype(np.uint8), (width, height), interpolation=cv2.INTER_NEAREST) > 0
+        if small_map.shape != full.shape and foreground.any():
+            # One pixel of the small cut spans `scale` photo pixels: re-cut a band that wide and a
+            # pixel more on each side of the boundary, at full resolution, with the same colour models.
+            scale = max(height, width) / max(small_map.shape)
+            with np.errstate(invalid="ignore"):
+                sure = (full >= hi, full <= lo) if self.sure_seeds else (None, None)
+            band = boundary_band(mask, math.ceil(scale) + 1)
+            mask = band_cut(rgb, mask, band, unaries, self.smoothness, *sure)
+            if self.component == "largest":
+                mask = largest_component(mask)
         return Localisation(mask, mask_box(mask))
 
-    def _segment(self, rgb: np.ndarray, fg_seed: np.ndarray, bg_seed: np.ndarray) -> np.ndarray:
-        pixels = rgb.reshape(-1, 3)
-        pairwise = _pairwise_weights(rgb, self.smoothness)
+    def _segment(self, rgb: np.ndarray, fg_seed: np.ndarray, bg_seed: np.ndarray) -> tuple[np.ndarray, Unaries]:
+        """The cut's foreground, and the unaries of the colour models it was cut with."""
+        pixels = rgb.reshape(-1, 3).astype(np.float64)
         rng = np.random.default_rng(self.seed)
-        fg, bg = fg_seed.copy(), bg_seed.copy()
+        fg, bg = fg_seed, bg_seed
         for _ in range(self.iterations):
-            cost_fg = -self._fit(pixels[fg.ravel()], rng).score_samples(pixels)
-            cost_bg = -self._fit(pixels[bg.ravel()], rng).score_samples(pixels)
-            labels = _cut(cost_fg.reshape(fg.shape), cost_bg.reshape(fg.shape), pairwise,
-                          fg_seed if self.sure_seeds else None, bg_seed if self.sure_seeds else None)
+            models = (fit_colour_model(pixels[fg.ravel()], self.components, rng),
+                      fit_colour_model(pixels[bg.ravel()], self.components, rng))
+
+            def unaries(colours: np.ndarray, models: tuple = models) -> tuple[np.ndarray, np.ndarray]:
+                channels = channels_of(colours)
+                return -log_likelihood(models[0], channels), -log_likelihood(models[1], channels)
+
+            cost_fg, cost_bg = (c.reshape(fg_seed.shape) for c in unaries(pixels))
+            labels = grid_cut(rgb, cost_fg, cost_bg, self.smoothness,
+                              *((fg_seed, bg_seed) if self.sure_seeds else (None, None)))
             # The next round's colour models see the cut's labels (seeds always count for their side).
             fg, bg = labels | fg_seed, (~labels) | bg_seed
             if not fg.any() or not bg.any():
                 break
-        return labels
-
-    def _fit(self, samples: np.ndarray, rng: np.random.Generator) -> GaussianMixture:
-        if len(samples) > _MAX_FIT_PIXELS:
-            samples = samples[rng.choice(len(samples), _MAX_FIT_PIXELS, replace=False)]
-        k = max(1, min(self.components, len(np.unique(samples, axis=0))))
-        # reg_covar (in 0..255 colour units) keeps a flat-coloured region from a singular covariance. A few
-        # EM steps from k-means++ centres suffice: GrabCut itself does one hard-assignment step per round.
-        gmm = GaussianMixture(k, covariance_type="full", reg_covar=1.0, max_iter=2, init_params="k-means++",
-                              random_state=int(rng.integers(2**31)))
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ConvergenceWarning)
-            return gmm.fit(samples)
+        return labels, unaries
 
 
 def _downsample(rgb: np.ndarray, saliency: np.ndarray, work_size: int | None) -> tuple[np.ndarray, np.ndarray]:
@@ -164,52 +164,6 @@ def _downsample(rgb: np.ndarray, saliency: np.ndarray, work_size: int | None) ->
     small_rgb = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
     small = resize_known(saliency, size[1], size[0], cv2.INTER_AREA)
     return small_rgb, small
-
-
-def _pairwise_weights(rgb: np.ndarray, smoothness: float) -> list[tuple[tuple[int, int], np.ndarray]]:
-    """GrabCut's contrast-sensitive Potts weights γ·exp(−β‖z_m − z_n‖²)/dist for each 8-neighbour offset,
-    with β = 1 / (2 · mean ‖z_m − z_n‖²) so the term adapts to the image's contrast."""
-    height, width = rgb.shape[:2]
-    diffs = []
-    for dy, dx in _OFFSETS:
-        d = np.zeros((height, width))
-        ys, ye = 0, height - dy
-        xs, xe = max(0, -dx), width - max(0, dx)
-        d[ys:ye, xs:xe] = ((rgb[ys:ye, xs:xe] - rgb[ys + dy : ye + dy, xs + dx : xe + dx]) ** 2).sum(-1)
-        diffs.append((ys, ye, xs, xe, d))
-    total = sum(d[ys:ye, xs:xe].sum() for ys, ye, xs, xe, d in diffs)
-    count = sum((ye - ys) * (xe - xs) for ys, ye, xs, xe, _ in diffs)
-    beta = 1.0 / (2.0 * total / count) if total > 0 else 0.0
-    out = []
-    for (dy, dx), (_, _, _, _, d) in zip(_OFFSETS, diffs):
-        out.append(((dy, dx), smoothness * np.exp(-beta * d) / np.hypot(dy, dx)))
-    return out
-
-
-def _cut(
-    cost_fg: np.ndarray,
-    cost_bg: np.ndarray,
-    pairwise: list[tuple[tuple[int, int], np.ndarray]],
-    sure_fg: np.ndarray | None,
-    sure_bg: np.ndarray | None,
-) -> np.ndarray:
-    """Minimum cut; True = foreground (the source side)."""
-    # Only differences of unaries matter: shifting both by their minimum keeps capacities non-negative.
-    base = np.minimum(cost_fg, cost_bg)
-    source, sink = cost_bg - base, cost_fg - base
-    if sure_fg is not None and sure_bg is not None:
-        hard = 1e3 * (1.0 + source.max() + sink.max() + sum(w.sum() for _, w in pairwise) / source.size * 8)
-        source = np.where(sure_fg, hard, np.where(sure_bg, 0.0, source))
-        sink = np.where(sure_bg, hard, np.where(sure_fg, 0.0, sink))
-    graph = maxflow.Graph[float]()
-    nodes = graph.add_grid_nodes(cost_fg.shape)
-    for (dy, dx), weights in pairwise:
-        structure = np.zeros((3, 3))
-        structure[1 + dy, 1 + dx] = 1
-        graph.add_grid_edges(nodes, weights=weights, structure=structure, symmetric=True)
-    graph.add_grid_tedges(nodes, source, sink)
-    graph.maxflow()
-    return ~graph.get_grid_segments(nodes)
 
 
 @hookimpl
