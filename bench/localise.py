@@ -51,10 +51,10 @@ def main() -> None:
     args = parser.parse_args()
     graphcut = attribkit.create_localiser("graphcut")
     full = attribkit.create_localiser("graphcut", work_size=None)
-    small = attribkit.create_localiser("graphcut", work_size=96)
+    em = attribkit.create_localiser("graphcut", colour_fit="em")
     methods = {
         "graphcut (default, work_size=112)": lambda rgb, s: graphcut.localise(rgb, s).box,
-        "graphcut (work_size=96)": lambda rgb, s: small.localise(rgb, s).box,
+        "graphcut (colour_fit='em')": lambda rgb, s: em.localise(rgb, s).box,
         "graphcut (full resolution)": lambda rgb, s: full.localise(rgb, s).box,
         "cv2.grabCut, 1 iteration": grabcut_box,
     }

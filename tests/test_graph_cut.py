@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from sklearn.mixture import GaussianMixture
 
 from attribkit._boxes import box_mask, mask_box
-from attribkit._colour_model import channels_of, fit_colour_model, log_likelihood
+from attribkit._colour_model import ColourModel, channels_of, fit_colour_model
 from attribkit._graph_cut import band_cut, boundary_band, grid_cut
 from attribkit.plugins.graphcut import GraphCut
 
@@ -19,15 +19,51 @@ def test_log_likelihood_equals_scikit_learn(components):
     rng = np.random.default_rng(components)
     colours = rng.integers(0, 256, (3000, 3)).astype(np.float64)
     mixture = GaussianMixture(components, reg_covar=1.0, random_state=0).fit(colours[:800])
-    expected = mixture.score_samples(colours)
-    np.testing.assert_allclose(log_likelihood(mixture, channels_of(colours)), expected, rtol=1e-5, atol=1e-4)
+    got = ColourModel.from_sklearn(mixture).log_likelihood(channels_of(colours))
+    np.testing.assert_allclose(got, mixture.score_samples(colours), rtol=1e-5, atol=1e-4)
+    # The same mixture given by its covariances (how the k-means fit builds one).
+    rebuilt = ColourModel.from_covariances(mixture.weights_, mixture.means_, mixture.covariances_)
+    np.testing.assert_allclose(rebuilt.precisions_cholesky, mixture.precisions_cholesky_, rtol=1e-6, atol=1e-9)
 
 
-def test_a_flat_colour_region_gets_one_component_and_no_singular_covariance():
+def test_kmeans_fit_is_grabcuts_learning():
+    """Well-separated colour clusters: one component each, with the cluster's share, mean and covariance."""
+    rng = np.random.default_rng(0)
+    centres = np.array([[20.0, 30.0, 200.0], [220.0, 40.0, 40.0], [90.0, 200.0, 90.0]])
+    sizes = (100, 150, 250)
+    samples = np.concatenate([c + rng.normal(0, 4, (n, 3)) for c, n in zip(centres, sizes)])
+    model = fit_colour_model(samples, 3, np.random.default_rng(1), "kmeans")
+    order = np.argsort(model.means[:, 0])
+    np.testing.assert_allclose(model.weights[order], np.array(sizes)[[0, 2, 1]] / 500)
+    np.testing.assert_allclose(model.means[order], centres[[0, 2, 1]], atol=1.5)
+    # The whitening undoes each cluster's covariance (4² per channel, plus REG_COVAR).
+    for k in range(3):
+        precision = model.precisions_cholesky[k] @ model.precisions_cholesky[k].T
+        np.testing.assert_allclose(np.diag(np.linalg.inv(precision)), 17.0, rtol=0.35)
+
+
+@pytest.mark.parametrize("fit", ["kmeans", "em"])
+def test_fits_are_deterministic_and_score_their_own_colours_higher(fit):
+    rng = np.random.default_rng(0)
+    red = np.array([200.0, 30.0, 30.0]) + rng.normal(0, 5, (800, 3))
+    blue = np.array([30.0, 30.0, 200.0]) + rng.normal(0, 5, (800, 3))
+    first = fit_colour_model(red, 5, np.random.default_rng(7), fit)
+    again = fit_colour_model(red, 5, np.random.default_rng(7), fit)
+    np.testing.assert_array_equal(first.means, again.means)
+    assert (first.log_likelihood(channels_of(red)) > first.log_likelihood(channels_of(blue))).all()
+
+
+@pytest.mark.parametrize("fit", ["kmeans", "em"])
+def test_a_flat_colour_region_gets_one_component_and_no_singular_covariance(fit):
     samples = np.tile([[10.0, 200.0, 30.0]], (50, 1))
-    mixture = fit_colour_model(samples, 5, np.random.default_rng(0))
-    assert mixture.n_components == 1
-    assert np.isfinite(log_likelihood(mixture, channels_of(samples))).all()
+    model = fit_colour_model(samples, 5, np.random.default_rng(0), fit)
+    assert model.weights.shape == (1,)
+    assert np.isfinite(model.log_likelihood(channels_of(samples))).all()
+
+
+def test_an_unknown_fit_is_an_error():
+    with pytest.raises(ValueError, match="fit must be one of"):
+        fit_colour_model(np.zeros((5, 3)), 2, np.random.default_rng(0), "magic")
 
 
 def _problem(seed: int, size: int = 10):

@@ -38,7 +38,8 @@ def test_graphcut_resizes_a_coarse_map():
 @pytest.mark.parametrize(
     "options",
     [{"components": 1}, {"smoothness": 0.0}, {"iterations": 3}, {"sure_seeds": False}, {"work_size": None},
-     {"blur": 0.03}, {"component": "all"}, {"foreground_quantile": 0.8, "background_quantile": 0.5}],
+     {"blur": 0.03}, {"component": "all"}, {"foreground_quantile": 0.8, "background_quantile": 0.5},
+     {"colour_fit": "em"}, {"work_size": 64, "iterations": 2}],
 )
 def test_graphcut_options_still_localise(options):
     rgb, saliency, box = next(synthetic_images(1, size=(120, 160), seed=3))
@@ -80,7 +81,7 @@ def test_bad_inputs_are_clear_errors(name):
 @pytest.mark.parametrize(
     "options",
     [{"foreground_quantile": 0.3, "background_quantile": 0.3}, {"components": 0}, {"smoothness": -1},
-     {"work_size": 2}, {"component": "biggest"}],
+     {"work_size": 2}, {"component": "biggest"}, {"colour_fit": "gmm"}],
 )
 def test_graphcut_rejects_bad_options(options):
     with pytest.raises(ValueError):

@@ -6,12 +6,13 @@ is segmented by a graph cut (GrabCut's energy: colour-model unaries, contrast-se
 terms on the 8-neighbourhood), and the bounding box of the largest connected foreground component is
 the answer.
 
-The colour models are scikit-learn's :class:`~sklearn.mixture.GaussianMixture` and the cut is
-PyMaxflow's Boykov-Kolmogorov max-flow, so the number of mixture components and the smoothness weight
-are real options (OpenCV's ``grabCut`` fixes them at 5 and 50). The cut runs on a copy of the image
-whose longer side is at most ``work_size`` pixels (segmentation is set by the colour models and the
-map's own coarse resolution, and the cost grows with the pixel count); a second cut on a band along the
-boundary, at the image's own resolution, then puts the edge and so the box back on the right pixel.
+The colour models are Gaussian mixtures (:mod:`attribkit._colour_model`), learnt as GrabCut learns
+them (k-means clusters become components) or by scikit-learn's EM, and the cut is PyMaxflow's
+Boykov-Kolmogorov max-flow, so the number of mixture components and the smoothness weight are real
+options (OpenCV's ``grabCut`` fixes them at 5 and 50). The cut runs on a copy of the image whose longer
+side is at most ``work_size`` pixels (segmentation is set by the colour models and the map's own coarse
+resolution, and the cost grows with the pixel count); a second cut on a band along the boundary, at the
+image's own resolution, then puts the edge and so the box back on the right pixel.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import numpy as np
 import torch
 
 from attribkit._boxes import largest_component, mask_box
-from attribkit._colour_model import channels_of, fit_colour_model, log_likelihood
+from attribkit._colour_model import FITS, channels_of, fit_colour_model
 from attribkit._graph_cut import Unaries, band_cut, boundary_band, grid_cut
 from attribkit._interfaces import Localisation
 from attribkit._maps import is_flat, photo_map, resize_known, smooth
@@ -48,6 +49,10 @@ class GraphCut:
         Pixels at or below this quantile seed the background model (paper: 0.30).
     components
         Gaussians per colour mixture (GrabCut's 5).
+    colour_fit
+        How a mixture is fitted to its seed colours: ``"kmeans"``, GrabCut's own learning (k-means
+        clusters become components), or ``"em"``, scikit-learn's EM (slower, same accuracy on the dev
+        photos; see :mod:`attribkit._colour_model`).
     smoothness
         Weight of the pairwise term, GrabCut's γ (50).
     iterations
@@ -76,6 +81,7 @@ class GraphCut:
     foreground_quantile: float = 0.95
     background_quantile: float = 0.30
     components: int = 5
+    colour_fit: str = "kmeans"
     smoothness: float = 50.0
     iterations: int = 1
     sure_seeds: bool = True
@@ -98,6 +104,8 @@ class GraphCut:
             raise ValueError(f"work_size must be >= 8 or None; got {self.work_size}")
         if self.component not in ("largest", "all"):
             raise ValueError(f"component must be 'largest' or 'all'; got {self.component!r}")
+        if self.colour_fit not in FITS:
+            raise ValueError(f"colour_fit must be one of {FITS}; got {self.colour_fit!r}")
 
     def localise(self, image: np.ndarray, saliency: np.ndarray | torch.Tensor) -> Localisation:
         """Mask and box of the object in ``image`` (``[H, W, 3]`` uint8 RGB) given its saliency map."""
@@ -138,12 +146,12 @@ class GraphCut:
         rng = np.random.default_rng(self.seed)
         fg, bg = fg_seed, bg_seed
         for _ in range(self.iterations):
-            models = (fit_colour_model(pixels[fg.ravel()], self.components, rng),
-                      fit_colour_model(pixels[bg.ravel()], self.components, rng))
+            models = (fit_colour_model(pixels[fg.ravel()], self.components, rng, self.colour_fit),
+                      fit_colour_model(pixels[bg.ravel()], self.components, rng, self.colour_fit))
 
             def unaries(colours: np.ndarray, models: tuple = models) -> tuple[np.ndarray, np.ndarray]:
                 channels = channels_of(colours)
-                return -log_likelihood(models[0], channels), -log_likelihood(models[1], channels)
+                return -models[0].log_likelihood(channels), -models[1].log_likelihood(channels)
 
             cost_fg, cost_bg = (c.reshape(fg_seed.shape) for c in unaries(pixels))
             labels = grid_cut(rgb, cost_fg, cost_bg, self.smoothness,
