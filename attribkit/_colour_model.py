@@ -92,7 +92,7 @@ def _kmeans_fit(samples: np.ndarray, k: int, seed: int) -> ColourModel:
     data = np.ascontiguousarray(samples, dtype=np.float32)
     cv2.setRNGSeed(seed)  # OpenCV's generator is per thread: this seeds only the k-means++ below
     criteria = (cv2.TERM_CRITERIA_MAX_ITER + cv2.TERM_CRITERIA_EPS, 10, 0.5)
-    _, labels, _ = cv2.kmeans(data, k, None, criteria, 1, cv2.KMEANS_PP_CENTERS)
+    _, labels, _ = cv2.kmeans(data, k, None, criteria, 1, cv2.KMEANS_PP_CENTERS)  # type: ignore[call-overload]
     labels = labels.ravel()
     weights, means, covariances = [], [], []
     for j in np.unique(labels):  # a cluster k-means left empty is no component

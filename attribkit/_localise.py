@@ -113,6 +113,20 @@ def _maps(attributor: Attributor, x: torch.Tensor, labels: list[int], smoothgrad
     return saliency_map(total / smoothgrad)
 
 
+def _attributor(attributor: str | Attributor, model: torch.nn.Module, ten_crop: bool) -> Attributor:
+    if not isinstance(attributor, str):
+        return attributor
+    try:
+        return create_attributor(attributor, model, **({"ten_crop": True} if ten_crop else {}))
+    except TypeError as exc:
+        if not ten_crop:
+            raise
+        raise ValueError(
+            f"attributor {attributor!r} does not average 10 crops itself ({exc}); pass ten_crop=False "
+            "(on the command line: --option ten_crop=false)"
+        ) from exc
+
+
 def class_saliency(
     model: torch.nn.Module,
     image: LoadedImage,
@@ -146,23 +160,14 @@ def class_saliency(
     with torch.no_grad():
         scores = model(x).float().softmax(-1)
     labels = _targets(model, scores, target, top_k)
-    if isinstance(attributor, str):
-        try:
-            attributor = create_attributor(attributor, model, **({"ten_crop": True} if ten_crop else {}))
-        except TypeError as exc:
-            if not ten_crop:
-                raise
-            raise ValueError(
-                f"attributor {attributor!r} does not average 10 crops itself ({exc}); pass ten_crop=False "
-                "(on the command line: --option ten_crop=false)"
-            ) from exc
+    explainer = _attributor(attributor, model, ten_crop)
     size = x.shape[-2:]
     total = torch.zeros((len(labels), *size), device=device)
     for s in scales:
         if s <= 0:
             raise ValueError(f"scales must be positive; got {s}")
         xs = x if s == 1.0 else F.interpolate(x, scale_factor=float(s), mode="bilinear", align_corners=False)
-        m = _maps(attributor, xs, labels, smoothgrad, noise).float()
+        m = _maps(explainer, xs, labels, smoothgrad, noise).float()
         if m.shape[-2:] != size:
             m = F.interpolate(m[None], size=tuple(size), mode="bilinear", align_corners=False)[0]
         if len(scales) > 1:
@@ -252,11 +257,13 @@ def localise(
     map_options, localiser_options = resolve_options(preset, localiser if isinstance(localiser, str) else "",
                                                      options)
     if isinstance(localiser, str):
-        localiser = create_localiser(localiser, **localiser_options)
+        chosen = create_localiser(localiser, **localiser_options)
     elif localiser_options:
         raise TypeError(f"options {sorted(localiser_options)} need a localiser name, not an object")
+    else:
+        chosen = localiser
     maps = class_saliency(model, loaded, target=target, top_k=top_k, attributor=attributor, **map_options)
-    return localise_maps(model, loaded, maps, localiser)
+    return localise_maps(model, loaded, maps, chosen)
 
 
 def localise_maps(

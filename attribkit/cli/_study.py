@@ -49,9 +49,11 @@ def run(args: argparse.Namespace) -> int:
 
     methods, localisers = _names(args.methods), _names(args.localisers)
     registry = get_registry()
-    for kind, names in (("attributor", methods), ("localiser", localisers)):
-        for name in names:
-            registry.get(kind, name)  # an unknown name fails now, naming close matches
+    # An unknown name fails now, naming close matches.
+    for name in methods:
+        registry.get("attributor", name)
+    for name in localisers:
+        registry.get("localiser", name)
     if not methods:
         raise CommandError("--methods names no method", status=2)
     try:

@@ -31,8 +31,8 @@ def draw_boxes(
         tint = np.array(PALETTE[0], dtype=np.float64)
         out[mask] = (0.55 * out[mask] + 0.45 * tint).astype(np.uint8)
     thick = max(1, round(max(height, width) / 200))
-    for b in truth:
-        cv2.rectangle(out, (int(b[0]), int(b[1])), (int(b[2]) - 1, int(b[3]) - 1), (255, 255, 255), thick)
+    for t in truth:
+        cv2.rectangle(out, (int(t[0]), int(t[1])), (int(t[2]) - 1, int(t[3]) - 1), (255, 255, 255), thick)
     scale = max(0.35, max(height, width) / 900)
     for i, b in enumerate(boxes):
         if b is None:

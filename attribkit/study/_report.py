@@ -25,7 +25,7 @@ def plot_metrics(path: Path, rows: Sequence[Row]) -> Path:
               ("loc_accuracy", "localisation accuracy (IoU >= 0.5)", False)]
     fig = Figure(figsize=(4 * len(panels), 4))
     for ax, (column, title, per_method) in zip(fig.subplots(1, len(panels)), panels):
-        shown = {}
+        shown: dict[str, float] = {}
         for row in rows:
             label = row.method if per_method else f"{row.method}\n{row.localiser}"
             value = getattr(row, column)

@@ -57,7 +57,7 @@ def summarise(records: Sequence[Record], *, methods: Sequence[str] = (), localis
         pointing = _mean([r["pointing"] for r in mine if "pointing" in r])
         curves = [r["box_acc"] for r in mine if "box_acc" in r]
         # MaxBoxAcc takes the best threshold for the whole dataset, not per photo: mean first, then max.
-        box_acc = max(_mean(column) for column in zip(*curves)) if curves else None
+        box_acc = max(math.fsum(column) / len(column) for column in zip(*curves)) if curves else None
         for loc in found_locs:
             hits = [r for r in boxes if r["method"] == method and r["localiser"] == loc and r["iou"] is not None]
             rows.append(Row(method, loc, len(mine), deletion, insertion, pointing, box_acc,
