@@ -47,10 +47,13 @@ PRESETS: dict[str, Preset] = {
     # equal on both halves: 10-crop maps (the paper's own averaging); a box around all foreground, not
     # the largest piece (ImageNet boxes are large and objects come apart under a speckled map); fewer
     # sure-background seeds (15%) and a stronger pairwise term (150) so the object's uncertain parts
-    # join it. GraphCut's own defaults stay the paper's.
+    # join it. No full-resolution band re-cut: on these photos it moved 19 of 80 boxes by < 0.01 IoU
+    # on average (three flipped across IoU 0.5, net one photo fewer) for 60% more localiser time; it is
+    # for sharp-edged objects, where it makes the box pixel-exact. GraphCut's own defaults stay the paper's.
     "default": Preset(
         maps={"ten_crop": True},
-        localisers={"graphcut": {"component": "all", "background_quantile": 0.15, "smoothness": 150.0}},
+        localisers={"graphcut": {"component": "all", "background_quantile": 0.15, "smoothness": 150.0,
+                                 "refine": False}},
     ),
 }
 

@@ -62,6 +62,9 @@ class GraphCut:
         the colour models, like GrabCut's "probable" labels.
     work_size
         Longer side of the image the cut runs on (``None``: the image's own size).
+    refine
+        After a cut on a smaller copy, re-cut a band along the boundary near the box's sides at the
+        image's own resolution (``False``: the small cut's mask, scaled up).
     blur
         Gaussian blur of the map before taking quantiles, sigma as a fraction of its shorter side.
     component
@@ -86,6 +89,7 @@ class GraphCut:
     iterations: int = 1
     sure_seeds: bool = True
     work_size: int | None = 112
+    refine: bool = True
     blur: float = 0.0
     component: str = "largest"
     seed: int = 0
@@ -128,7 +132,7 @@ class GraphCut:
         if self.component == "largest":
             foreground = largest_component(foreground)
         mask = cv2.resize(foreground.astype(np.uint8), (width, height), interpolation=cv2.INTER_NEAREST) > 0
-        if small_map.shape != full.shape and foreground.any():
+        if self.refine and small_map.shape != full.shape and foreground.any():
             # One pixel of the small cut spans `scale` photo pixels: re-cut a band that wide and a
             # pixel more on each side of the boundary, at full resolution, with the same colour models.
             scale = max(height, width) / max(small_map.shape)
