@@ -84,7 +84,7 @@ def main() -> None:
 
 def real_photos(annotations: str) -> None:
     from attribkit._image import load_image
-    from attribkit._localise import class_saliency, photo_saliency
+    from attribkit._localise import class_saliency, photo_saliency, resolve_options
     from attribkit._evaluate import class_of
     from attribkit.datasets import read_annotations
 
@@ -95,7 +95,7 @@ def real_photos(annotations: str) -> None:
         maps = class_saliency(model, loaded, target=[class_of(model, item.labels[0])], ten_crop=True)
         inputs.append((loaded.rgb, photo_saliency(maps.maps[0], loaded.geometry), item.boxes()))
     paper = attribkit.create_localiser("graphcut")
-    preset = attribkit.create_localiser("graphcut", component="all", background_quantile=0.15, smoothness=150.0)
+    preset = attribkit.create_localiser("graphcut", **resolve_options("default", "graphcut", {})[1])
     methods = {
         "graphcut, paper seeds, largest": lambda rgb, s: paper.localise(rgb, s).box,
         "cv2.grabCut, paper seeds, largest": grabcut_box,
