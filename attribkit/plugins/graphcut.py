@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from attribkit._boxes import largest_component, mask_box
-from attribkit._colour_model import FITS, channels_of, fit_colour_model
+from attribkit._colour_model import FITS, ColourModel, channels_of, fit_colour_model
 from attribkit._graph_cut import Unaries, band_cut, boundary_band, grid_cut
 from attribkit._interfaces import Localisation
 from attribkit._maps import is_flat, photo_map, resize_known, smooth
@@ -150,13 +150,8 @@ class GraphCut:
         rng = np.random.default_rng(self.seed)
         fg, bg = fg_seed, bg_seed
         for _ in range(self.iterations):
-            models = (fit_colour_model(pixels[fg.ravel()], self.components, rng, self.colour_fit),
-                      fit_colour_model(pixels[bg.ravel()], self.components, rng, self.colour_fit))
-
-            def unaries(colours: np.ndarray, models: tuple = models) -> tuple[np.ndarray, np.ndarray]:
-                channels = channels_of(colours)
-                return -models[0].log_likelihood(channels), -models[1].log_likelihood(channels)
-
+            unaries = _unaries(fit_colour_model(pixels[fg.ravel()], self.components, rng, self.colour_fit),
+                               fit_colour_model(pixels[bg.ravel()], self.components, rng, self.colour_fit))
             cost_fg, cost_bg = (c.reshape(fg_seed.shape) for c in unaries(pixels))
             labels = grid_cut(rgb, cost_fg, cost_bg, self.smoothness,
                               *((fg_seed, bg_seed) if self.sure_seeds else (None, None)))
@@ -165,6 +160,16 @@ class GraphCut:
             if not fg.any() or not bg.any():
                 break
         return labels, unaries
+
+
+def _unaries(foreground: ColourModel, background: ColourModel) -> Unaries:
+    """Each colour's cost of either label: its negative log-likelihood under that side's model."""
+
+    def unaries(colours: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        channels = channels_of(colours)
+        return -foreground.log_likelihood(channels), -background.log_likelihood(channels)
+
+    return unaries
 
 
 def _downsample(rgb: np.ndarray, saliency: np.ndarray, work_size: int | None) -> tuple[np.ndarray, np.ndarray]:
