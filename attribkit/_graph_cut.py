@@ -44,16 +44,26 @@ def _sq_distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return d[0] + d[1] + d[2]
 
 
-def contrast_beta(planes: np.ndarray) -> float:
-    """GrabCut's β for a ``[3, H, W]`` image (0 for a flat one)."""
+def _neighbour_distances(planes: np.ndarray) -> list[tuple[int, int, tuple[slice, slice], np.ndarray]]:
+    """‖z_m − z_n‖² of every 8-neighbour pair of a ``[3, H, W]`` image, per offset: ``(dy, dx, a, d)``
+    with ``d[i, j]`` the distance between pixel ``[a][i, j]`` and its neighbour ``(dy, dx)`` away."""
     _, height, width = planes.shape
-    total, count = 0.0, 0
+    out = []
     for dy, dx in OFFSETS:
         a, b = _pairs(height, width, dy, dx)
-        distance = _sq_distance(planes[(slice(None), *a)], planes[(slice(None), *b)])
-        total += float(distance.sum(dtype=np.float64))
-        count += distance.size
+        out.append((dy, dx, a, _sq_distance(planes[(slice(None), *a)], planes[(slice(None), *b)])))
+    return out
+
+
+def _beta(distances: list[tuple[int, int, tuple[slice, slice], np.ndarray]]) -> float:
+    total = sum(float(d.sum(dtype=np.float64)) for *_, d in distances)
+    count = sum(d.size for *_, d in distances)
     return 1.0 / (2.0 * total / count) if total > 0 else 0.0
+
+
+def contrast_beta(planes: np.ndarray) -> float:
+    """GrabCut's β for a ``[3, H, W]`` image (0 for a flat one)."""
+    return _beta(_neighbour_distances(planes))
 
 
 def _potts(sq_distance: np.ndarray, smoothness: float, beta: float, dy: int, dx: int) -> np.ndarray:
@@ -91,15 +101,13 @@ def grid_cut(
 ) -> np.ndarray:
     """Minimum cut of the whole ``[H, W]`` grid; True = foreground (the source side)."""
     height, width = cost_fg.shape
-    planes = _planes(rgb)
-    beta = contrast_beta(planes)
+    distances = _neighbour_distances(_planes(rgb))
+    beta = _beta(distances)
     source, sink = _pin(*_unary_capacities(cost_fg, cost_bg), sure_fg, sure_bg, smoothness)
     graph = maxflow.Graph[float]()
     nodes = graph.add_grid_nodes((height, width))
-    for dy, dx in OFFSETS:
-        a, b = _pairs(height, width, dy, dx)
+    for dy, dx, a, distance in distances:
         weights = np.zeros((height, width))  # edges leaving the grid are ignored by PyMaxflow
-        distance = _sq_distance(planes[(slice(None), *a)], planes[(slice(None), *b)])
         weights[a] = _potts(distance, smoothness, beta, dy, dx)
         structure = np.zeros((3, 3))
         structure[1 + dy, 1 + dx] = 1

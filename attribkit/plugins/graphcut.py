@@ -120,8 +120,7 @@ class GraphCut:
             return whole_image(height, width)
         small_rgb, small_map = _downsample(rgb, full, self.work_size)
         known = small_map[np.isfinite(small_map)]
-        hi = np.quantile(known, self.foreground_quantile)
-        lo = np.quantile(known, self.background_quantile)
+        lo, hi = np.quantile(known, [self.background_quantile, self.foreground_quantile])
         if not lo < hi:
             return whole_image(height, width)
         with np.errstate(invalid="ignore"):
