@@ -14,20 +14,12 @@ Example
 torch.Size([1, 224, 224])
 """
 
-from attribkit._checks import check_inputs, check_model
-from attribkit._gradient import GradientAttributor, saliency_map
-from attribkit._image import Geometry, ImageError, LoadedImage, load_image, read_rgb
-from attribkit._interfaces import Attributor, Box, Localisation, Localiser, TargetType, Visualiser
-from attribkit._localise import LocalisedClass, localise
-from attribkit._modes import frozen
-from attribkit._registry import (
-    PluginConflictWarning,
-    PluginError,
+from attribkit._core.guards import check_inputs, check_model, frozen
+from attribkit._core.interfaces import Attributor, Box, Localisation, Localiser, TargetType, Visualiser
+from attribkit._core.registry import (
     PluginInfo,
-    Registrar,
     Registration,
     Registry,
-    UnknownMethodError,
     build_registry,
     create_attributor,
     create_localiser,
@@ -38,10 +30,24 @@ from attribkit._registry import (
     list_visualisers,
     reset_registry,
 )
-from attribkit._targets import TargetError, resolve_targets
-from attribkit.hookspecs import hookimpl
-from attribkit.models import (
+from attribkit._core.targets import resolve_targets
+from attribkit.attribution import GradientAttributor, saliency_map
+from attribkit.data import Geometry, LoadedImage, load_image, read_rgb
+from attribkit.errors import (
+    AnnotationError,
+    AttribkitError,
+    AttribkitWarning,
+    ImageError,
     ModelError,
+    OptionError,
+    PluginConflictWarning,
+    PluginError,
+    TargetError,
+    UnknownMethodError,
+)
+from attribkit.hookspecs import Registrar, hookimpl
+from attribkit.localisation import LocalisedClass, localise
+from attribkit.models import (
     ModelInfo,
     Preprocessing,
     attach_info,
@@ -54,6 +60,9 @@ from attribkit.models import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "AnnotationError",
+    "AttribkitError",
+    "AttribkitWarning",
     "Attributor",
     "Box",
     "Geometry",
@@ -65,6 +74,7 @@ __all__ = [
     "Localiser",
     "ModelError",
     "ModelInfo",
+    "OptionError",
     "PluginConflictWarning",
     "PluginError",
     "PluginInfo",
@@ -100,3 +110,7 @@ __all__ = [
     "resolve_targets",
     "saliency_map",
 ]
+
+from attribkit._core.exports import publish as _publish  # noqa: E402
+
+_publish("attribkit", globals(), __all__)

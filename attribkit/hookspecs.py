@@ -1,4 +1,6 @@
-"""The hook specifications of attribkit: the only module that declares hooks.
+"""The hook specifications of attribkit: the only module that declares hooks, and the :class:`Registrar`
+protocol the registration hook receives. It imports nothing from the rest of attribkit (only pluggy), so
+every layer can import it without a cycle.
 
 A plugin is any module or object with functions marked ``@attribkit.hookimpl`` whose names match the
 specifications below. It is found through the entry-point group ``attribkit``::
@@ -12,17 +14,70 @@ same way, so a third-party plugin can replace any of them (see :func:`attribkit_
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Protocol, runtime_checkable
 
 import pluggy
-
-if TYPE_CHECKING:
-    from attribkit._registry import Registrar
 
 PROJECT_NAME = "attribkit"
 
 hookspec = pluggy.HookspecMarker(PROJECT_NAME)
 hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
+
+
+@runtime_checkable
+class Registrar(Protocol):
+    """What ``attribkit_register`` receives: the plugin calls its ``add_*`` methods.
+
+    Every ``add_*`` takes the method's ``name`` and ``factory`` and, optionally:
+
+    ``description``
+        One line for ``attribkit plugins``.
+    ``options``
+        The option names the factory accepts (``None``: read them from the factory's signature). A
+        misspelt option then fails with "unknown option 'blurr' for graphcut; known: ..." before the
+        factory runs.
+    ``presets``
+        Named option sets (for example ``{"paper": {...}, "default": {...}}``) that
+        ``attribkit.localise(..., preset=...)`` and the command line ask for by name; explicit options
+        override them.
+    """
+
+    def add_attributor(
+        self,
+        name: str,
+        factory: Callable[..., Any],
+        *,
+        description: str = "",
+        options: Sequence[str] | None = None,
+        presets: Mapping[str, Mapping[str, Any]] | None = None,
+    ) -> None:
+        """Register ``factory(model, **options) -> Attributor`` under ``name``."""
+        ...
+
+    def add_visualiser(
+        self,
+        name: str,
+        factory: Callable[..., Any],
+        *,
+        description: str = "",
+        options: Sequence[str] | None = None,
+        presets: Mapping[str, Mapping[str, Any]] | None = None,
+    ) -> None:
+        """Register ``factory(model, **options) -> Visualiser`` under ``name``."""
+        ...
+
+    def add_localiser(
+        self,
+        name: str,
+        factory: Callable[..., Any],
+        *,
+        description: str = "",
+        options: Sequence[str] | None = None,
+        presets: Mapping[str, Mapping[str, Any]] | None = None,
+    ) -> None:
+        """Register ``factory(**options) -> Localiser`` under ``name``."""
+        ...
 
 
 @hookspec

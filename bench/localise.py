@@ -20,7 +20,7 @@ import cv2
 import numpy as np
 
 import attribkit
-from attribkit._boxes import largest_component, mask_box
+from attribkit._core.boxes import largest_component, mask_box
 from attribkit.datasets import synthetic_images
 from attribkit.metrics import iou
 
@@ -83,9 +83,10 @@ def main() -> None:
 
 
 def real_photos(annotations: str) -> None:
-    from attribkit._image import load_image
-    from attribkit._localise import class_saliency, photo_saliency, resolve_options
-    from attribkit._evaluate import class_of
+    from attribkit.data._image import load_image
+    from attribkit.localisation._maps import class_saliency, photo_saliency
+    from attribkit.localisation._presets import resolve_options
+    from attribkit.study._evaluate import class_of
     from attribkit.datasets import read_annotations
 
     model = attribkit.load_model()

@@ -74,6 +74,6 @@ def plugin() -> types.ModuleType:
 
 def install_registry() -> None:
     """Make the process-wide registry include the test localiser (as a plugin registered in code)."""
-    from attribkit import _registry
+    from attribkit._core import registry as _registry
 
     _registry._registry = attribkit.build_registry([("study_test", plugin())])

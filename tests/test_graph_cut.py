@@ -8,10 +8,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.mixture import GaussianMixture
 
-from attribkit._boxes import box_mask, mask_box
-from attribkit._colour_model import ColourModel, channels_of, fit_colour_model
-from attribkit._graph_cut import band_cut, boundary_band, grid_cut
-from attribkit.plugins.graphcut import GraphCut
+from attribkit._core.boxes import box_mask, mask_box
+from attribkit.methods.graphcut._colour_model import ColourModel, channels_of, fit_colour_model
+from attribkit.methods.graphcut._graph_cut import band_cut, boundary_band, grid_cut
+from attribkit.methods.graphcut import GraphCut
 
 
 @pytest.mark.parametrize("components", [1, 3, 5])
@@ -99,7 +99,7 @@ def test_the_band_cut_is_the_grid_cut_with_the_rest_held_fixed():
     """Brute force on a tiny image: the band's labelling minimises the whole energy over the band."""
     from itertools import product
 
-    from attribkit._graph_cut import OFFSETS, _planes, _potts, _sq_distance, contrast_beta
+    from attribkit.methods.graphcut._graph_cut import OFFSETS, _planes, _potts, _sq_distance, contrast_beta
 
     rgb, cost_fg, cost_bg, _, _ = _problem(3, size=5)
     planes = _planes(rgb)

@@ -7,8 +7,10 @@ import pytest
 import torch
 
 import attribkit
-from attribkit._image import preprocess
-from attribkit._localise import PRESETS, class_saliency, localise_maps, photo_saliency, resolve_options
+from attribkit.data._image import preprocess
+from attribkit.localisation._maps import class_saliency, photo_saliency
+from attribkit.localisation._pipeline import localise_maps
+from attribkit.localisation._presets import PRESETS, resolve_options
 from attribkit.metrics import iou
 from attribkit.models import ModelInfo, Preprocessing, attach_info
 

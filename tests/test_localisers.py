@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 
 import attribkit
-from attribkit._boxes import mask_box
+from attribkit._core.boxes import mask_box
 from attribkit.datasets import synthetic_images
 from attribkit.metrics import iou
-from attribkit.plugins.graphcut import GraphCut
+from attribkit.methods.graphcut import GraphCut
 
 
 def test_paper_values_are_the_defaults():

@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 
 import attribkit
-from attribkit import _registry, hookspecs
-from attribkit._registry import PluginConflictWarning, PluginError, UnknownMethodError, build_registry
+from attribkit import hookspecs
+from attribkit._core import registry as _registry
+from attribkit._core.registry import PluginConflictWarning, PluginError, UnknownMethodError, build_registry
 
 
 def make_plugin(name: str, *, attributors=(), localisers=(), visualisers=(), **hook_options):
@@ -53,7 +54,7 @@ def test_core_never_imports_a_method_by_name():
 
 
 def test_no_plugin_manager_at_import_time():
-    code = "import attribkit, attribkit._registry as r; print(r._registry is None)"
+    code = "import attribkit, attribkit._core.registry as r; print(r._registry is None)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "True"
 

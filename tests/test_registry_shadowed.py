@@ -6,7 +6,7 @@ from __future__ import annotations
 from importlib import metadata
 from types import SimpleNamespace
 
-import attribkit._registry as registry_module
+import attribkit._core.registry as registry_module
 
 
 def test_only_the_first_copy_of_a_distribution_contributes_entry_points(monkeypatch):

@@ -247,7 +247,7 @@ def test_ground_truth_boxes_give_localisation_metrics(tmp_path, photos, study_re
     for item in items:
         image = attribkit.load_image(item.source, model)
         grads = attribkit.create_attributor("saliency", model).attribute(image.tensor, target=3)
-        from attribkit._localise import photo_saliency
+        from attribkit.localisation._maps import photo_saliency
 
         photo_maps.append(photo_saliency(attribkit.saliency_map(grads)[0].numpy(), image.geometry))
     gts = [[truth[i.name]] for i in items]

@@ -13,8 +13,8 @@ from attribkit.cli._common import (
     class_indices,
     model_from_args,
     output_dir,
-    slug,
 )
+from attribkit.render import slug
 from attribkit.visualise import Ascent
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TypeVar
@@ -81,11 +80,6 @@ def output_dir(path: str) -> Path:
         raise CommandError(f"--out {out} exists and is not a directory", status=2)
     out.mkdir(parents=True, exist_ok=True)
     return out
-
-
-def slug(text: str) -> str:
-    """A file-name-safe version of a class or image name."""
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_") or "x"
 
 
 def progress(items: Iterable[T], *, desc: str, total: int | None = None) -> Iterator[T]:

@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from attribkit.cli._common import CommandError, add_model_args, model_from_args, output_dir, progress, slug
+from attribkit.cli._common import CommandError, add_model_args, model_from_args, output_dir, progress
+from attribkit.render import slug
 
 Photos = dict[str, np.ndarray]
 DemoStep = Callable[[torch.nn.Module, Photos, Path], list[Path]]

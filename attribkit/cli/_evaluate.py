@@ -6,7 +6,8 @@ import argparse
 import csv
 from pathlib import Path
 
-from attribkit.cli._common import CommandError, add_model_args, model_from_args, output_dir, progress, slug
+from attribkit.cli._common import CommandError, add_model_args, model_from_args, output_dir, progress
+from attribkit.render import slug
 from attribkit.cli._localise import parse_options
 
 
@@ -34,8 +35,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from attribkit._evaluate import Row, Setting, markdown, run_settings, table
-    from attribkit._settings import named_settings
+    from attribkit.study._evaluate import Row, Setting, markdown, run_settings, table
+    from attribkit.study._settings import named_settings
     from attribkit.datasets import AnnotationError, read_annotations
 
     try:
@@ -81,7 +82,7 @@ def _examples(model, images, results, out: Path, count: int) -> None:  # type: i
     import numpy as np
 
     import attribkit
-    from attribkit._evaluate import truth_iou
+    from attribkit.study._evaluate import truth_iou
     from attribkit.render import draw_boxes, overlay, save_panel
 
     names = attribkit.model_info(model).class_names

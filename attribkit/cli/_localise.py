@@ -15,8 +15,8 @@ from attribkit.cli._common import (
     model_from_args,
     output_dir,
     progress,
-    slug,
 )
+from attribkit.render import slug
 
 
 def add_localiser_args(parser: argparse.ArgumentParser) -> None:

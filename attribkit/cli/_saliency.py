@@ -16,8 +16,8 @@ from attribkit.cli._common import (
     model_from_args,
     output_dir,
     progress,
-    slug,
 )
+from attribkit.render import slug
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

@@ -68,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
     if args.device == "auto" and torch.cuda.is_available() and "LOCAL_RANK" in os.environ:
         args.device = f"cuda:{os.environ['LOCAL_RANK']}"  # one GPU per torchrun process
     model = model_from_args(args)
-    from attribkit._evaluate import class_of
+    from attribkit.study._evaluate import class_of
 
     data = args.data
     if args.limit is not None:

@@ -1,5 +1,35 @@
-"""Data: real sample photos that ship inside installed packages (no download)."""
+"""Data: photos and how they reach a model, real sample photos that ship inside installed packages (no
+download), annotated photos (ILSVRC XML, a simple JSON format) and synthetic images."""
 
+from attribkit.data._annotations import (
+    AnnotatedImage,
+    imagenet_wnids,
+    read_annotations,
+    read_json,
+    read_voc_xml,
+)
+from attribkit.data._image import Geometry, LoadedImage, load_image, read_rgb
 from attribkit.data._samples import SAMPLE_PHOTOS, sample_photo
+from attribkit.data._synthetic import synthetic_images
+from attribkit.errors import AnnotationError, ImageError
 
-__all__ = ["SAMPLE_PHOTOS", "sample_photo"]
+__all__ = [
+    "SAMPLE_PHOTOS",
+    "AnnotatedImage",
+    "AnnotationError",
+    "Geometry",
+    "ImageError",
+    "LoadedImage",
+    "imagenet_wnids",
+    "load_image",
+    "read_annotations",
+    "read_json",
+    "read_rgb",
+    "read_voc_xml",
+    "sample_photo",
+    "synthetic_images",
+]
+
+from attribkit._core.exports import publish as _publish  # noqa: E402
+
+_publish("attribkit.data", globals(), __all__)

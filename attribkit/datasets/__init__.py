@@ -1,14 +1,15 @@
-"""Localisation data: annotated photos from ILSVRC XML files, a simple JSON format, or synthesis."""
+"""Localisation data (annotated and synthetic photos): kept as an import path; they live in
+:mod:`attribkit.data`."""
 
-from attribkit.datasets._annotations import (
+from attribkit.data import (
     AnnotatedImage,
     AnnotationError,
     imagenet_wnids,
     read_annotations,
     read_json,
     read_voc_xml,
+    synthetic_images,
 )
-from attribkit.datasets._synthetic import synthetic_images
 
 __all__ = [
     "AnnotatedImage",

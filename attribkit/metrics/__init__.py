@@ -29,3 +29,7 @@ __all__ = [
     "max_box_acc",
     "pointing_game",
 ]
+
+from attribkit._core.exports import publish as _publish  # noqa: E402
+
+_publish("attribkit.metrics", globals(), __all__)

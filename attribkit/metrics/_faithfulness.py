@@ -14,9 +14,9 @@ from typing import Literal, Union
 
 import torch
 
-from attribkit._interfaces import TargetType
-from attribkit._modes import frozen
-from attribkit._targets import resolve_targets
+from attribkit._core.interfaces import TargetType
+from attribkit._core.guards import frozen
+from attribkit._core.targets import resolve_targets
 
 #: What replaces (deletion) or precedes (insertion) the image: a constant in the model's input space,
 #: ``"blur"`` (a Gaussian blur of the image, kernel 11, sigma 5, as in the RISE code), or a tensor

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from attribkit._boxes import largest_component, mask_box
+from attribkit._core.boxes import largest_component, mask_box
 
 BoxLike = Sequence[float]
 #: One (class, box) pair: a guess of the localiser, or an annotated object.

@@ -14,3 +14,7 @@ __all__ = [
     "load_model",
     "model_info",
 ]
+
+from attribkit._core.exports import publish as _publish  # noqa: E402
+
+_publish("attribkit.models", globals(), __all__)

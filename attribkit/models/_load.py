@@ -6,6 +6,7 @@ from pathlib import Path
 
 import torch
 
+from attribkit.errors import ModelError
 from attribkit.models._efficientnet_lite import efficientnet_lite0
 from attribkit.models._info import ModelInfo, Preprocessing, attach_info, model_info
 
@@ -16,10 +17,6 @@ DEFAULT_MODEL = "efficientnet_lite0"
 LITE_PREPROCESSING = Preprocessing(mean=(127 / 255,) * 3, std=(128 / 255,) * 3)
 
 RANDOM = "random"
-
-
-class ModelError(ValueError):
-    """A model name or weights file that cannot be loaded."""
 
 
 def available_models() -> list[str]:

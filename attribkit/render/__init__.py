@@ -2,5 +2,10 @@
 
 from attribkit.render._boxes import draw_boxes
 from attribkit.render._figures import heatmap, overlay, save_panel, to_uint8_rgb
+from attribkit.render._files import slug
 
-__all__ = ["draw_boxes", "heatmap", "overlay", "save_panel", "to_uint8_rgb"]
+__all__ = ["draw_boxes", "heatmap", "overlay", "save_panel", "slug", "to_uint8_rgb"]
+
+from attribkit._core.exports import publish as _publish  # noqa: E402
+
+_publish("attribkit.render", globals(), __all__)

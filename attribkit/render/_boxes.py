@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
-from attribkit._interfaces import Box
+from attribkit._core.interfaces import Box
 
 #: Box colours for successive classes (RGB), as in most detection figures.
 PALETTE = ((255, 64, 64), (64, 200, 255), (255, 210, 0), (120, 255, 120), (220, 120, 255))

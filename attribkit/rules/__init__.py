@@ -42,3 +42,7 @@ __all__ = [
     "UnsupportedPolicy",
     "applied",
 ]
+
+from attribkit._core.exports import publish as _publish  # noqa: E402
+
+_publish("attribkit.rules", globals(), __all__)

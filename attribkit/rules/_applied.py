@@ -22,18 +22,11 @@ from torch.overrides import TorchFunctionMode
 
 from attribkit.rules._activations import NOT_COVERED, RECTIFIERS, not_covered_modules
 from attribkit.rules._function import RuledRectifier
+from attribkit.errors import UnsupportedActivationError, UnsupportedActivationWarning
 from attribkit.rules._rule import Rule
 
 UnsupportedPolicy = Literal["warn", "raise", "ignore"]
 _POLICIES = ("warn", "raise", "ignore")
-
-
-class UnsupportedActivationWarning(UserWarning):
-    """The model uses an activation (SiLU, GELU, ...) that a rule does not cover: it keeps its gradient."""
-
-
-class UnsupportedActivationError(RuntimeError):
-    """Raised instead of :class:`UnsupportedActivationWarning` when ``unsupported="raise"``."""
 
 
 class ActiveRule(TorchFunctionMode):

@@ -7,7 +7,7 @@ from typing import Any
 
 import torch
 
-from attribkit._gradient import GradientAttributor
+from attribkit.attribution._gradient import GradientAttributor
 from attribkit.rules._applied import UnsupportedPolicy, applied
 from attribkit.rules._rule import Rule
 

@@ -13,3 +13,7 @@ from attribkit.study._runner import StudyResult, run_study
 from attribkit.study._summary import Row, summarise
 
 __all__ = ["Row", "StudyImage", "StudyResult", "read_records", "run_study", "study_images", "summarise"]
+
+from attribkit._core.exports import publish as _publish  # noqa: E402
+
+_publish("attribkit.study", globals(), __all__)

@@ -9,7 +9,7 @@ from typing import Union
 
 import numpy as np
 
-from attribkit._interfaces import Box
+from attribkit._core.interfaces import Box
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 

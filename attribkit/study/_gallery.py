@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from attribkit._interfaces import Box
-from attribkit.cli._common import slug
+from attribkit._core.interfaces import Box
+from attribkit.render import slug
 
 GALLERY_DIR = "gallery"
 TRUTH, FOUND = (40, 220, 60), (235, 40, 40)

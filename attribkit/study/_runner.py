@@ -21,11 +21,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from attribkit._gradient import saliency_map
-from attribkit._evaluate import class_of
-from attribkit._image import LoadedImage, load_image
-from attribkit._localise import photo_saliency
-from attribkit._registry import create_attributor, get_registry
+from attribkit.attribution._gradient import saliency_map
+from attribkit.study._evaluate import class_of
+from attribkit.data._image import LoadedImage, load_image
+from attribkit.localisation._maps import photo_saliency
+from attribkit._core.registry import create_attributor, get_registry
 from attribkit.models._info import model_info
 from attribkit.study._data import DataSpec, StudyImage, study_images
 from attribkit.study._distributed import current_shard

@@ -39,7 +39,7 @@ def _build(spec: LocaliserSpec) -> Any:
     if key not in _cache:
         name, factory, options = spec
         if factory is None:
-            from attribkit._registry import create_localiser
+            from attribkit._core.registry import create_localiser
 
             _cache[key] = create_localiser(name, **options)
         else:

@@ -25,3 +25,7 @@ __all__ = [
     "settings_for",
     "total_variation",
 ]
+
+from attribkit._core.exports import publish as _publish  # noqa: E402
+
+_publish("attribkit.visualise", globals(), __all__)

@@ -14,7 +14,7 @@ from typing import Any, Literal
 import torch
 from tqdm.auto import tqdm
 
-from attribkit._modes import frozen
+from attribkit._core.guards import frozen
 from attribkit.models import model_info
 from attribkit.visualise._parametrisation import FourierImage, Parametrisation, PixelImage
 from attribkit.visualise._regularisers import (

@@ -5,7 +5,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from attribkit._interfaces import Box
+from attribkit._core.interfaces import Box
 
 
 def mask_box(mask: np.ndarray) -> Box | None:

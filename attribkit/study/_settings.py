@@ -6,7 +6,7 @@ the paper's literal settings and the baselines. Nothing here depends on a partic
 
 from __future__ import annotations
 
-from attribkit._evaluate import Setting
+from attribkit.study._evaluate import Setting
 
 STANDARD = [
     Setting("default (saliency+graphcut)"),

@@ -11,9 +11,9 @@ from typing import Any
 
 import torch
 
-from attribkit._checks import check_inputs, check_model
-from attribkit._interfaces import TargetType
-from attribkit._targets import resolve_targets
+from attribkit._core.guards import check_inputs, check_model
+from attribkit._core.interfaces import TargetType
+from attribkit._core.targets import resolve_targets
 from attribkit.hookspecs import hookimpl
 
 

@@ -12,13 +12,10 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from attribkit.errors import ImageError
 from attribkit.models._info import Preprocessing, model_info
 
 ImageSource = Union[str, os.PathLike, np.ndarray, Image.Image]
-
-
-class ImageError(ValueError):
-    """A file or array that is not a usable image."""
 
 
 @dataclass(frozen=True)

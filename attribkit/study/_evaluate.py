@@ -14,10 +14,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from attribkit._image import ImageError, load_image
-from attribkit._interfaces import Box
-from attribkit._localise import ClassMaps, class_saliency, localise_maps, resolve_options
-from attribkit._registry import create_localiser
+from attribkit.data._image import ImageError, load_image
+from attribkit._core.interfaces import Box
+from attribkit.localisation._maps import ClassMaps, class_saliency
+from attribkit.localisation._pipeline import localise_maps
+from attribkit.localisation._presets import resolve_options
+from attribkit._core.registry import create_localiser
 from attribkit.datasets import AnnotatedImage, imagenet_wnids
 from attribkit.metrics import gt_known_accuracy, iou, localisation_error, max_box_acc, pointing_game
 from attribkit.models._info import model_info

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from attribkit._boxes import box_mask, largest_component, mask_box
-from attribkit._interfaces import Localisation
-from attribkit._maps import is_flat, photo_map, smooth
+from attribkit._core.boxes import box_mask, largest_component, mask_box
+from attribkit._core.interfaces import Localisation
+from attribkit.localisation._kit import is_flat, photo_map, smooth
 from attribkit.hookspecs import hookimpl
 
 

@@ -6,7 +6,7 @@ class score; :func:`attribkit.saliency_map` turns it into the paper's map ``max_
 
 from __future__ import annotations
 
-from attribkit._gradient import GradientAttributor
+from attribkit.attribution._gradient import GradientAttributor
 from attribkit.hookspecs import hookimpl
 
 

@@ -11,11 +11,11 @@ from typing import Any, ContextManager
 
 import torch
 
-from attribkit._checks import check_inputs, check_model
-from attribkit._interfaces import TargetType
-from attribkit._modes import frozen
-from attribkit._targets import Targets, resolve_targets
-from attribkit._tencrop import TenCrop
+from attribkit._core.guards import check_inputs, check_model
+from attribkit._core.interfaces import TargetType
+from attribkit._core.guards import frozen
+from attribkit._core.targets import Targets, resolve_targets
+from attribkit.attribution._tencrop import TenCrop
 
 
 def saliency_map(attributions: torch.Tensor) -> torch.Tensor:

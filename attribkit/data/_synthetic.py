@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from attribkit._interfaces import Box
+from attribkit._core.interfaces import Box
 
 
 def synthetic_images(

@@ -19,11 +19,8 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-from attribkit._interfaces import Box
-
-
-class AnnotationError(ValueError):
-    """A missing, unreadable or malformed annotation file (the message names the file)."""
+from attribkit._core.interfaces import Box
+from attribkit.errors import AnnotationError
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Built-in localiser ``graphcut``: weakly supervised object localisation (Simonyan et al. 2013, section 4).
+"""The ``graphcut`` localiser: weakly supervised object localisation (Simonyan et al. 2013, section 4).
 
 From an image and its class saliency map: a foreground colour model (Gaussian mixture) is fitted to the
 pixels above the 95% saliency quantile, a background model to those below the 30% quantile, the image
@@ -6,7 +6,7 @@ is segmented by a graph cut (GrabCut's energy: colour-model unaries, contrast-se
 terms on the 8-neighbourhood), and the bounding box of the largest connected foreground component is
 the answer.
 
-The colour models are Gaussian mixtures (:mod:`attribkit._colour_model`), learnt as GrabCut learns
+The colour models are Gaussian mixtures (:mod:`attribkit.methods.graphcut._colour_model`), learnt as GrabCut learns
 them (k-means clusters become components) or by scikit-learn's EM, and the cut is PyMaxflow's
 Boykov-Kolmogorov max-flow, so the number of mixture components and the smoothness weight are real
 options (OpenCV's ``grabCut`` fixes them at 5 and 50). The cut runs on a copy of the image whose longer
@@ -24,17 +24,11 @@ import cv2
 import numpy as np
 import torch
 
-from attribkit._boxes import largest_component, mask_box
-from attribkit._colour_model import FITS, ColourModel, channels_of, fit_colour_model
-from attribkit._graph_cut import Unaries, band_cut, boundary_band, grid_cut
-from attribkit._interfaces import Localisation
-from attribkit._maps import is_flat, photo_map, resize_known, smooth
-from attribkit.hookspecs import hookimpl
-
-
-def whole_image(height: int, width: int) -> Localisation:
-    """The documented fallback when a map has nothing to say: the whole image."""
-    return Localisation(np.ones((height, width), dtype=bool), (0, 0, width, height))
+from attribkit._core.boxes import largest_component, mask_box
+from attribkit.methods.graphcut._colour_model import FITS, ColourModel, channels_of, fit_colour_model
+from attribkit.methods.graphcut._graph_cut import Unaries, band_cut, boundary_band, grid_cut
+from attribkit._core.interfaces import Localisation
+from attribkit.localisation import is_flat, photo_map, resize_known, smooth, whole_image
 
 
 @dataclass(frozen=True)
@@ -52,7 +46,7 @@ class GraphCut:
     colour_fit
         How a mixture is fitted to its seed colours: ``"kmeans"``, GrabCut's own learning (k-means
         clusters become components), or ``"em"``, scikit-learn's EM (slower, same accuracy on the dev
-        photos; see :mod:`attribkit._colour_model`).
+        photos; see :mod:`attribkit.methods.graphcut._colour_model`).
     smoothness
         Weight of the pairwise term, GrabCut's γ (50).
     iterations
@@ -180,13 +174,3 @@ def _downsample(rgb: np.ndarray, saliency: np.ndarray, work_size: int | None) ->
     small_rgb = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
     small = resize_known(saliency, size[1], size[0], cv2.INTER_AREA)
     return small_rgb, small
-
-
-@hookimpl
-def attribkit_register(registry):  # type: ignore[no-untyped-def]
-    registry.add_localiser(
-        "graphcut",
-        GraphCut,
-        description="GMM colour models seeded by saliency quantiles + graph cut, largest component's box "
-                    "(paper section 4)",
-    )

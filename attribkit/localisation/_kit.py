@@ -10,6 +10,8 @@ import cv2
 import numpy as np
 import torch
 
+from attribkit._core.interfaces import Localisation
+
 
 def photo_map(image: np.ndarray, saliency: np.ndarray | torch.Tensor) -> np.ndarray:
     """Check ``image`` (``[H, W, 3]`` uint8) and bring ``saliency`` to ``[H, W]`` float32 (bilinear).
@@ -71,3 +73,8 @@ def is_flat(saliency: np.ndarray) -> bool:
     """True when the map carries no information: no known pixel, or all known pixels equal."""
     known = saliency[np.isfinite(saliency)]
     return known.size == 0 or bool(known.max() == known.min())
+
+
+def whole_image(height: int, width: int) -> Localisation:
+    """The documented fallback when a map has nothing to say: the whole image."""
+    return Localisation(np.ones((height, width), dtype=bool), (0, 0, width, height))

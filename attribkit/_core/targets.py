@@ -6,11 +6,8 @@ from dataclasses import dataclass
 
 import torch
 
-from attribkit._interfaces import TargetType
-
-
-class TargetError(ValueError):
-    """A ``target`` or ``top_k`` that does not fit the batch or the model's classes."""
+from attribkit._core.interfaces import TargetType
+from attribkit.errors import TargetError
 
 
 @dataclass(frozen=True)

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import difflib
 import fnmatch
+import inspect
 import importlib
 import os
 import re
 import threading
 import warnings
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import metadata
 from typing import Any, Literal
@@ -21,6 +22,7 @@ from typing import Any, Literal
 import pluggy
 
 from attribkit import hookspecs
+from attribkit.errors import OptionError, PluginConflictWarning, PluginError, UnknownMethodError
 
 Kind = Literal["attributor", "visualiser", "localiser"]
 KINDS: tuple[Kind, ...] = ("attributor", "visualiser", "localiser")
@@ -30,38 +32,73 @@ DISABLE_ENV = "ATTRIBKIT_DISABLE_PLUGINS"
 BUILTIN_DISTRIBUTION = "attribkit"
 
 
-class PluginError(RuntimeError):
-    """A plugin failed to import or raised while registering."""
-
-
-class PluginConflictWarning(UserWarning):
-    """Two plugins registered the same kind and name; the first registration wins."""
-
-
-class UnknownMethodError(LookupError):
-    """No plugin registered the requested name."""
-
-    def __init__(self, kind: str, name: str, known: list[str]) -> None:
-        close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
-        hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
-        super().__init__(
-            f"unknown {kind} {name!r}.{hint} Registered {kind}s: {', '.join(known) or '(none)'}."
-        )
-        self.kind, self.name, self.close_matches = kind, name, close
-
-    def __str__(self) -> str:  # LookupError would otherwise quote the message
-        return str(self.args[0])
-
-
 @dataclass(frozen=True)
 class Registration:
-    """One registered method: what kind, under what name, by which plugin, built by which factory."""
+    """One registered method: what kind, under what name, by which plugin, built by which factory.
+
+    Attributes
+    ----------
+    options
+        The option names ``factory`` accepts, as declared by the plugin or read from the factory's
+        signature; ``None`` when neither says (a factory taking ``**options``): then nothing is checked.
+    presets
+        Named option sets of this method (``{"paper": {...}, "default": {...}}``).
+    """
 
     kind: Kind
     name: str
     factory: Callable[..., Any]
     plugin: str
     description: str = ""
+    options: tuple[str, ...] | None = None
+    presets: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+
+    def check_options(self, options: Mapping[str, Any]) -> None:
+        """Raise :class:`~attribkit.errors.OptionError` naming the first option the method does not take.
+
+        Example
+        -------
+        >>> reg.check_options({"blurr": 0.03})   # doctest: +SKIP
+        OptionError: unknown option 'blurr' for graphcut. Did you mean 'blur'? Known: blur, ...
+        """
+        if self.options is None:
+            return
+        for key in options:
+            if key not in self.options:
+                raise OptionError(_unknown("option", key, self.name, self.options))
+
+    def preset(self, name: str) -> dict[str, Any]:
+        """A copy of the named preset's options; :class:`~attribkit.errors.OptionError` if there is none."""
+        if name not in self.presets:
+            raise OptionError(_unknown("preset", name, self.name, sorted(self.presets)))
+        return dict(self.presets[name])
+
+    def create(self, *args: Any, **options: Any) -> Any:
+        """``factory(*args, **options)`` after checking the option names."""
+        self.check_options(options)
+        return self.factory(*args, **options)
+
+
+def _unknown(what: str, key: str, method: str, known: Sequence[str]) -> str:
+    close = difflib.get_close_matches(key, list(known), n=3, cutoff=0.6)
+    hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+    return f"unknown {what} {key!r} for {method}.{hint} Known: {', '.join(known) or '(none)'}."
+
+
+def signature_options(factory: Callable[..., Any], *, skip: int) -> tuple[str, ...] | None:
+    """The keyword names ``factory`` accepts after its first ``skip`` positional parameters, or ``None``
+    when it takes ``**kwargs`` (or has no readable signature): then its options cannot be listed."""
+    try:
+        params = list(inspect.signature(factory).parameters.values())
+    except (TypeError, ValueError):
+        return None
+    if any(p.kind is p.VAR_KEYWORD for p in params):
+        return None
+    Kind = inspect.Parameter
+    if len(params) < skip or any(p.kind not in (Kind.POSITIONAL_ONLY, Kind.POSITIONAL_OR_KEYWORD)
+                                 for p in params[:skip]):
+        return None  # cannot take the model positionally: leave the call to report it
+    return tuple(p.name for p in params[skip:] if p.kind in (Kind.POSITIONAL_OR_KEYWORD, Kind.KEYWORD_ONLY))
 
 
 @dataclass(frozen=True)
@@ -73,30 +110,39 @@ class PluginInfo:
     registrations: tuple[Registration, ...]
 
 
-class Registrar:
-    """The object handed to ``attribkit_register``; plugins call its ``add_*`` methods."""
+#: How many positional arguments each kind's factory takes before its options (the model, or nothing).
+_POSITIONAL = {"attributor": 1, "visualiser": 1, "localiser": 0}
+
+
+class PluginRegistrar:
+    """The :class:`~attribkit.hookspecs.Registrar` handed to ``attribkit_register``: it credits every
+    registration to the plugin being called."""
 
     def __init__(self, registry: Registry, plugin: str) -> None:
         self._registry = registry
         self._plugin = plugin
 
-    def add_attributor(
-        self, name: str, factory: Callable[..., Any], *, description: str = ""
-    ) -> None:
+    def _add(self, kind: Kind, name: str, factory: Callable[..., Any], description: str,
+             options: Sequence[str] | None, presets: Mapping[str, Mapping[str, Any]] | None) -> None:
+        self._registry._add(kind, name, factory, self._plugin, description, options, presets)
+
+    def add_attributor(self, name: str, factory: Callable[..., Any], *, description: str = "",
+                       options: Sequence[str] | None = None,
+                       presets: Mapping[str, Mapping[str, Any]] | None = None) -> None:
         """Register ``factory(model, **options) -> Attributor`` under ``name``."""
-        self._registry._add("attributor", name, factory, self._plugin, description)
+        self._add("attributor", name, factory, description, options, presets)
 
-    def add_visualiser(
-        self, name: str, factory: Callable[..., Any], *, description: str = ""
-    ) -> None:
+    def add_visualiser(self, name: str, factory: Callable[..., Any], *, description: str = "",
+                       options: Sequence[str] | None = None,
+                       presets: Mapping[str, Mapping[str, Any]] | None = None) -> None:
         """Register ``factory(model, **options) -> Visualiser`` under ``name``."""
-        self._registry._add("visualiser", name, factory, self._plugin, description)
+        self._add("visualiser", name, factory, description, options, presets)
 
-    def add_localiser(
-        self, name: str, factory: Callable[..., Any], *, description: str = ""
-    ) -> None:
+    def add_localiser(self, name: str, factory: Callable[..., Any], *, description: str = "",
+                      options: Sequence[str] | None = None,
+                      presets: Mapping[str, Mapping[str, Any]] | None = None) -> None:
         """Register ``factory(**options) -> Localiser`` under ``name``."""
-        self._registry._add("localiser", name, factory, self._plugin, description)
+        self._add("localiser", name, factory, description, options, presets)
 
 
 @dataclass
@@ -110,7 +156,14 @@ class Registry:
     )
 
     def _add(
-        self, kind: Kind, name: str, factory: Callable[..., Any], plugin: str, description: str
+        self,
+        kind: Kind,
+        name: str,
+        factory: Callable[..., Any],
+        plugin: str,
+        description: str = "",
+        options: Sequence[str] | None = None,
+        presets: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> None:
         if not isinstance(name, str) or not name:
             raise PluginError(f"plugin {plugin!r} registered a {kind} with an invalid name {name!r}")
@@ -125,7 +178,16 @@ class Registry:
                 stacklevel=4,
             )
             return
-        table[name] = Registration(kind, name, factory, plugin, description)
+        if options is None:
+            options = signature_options(factory, skip=_POSITIONAL[kind])
+        known = None if options is None else tuple(options)
+        checked = {}
+        for preset, values in (presets or {}).items():
+            if known is not None and (stray := sorted(set(values) - set(known))):
+                raise PluginError(f"plugin {plugin!r}: preset {preset!r} of {kind} {name!r} sets unknown "
+                                  f"options {stray}")
+            checked[preset] = dict(values)
+        table[name] = Registration(kind, name, factory, plugin, description, known, checked)
 
     def names(self, kind: Kind, pattern: str = "*") -> list[str]:
         return sorted(n for n in self._entries[kind] if fnmatch.fnmatchcase(n, pattern))
@@ -220,7 +282,7 @@ def build_registry(
     # registration is credited to the plugin that made it.
     for impl in reversed(pm.hook.attribkit_register.get_hookimpls()):
         try:
-            kwargs = {"registry": Registrar(registry, impl.plugin_name)}
+            kwargs = {"registry": PluginRegistrar(registry, impl.plugin_name)}
             impl.function(*(kwargs[arg] for arg in impl.argnames))
         except PluginError:
             raise
@@ -283,14 +345,14 @@ def create_attributor(name: str, model: Any, **options: Any) -> Any:
     >>> sal = create_attributor("saliency", model)          # doctest: +SKIP
     >>> grads = sal.attribute(x, target=285)                 # doctest: +SKIP
     """
-    return get_registry().get("attributor", name).factory(model, **options)
+    return get_registry().get("attributor", name).create(model, **options)
 
 
 def create_visualiser(name: str, model: Any, **options: Any) -> Any:
     """Build the visualiser registered as ``name`` for ``model``."""
-    return get_registry().get("visualiser", name).factory(model, **options)
+    return get_registry().get("visualiser", name).create(model, **options)
 
 
 def create_localiser(name: str, **options: Any) -> Any:
     """Build the localiser registered as ``name``."""
-    return get_registry().get("localiser", name).factory(**options)
+    return get_registry().get("localiser", name).create(**options)

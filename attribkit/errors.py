@@ -1,0 +1,93 @@
+"""Every exception and warning attribkit raises, under one base.
+
+Catch :class:`AttribkitError` for anything attribkit refuses. Each class also keeps the built-in base it
+had before the tree existed (``ValueError``, ``LookupError``, ``RuntimeError``) as a mixin, so code that
+catches ``except ValueError`` keeps working. This module imports nothing, so any layer (and any plugin)
+can raise these without import cycles.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AnnotationError",
+    "AttribkitError",
+    "AttribkitWarning",
+    "ImageError",
+    "ModelError",
+    "OptionError",
+    "PluginConflictWarning",
+    "PluginError",
+    "TargetError",
+    "UnknownMethodError",
+    "UnsupportedActivationError",
+    "UnsupportedActivationWarning",
+]
+
+
+class AttribkitError(Exception):
+    """Base of every error attribkit raises on purpose (bad input, bad option, broken plugin)."""
+
+
+class AttribkitWarning(UserWarning):
+    """Base of every warning attribkit issues."""
+
+
+class PluginError(AttribkitError, RuntimeError):
+    """A plugin failed to import or raised while registering."""
+
+
+class PluginConflictWarning(AttribkitWarning):
+    """Two plugins registered the same kind and name; the first registration wins."""
+
+
+class UnknownMethodError(AttribkitError, LookupError):
+    """No plugin registered the requested name.
+
+    Attributes
+    ----------
+    kind, name
+        What was asked for (``"attributor"``, ``"saliency"``).
+    close_matches
+        Registered names close to ``name`` (``difflib``), at most three.
+    """
+
+    def __init__(self, kind: str, name: str, known: list[str]) -> None:
+        import difflib
+
+        close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
+        hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+        super().__init__(
+            f"unknown {kind} {name!r}.{hint} Registered {kind}s: {', '.join(known) or '(none)'}."
+        )
+        self.kind, self.name, self.close_matches = kind, name, close
+
+    def __str__(self) -> str:  # LookupError would otherwise quote the message
+        return str(self.args[0])
+
+
+class OptionError(AttribkitError, TypeError):
+    """An option a method does not accept (``TypeError``, as Python calls an unexpected keyword)."""
+
+
+class TargetError(AttribkitError, ValueError):
+    """A ``target`` or ``top_k`` that does not fit the batch or the model's classes."""
+
+
+class ImageError(AttribkitError, ValueError):
+    """A file or array that is not a usable image."""
+
+
+class ModelError(AttribkitError, ValueError):
+    """A model name or weights file that cannot be loaded."""
+
+
+class AnnotationError(AttribkitError, ValueError):
+    """A missing, unreadable or malformed annotation file (the message names the file)."""
+
+
+class UnsupportedActivationWarning(AttribkitWarning):
+    """The model uses an activation (SiLU, GELU, ...) that a rule does not cover: it keeps its gradient."""
+
+
+class UnsupportedActivationError(AttribkitError, RuntimeError):
+    """Raised instead of :class:`UnsupportedActivationWarning` when ``unsupported="raise"``."""

@@ -1,0 +1,31 @@
+"""Localisation (paper section 4): photo → class maps → localiser → boxes, and the kit localisers use.
+
+The kit (:func:`photo_map`, :func:`smooth`, :func:`resize_known`, :func:`is_flat`, :func:`whole_image`,
+:func:`mask_box`, :func:`largest_component`) is what a third-party localiser needs to read a map the way
+the built-in ones do.
+"""
+
+from attribkit._core.boxes import box_mask, largest_component, mask_box
+from attribkit.localisation._kit import is_flat, photo_map, resize_known, smooth, whole_image
+from attribkit.localisation._maps import ClassMaps, class_saliency, photo_saliency
+from attribkit.localisation._pipeline import LocalisedClass, localise
+
+__all__ = [
+    "ClassMaps",
+    "LocalisedClass",
+    "box_mask",
+    "class_saliency",
+    "is_flat",
+    "largest_component",
+    "localise",
+    "mask_box",
+    "photo_map",
+    "photo_saliency",
+    "resize_known",
+    "smooth",
+    "whole_image",
+]
+
+from attribkit._core.exports import publish as _publish  # noqa: E402
+
+_publish("attribkit.localisation", globals(), __all__)
