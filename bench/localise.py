@@ -86,7 +86,7 @@ def real_photos(annotations: str) -> None:
     from attribkit.data._image import load_image
     from attribkit.localisation._maps import class_saliency, photo_saliency
     from attribkit.localisation._presets import resolve_options
-    from attribkit.study._evaluate import class_of
+    from attribkit.study._data import class_of
     from attribkit.datasets import read_annotations
 
     model = attribkit.load_model()

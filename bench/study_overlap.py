@@ -40,7 +40,7 @@ def main() -> None:
     if args.localiser not in attribkit.list_localisers():
         raise SystemExit(f"localiser {args.localiser!r} is not registered; have: {attribkit.list_localisers()}")
     model = attribkit.load_model()
-    from attribkit.study._evaluate import class_of
+    from attribkit.study._data import class_of
 
     data = attribkit.study.study_images(args.data, class_index=lambda label: class_of(model, label))
     data = data[: args.limit] if args.limit else data

@@ -1,21 +1,24 @@
-"""``attribkit evaluate --data DIR_OR_JSON --out DIR``: the localisation metrics table (CSV + Markdown)."""
+"""``attribkit evaluate --data DIR_OR_JSON --out DIR``: the localisation metrics table (CSV + Markdown), a
+report over the study's records (resumable, shardable under torchrun)."""
 
 from __future__ import annotations
 
 import argparse
-import csv
-from pathlib import Path
+import os
 
-from attribkit.cli._common import CommandError, add_model_args, model_from_args, output_dir, progress
-from attribkit.render import slug
+from attribkit.cli._common import CommandError, add_model_args, model_from_args, output_dir
 from attribkit.cli._localise import parse_options
+from attribkit.render import slug
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("evaluate", help="localisation metrics on annotated photos (ILSVRC XML or JSON)",
                        description="GT-known accuracy, top-1/top-5 localisation error (ILSVRC criterion), "
                                    "MaxBoxAcc and pointing game for each setting, on all photos and on each "
-                                   "half; writes metrics.csv, metrics.md and example PNGs.")
+                                   "half; writes metrics.csv, metrics.md and example PNGs. The per-photo "
+                                   "results are a study's records (records/*.jsonl): run the same command "
+                                   "again after an interruption and only what is missing is computed; under "
+                                   "torchrun the photos are sharded across processes.")
     p.add_argument("--data", required=True, metavar="DIR_OR_JSON",
                    help="a boxes JSON file, an ILSVRC XML file or a directory of them")
     p.add_argument("--out", required=True, metavar="DIR")
@@ -30,21 +33,27 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--top-k", type=int, default=5, help="classes per photo for the top-k error (default 5)")
     p.add_argument("--limit", type=int, default=None, help="only the first N photos")
     p.add_argument("--examples", type=int, default=3, help="success and failure PNGs per setting (default 3)")
+    p.add_argument("--workers", type=int, default=0,
+                   help="localiser processes beside the maps (default 0: in this process)")
+    p.add_argument("--map-batch", type=int, default=8, help="photos per forward pass of the maps (default 8)")
     add_model_args(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from attribkit.study._evaluate import Row, Setting, markdown, run_settings, table
-    from attribkit.study._settings import named_settings
+    import torch
+
     from attribkit.datasets import AnnotationError, read_annotations
+    from attribkit.study._data import annotated_images, class_of
+    from attribkit.study._evaluate import evaluate
+    from attribkit.study._settings import Setting, named_settings
 
     try:
-        images = read_annotations(args.data)
+        entries = read_annotations(args.data)
     except AnnotationError as exc:
         raise CommandError(str(exc), status=2) from exc
     if args.limit is not None:
-        images = images[: args.limit]
+        entries = entries[: args.limit]
     custom = (args.method, args.localiser, args.preset)
     if any(c is not None for c in custom) or args.option:
         # Any of these options asks for one custom setting instead of a named list.
@@ -57,43 +66,60 @@ def run(args: argparse.Namespace) -> int:
         except KeyError as exc:
             raise CommandError(str(exc), status=2) from exc
     out = output_dir(args.out)
+    if args.device == "auto" and torch.cuda.is_available() and "LOCAL_RANK" in os.environ:
+        args.device = f"cuda:{os.environ['LOCAL_RANK']}"  # one GPU per torchrun process
     model = model_from_args(args)
-    results = run_settings(model, images, settings, top_k=args.top_k,
-                           progress=lambda xs: progress(xs, desc="evaluate", total=len(images)))
-    rows = table(results)
-    with open(out / "metrics.csv", "w", newline="") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(Row.COLUMNS)
-        for r in rows:
-            writer.writerow([getattr(r, c) for c in Row.COLUMNS])
-    text = markdown(rows)
-    (out / "metrics.md").write_text(text)
-    print(text, end="")
-    _examples(model, images, results, out, args.examples)
-    print(out / "metrics.csv")
-    print(out / "metrics.md")
+    images = annotated_images(entries, lambda label: class_of(model, label))
+    result = evaluate(model, images, settings=settings, out=out, top_k=args.top_k, workers=args.workers,
+                      map_batch=args.map_batch)
+    if result is None:  # a rank other than 0 of a sharded run: rank 0 reports
+        return 0
+    print(result.files["markdown"].read_text(), end="")
+    _examples(model, result, args.examples)
+    print(result.files["csv"])
+    print(result.files["markdown"])
     return 0
 
 
-def _examples(model, images, results, out: Path, count: int) -> None:  # type: ignore[no-untyped-def]
-    """The ``count`` best and worst photos of each setting, with truth (white) and answer drawn."""
-    if count <= 0:
-        return
+def _examples(model, result, count: int) -> None:  # type: ignore[no-untyped-def]
+    """The ``count`` best and worst photos of each setting, with truth (white) and answer drawn.
+
+    A picture already drawn (a resumed run) is not drawn again; the maps are recomputed for the pictured
+    photos only (the records hold boxes, not maps).
+    """
     import numpy as np
+    import torch
 
     import attribkit
-    from attribkit.study._evaluate import truth_iou
+    from attribkit.localisation._maps import photo_saliency
     from attribkit.render import draw_boxes, overlay, save_panel
+    from attribkit.study._batches import batch_maps
+    from attribkit.study._evaluate import examples
+    from attribkit.study._runner import make_plan
 
     names = attribkit.model_info(model).class_names
-    for setting, photos in results.items():
-        order = np.argsort([truth_iou(r) for r in photos], kind="stable")
-        picks = [("failure", i) for i in order[:count]] + [("success", i) for i in order[::-1][:count]]
-        for kind, i in picks:
-            r, item = photos[i], images[i]
-            rgb = attribkit.read_rgb(item.path)[0]
-            m = np.nan_to_num(r.map_on_photo, nan=float(np.nanmin(r.map_on_photo)))
-            drawn = draw_boxes(rgb, [r.known_box], [names[r.truth_label]], truth=r.truth)
-            save_panel(out / "examples" / f"{slug(setting)}_{kind}_{slug(item.path.stem)}.png",
-                       [drawn, overlay(rgb, m)], [f"IoU {truth_iou(r):.2f}", "map of the true class"],
-                       suptitle=f"{setting}: {item.path.name}", size=4.0)
+    picks = [p for p in examples(result, count)
+             if not _example_path(result.out, p).is_file()]
+    if not picks:
+        return
+    plan = make_plan(model, list({p.setting.name: p.setting for p in picks}.values()), top_k=0, batch=1)
+    device = next(model.parameters()).device
+    for pick in picks:
+        r = pick.setting.resolve()
+        chosen = plan.maps[r.map_label]
+        loaded = attribkit.load_image(pick.image.read(), model)
+        target = torch.tensor([[pick.record.get("target", pick.image.label)]], device=device)
+        crop = batch_maps(chosen.attributor, loaded.tensor.to(device), target, smoothgrad=chosen.smoothgrad,
+                          noise=chosen.noise, scales=chosen.scales)[0, 0].cpu().numpy()
+        on_photo = photo_saliency(crop, loaded.geometry)
+        m = np.nan_to_num(on_photo, nan=float(np.nanmin(on_photo)))
+        label = pick.image.label
+        drawn = draw_boxes(loaded.rgb, [pick.record["box"]], [names[label]], truth=list(pick.image.boxes))
+        iou = pick.record["iou"] or 0.0
+        save_panel(_example_path(result.out, pick), [drawn, overlay(loaded.rgb, m)],
+                   [f"IoU {iou:.2f}", "map of the true class"],
+                   suptitle=f"{pick.setting.name}: {pick.image.source.name}", size=4.0)
+
+
+def _example_path(out, pick):  # type: ignore[no-untyped-def]
+    return out / "examples" / f"{slug(pick.setting.name)}_{pick.kind}_{slug(pick.image.name)}.png"

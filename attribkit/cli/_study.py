@@ -30,6 +30,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", type=int, default=64, help="perturbed images per forward pass")
     p.add_argument("--gallery", type=int, default=8, help="photos shown in the HTML gallery (default 8)")
     p.add_argument("--limit", type=int, default=None, help="use only the first N photos")
+    p.add_argument("--top-k", type=int, default=5,
+                   help="for photos with ground-truth boxes, also localise the model's top-k classes (the "
+                        "ILSVRC top-1/top-5 localisation error; 0: only the annotated class; default 5)")
+    p.add_argument("--map-batch", type=int, default=8, help="photos per forward pass of the maps (default 8)")
     p.add_argument("--options", default=None, metavar="JSON",
                    help='per-name options, e.g. \'{"captum:gradcam": {"layer": "blocks.5"}, '
                         '"graphcut": {"work_size": 112}}\'')
@@ -68,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
     if args.device == "auto" and torch.cuda.is_available() and "LOCAL_RANK" in os.environ:
         args.device = f"cuda:{os.environ['LOCAL_RANK']}"  # one GPU per torchrun process
     model = model_from_args(args)
-    from attribkit.study._evaluate import class_of
+    from attribkit.study._data import class_of
 
     data = args.data
     if args.limit is not None:
@@ -78,6 +82,7 @@ def run(args: argparse.Namespace) -> int:
         steps=args.steps, batch_size=args.batch_size, gallery=args.gallery,
         method_options={k: v for k, v in options.items() if k in methods},
         localiser_options={k: v for k, v in options.items() if k in localisers},
+        top_k=args.top_k, map_batch=args.map_batch,
     )
     if result is not None:
         print((result.out / "results.md").read_text(), end="")

@@ -8,8 +8,10 @@ from pathlib import Path
 from typing import Union
 
 import numpy as np
+import torch
 
 from attribkit._core.interfaces import Box
+from attribkit.data._annotations import AnnotatedImage
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 
@@ -99,14 +101,28 @@ def _is_annotated(path: Path) -> bool:
 
 
 def _annotated(path: Path, class_index: Callable[[str], int] | None) -> list[StudyImage]:
-    try:
-        from attribkit.datasets import read_annotations
-    except ImportError as exc:  # pragma: no cover - the dataset readers ship with attribkit
-        raise ValueError(f"{path}: reading annotations needs attribkit.datasets ({exc})") from exc
+    from attribkit.data import read_annotations
+
+    return annotated_images(read_annotations(path), class_index)
+
+
+def annotated_images(entries: Sequence[AnnotatedImage], class_index: Callable[[str], int] | None) -> list[StudyImage]:
+    """Annotated photos → study photos: the first label is explained, its boxes are the ground truth."""
     if class_index is None:
         raise ValueError("annotated data needs class_index to map labels to classes")
     items = []
-    for entry in read_annotations(path):
+    for entry in entries:
         label = entry.labels[0]
         items.append(StudyImage(entry.path.stem, entry.path, class_index(label), tuple(entry.boxes(label))))
     return _unique(items)
+
+
+def class_of(model: torch.nn.Module, label: str) -> int:
+    """An annotation's label (ImageNet wnid, class name or index) → the model's class index."""
+    from attribkit.data import imagenet_wnids
+    from attribkit.models._info import model_info
+
+    wnids = imagenet_wnids()
+    if label in wnids and len(model_info(model).class_names) == len(wnids):
+        return wnids.index(label)
+    return model_info(model).class_index(label)

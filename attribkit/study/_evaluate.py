@@ -1,169 +1,100 @@
-"""Evaluating localisation settings on annotated photos: the numbers of ``attribkit evaluate``.
+"""``attribkit evaluate``: the localisation table (GT-known, top-1/top-5 localisation error, MaxBoxAcc,
+pointing game, ms per photo; all photos and each half) as a report over a study's records.
 
-Saliency maps are the expensive part, so each photo's maps are computed once per distinct
-(attributor, map options) and shared by every setting that uses them.
+The records are computed by the study runner (resumable, sharded, maps batched and shared by the settings
+that use them); this module only chooses the subsets and formats the table.
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterable, Sequence
+import csv
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
 
 import numpy as np
 import torch
 
-from attribkit.data._image import ImageError, load_image
-from attribkit._core.interfaces import Box
-from attribkit.localisation._maps import ClassMaps, class_saliency
-from attribkit.localisation._pipeline import localise_maps
-from attribkit.localisation._presets import resolve_options
-from attribkit._core.registry import create_localiser
-from attribkit.datasets import AnnotatedImage, imagenet_wnids
-from attribkit.metrics import gt_known_accuracy, iou, localisation_error, max_box_acc, pointing_game
-from attribkit.models._info import model_info
+from attribkit.study._data import DataSpec, StudyImage, class_of, study_images
+from attribkit.study._records import Record, read_timings
+from attribkit.study._runner import choose_settings, compute_records
+from attribkit.study._settings import Setting
+from attribkit.study._summary import EVALUATE_COLUMNS, Row, summarise
 
 
 @dataclass(frozen=True)
-class Setting:
-    """One row group of the table: an attributor, a localiser, a preset and explicit options."""
+class Evaluation:
+    """What ``evaluate`` wrote (on rank 0 of a sharded run)."""
 
-    name: str
-    attributor: str = "saliency"
-    localiser: str = "graphcut"
-    preset: str = "default"
-    options: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass
-class PhotoResult:
-    """What one setting answered on one photo."""
-
-    truth_label: int
-    truth: list[Box]
-    known_box: Box | None
-    guesses: list[tuple[int, Box | None]]
-    map_on_photo: np.ndarray
-    ms: float
+    out: Path
+    rows: list[Row]
+    records: list[Record]
+    images: list[StudyImage]
+    settings: list[Setting]
+    files: dict[str, Path] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
-class Row:
-    setting: str
-    subset: str
-    images: int
-    gt_known: float
-    top1_error: float
-    top5_error: float
-    max_box_acc: float
-    pointing: float
-    ms_per_photo: float
-
-    COLUMNS = ("setting", "subset", "images", "gt_known", "top1_error", "top5_error", "max_box_acc",
-               "pointing", "ms_per_photo")
+def halves(names: Sequence[str], *, split: bool = True) -> dict[str, list[str]]:
+    """``{"all": names}`` and, for two photos or more, the first and second half (in the data's order)."""
+    n = len(names)
+    subsets = {"all": list(names)}
+    if split and n >= 2:
+        subsets[f"1-{n // 2}"] = list(names[: n // 2])
+        subsets[f"{n // 2 + 1}-{n}"] = list(names[n // 2 :])
+    return subsets
 
 
-def class_of(model: torch.nn.Module, label: str) -> int:
-    """An annotation's label (ImageNet wnid, class name or index) → the model's class index."""
-    wnids = imagenet_wnids()
-    if label in wnids and len(model_info(model).class_names) == len(wnids):
-        return wnids.index(label)
-    return model_info(model).class_index(label)
-
-
-def _map_key(setting: Setting) -> tuple[Any, ...]:
-    maps, _ = resolve_options(setting.preset, setting.localiser, setting.options)
-    return (setting.attributor, tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in maps.items())))
-
-
-def run_settings(
+def evaluate(
     model: torch.nn.Module,
-    images: Sequence[AnnotatedImage],
-    settings: Sequence[Setting],
+    data: DataSpec,
     *,
+    settings: Sequence[Setting],
+    out: str | Path,
     top_k: int = 5,
-    progress: Callable[[Iterable[AnnotatedImage]], Iterable[AnnotatedImage]] = lambda x: x,
-    on_photo: Callable[[AnnotatedImage, Setting, PhotoResult, np.ndarray], None] | None = None,
-) -> dict[str, list[PhotoResult]]:
-    """Each setting's answers for each photo (the model's top-k classes plus the true class).
+    workers: int = 0,
+    map_batch: int = 8,
+    distributed: bool | None = None,
+    progress: bool = True,
+) -> Evaluation | None:
+    """Compute (or read back) the records of ``settings`` on annotated photos; write ``metrics.csv`` and
+    ``metrics.md``.
 
-    ``ms`` per photo counts the saliency maps (split evenly among the settings sharing them is *not*
-    done: each setting is charged the full cost of its maps, as if run alone) and the localiser.
+    Parameters
+    ----------
+    data
+        Annotated photos (a ``boxes.json``, ILSVRC XML files, or :class:`StudyImage` with boxes).
+    settings
+        The table's settings, e.g. ``named_settings("standard")``.
+    out
+        Output folder; records of an earlier run are kept and only what is missing is computed.
+    top_k, workers, map_batch, distributed, progress
+        As :func:`attribkit.study.run_study` (no faithfulness curves, no gallery).
+
+    Returns
+    -------
+    Evaluation or None
+        ``None`` on ranks other than 0 of a sharded run.
     """
-    localisers = {}
-    for s in settings:
-        _, loc_options = resolve_options(s.preset, s.localiser, s.options)
-        localisers[s.name] = create_localiser(s.localiser, **loc_options)
-    results: dict[str, list[PhotoResult]] = {s.name: [] for s in settings}
-    device = next(iter(model.parameters()), torch.empty(0)).device
-    for item in progress(images):
-        try:
-            loaded = load_image(item.path, model)
-        except ImageError as exc:
-            raise ImageError(f"{item.path}: {exc}") from exc
-        truth_label = class_of(model, item.labels[0])
-        with torch.no_grad():
-            top = model(loaded.tensor.to(device))[0].topk(top_k).indices.tolist()
-        labels = top + ([truth_label] if truth_label not in top else [])
-        cache: dict[tuple[Any, ...], tuple[ClassMaps, float]] = {}
-        for s in settings:
-            key = _map_key(s)
-            if key not in cache:
-                map_options, _ = resolve_options(s.preset, s.localiser, s.options)
-                start = time.perf_counter()
-                maps = class_saliency(model, loaded, target=labels, attributor=s.attributor, **map_options)
-                cache[key] = (maps, (time.perf_counter() - start) * 1000 * len(top) / len(labels))
-            maps, map_ms = cache[key]
-            start = time.perf_counter()
-            found = localise_maps(model, loaded, maps, localisers[s.name])
-            loc_ms = (time.perf_counter() - start) * 1000
-            by_label = {r.label: r for r in found}
-            truth_result = by_label[truth_label]
-            result = PhotoResult(
-                truth_label, item.boxes(), truth_result.box, [(c, by_label[c].box) for c in top],
-                truth_result.saliency, map_ms + loc_ms * len(top) / len(labels),
-            )
-            results[s.name].append(result)
-            if on_photo is not None:
-                on_photo(item, s, result, loaded.rgb)
-    return results
+    chosen = choose_settings((), (), settings, None, None)
+    out = Path(out)
+    items = study_images(data, class_index=lambda label: class_of(model, label))
+    records = compute_records(model, items, chosen, out=out, workers=workers, steps=0, batch_size=1, gallery=0,
+                              top_k=top_k, map_batch=map_batch, distributed=distributed, progress=progress)
+    if records is None:
+        return None
+    rows = summarise(records, settings=chosen, subsets=halves([i.name for i in items]), timings=read_timings(out))
+    files = {"csv": out / "metrics.csv", "markdown": out / "metrics.md"}
+    with open(files["csv"], "w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(EVALUATE_COLUMNS)
+        for r in rows:
+            writer.writerow([getattr(r, c) for c in EVALUATE_COLUMNS.values()])
+    files["markdown"].write_text(markdown(rows))
+    return Evaluation(out, rows, records, items, chosen, files)
 
 
-def summarise(name: str, subset: str, results: Sequence[PhotoResult], *, with_maps: bool = True) -> Row:
-    """The metrics of one setting on some photos."""
-    truths = [r.truth for r in results]
-    predictions = [r.guesses for r in results]
-    ground = [[(r.truth_label, b) for b in r.truth] for r in results]
-    maps = [np.nan_to_num(r.map_on_photo, nan=float(np.nanmin(r.map_on_photo))) for r in results]
-    return Row(
-        name, subset, len(results),
-        gt_known_accuracy([r.known_box for r in results], truths),
-        localisation_error(predictions, ground, k=1),
-        localisation_error(predictions, ground, k=5),
-        max_box_acc(maps, truths).value if with_maps else float("nan"),
-        pointing_game(maps, truths) if with_maps else float("nan"),
-        float(np.mean([r.ms for r in results])),
-    )
-
-
-def table(results: dict[str, list[PhotoResult]], *, halves: bool = True) -> list[Row]:
-    """Rows for every setting: all photos, and (``halves``) the first and second half separately."""
-    rows = []
-    for name, photos in results.items():
-        n = len(photos)
-        rows.append(summarise(name, "all", photos))
-        if halves and n >= 2:
-            rows.append(summarise(name, f"1-{n // 2}", photos[: n // 2]))
-            rows.append(summarise(name, f"{n // 2 + 1}-{n}", photos[n // 2 :]))
-    return rows
-
-
-def truth_iou(result: PhotoResult) -> float:
-    """Best IoU of the true class's box with any ground-truth box (0 without a box)."""
-    if result.known_box is None:
-        return 0.0
-    return float(max(iou(result.known_box, t) for t in result.truth))
+def _pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{100 * value:.1f}"
 
 
 def markdown(rows: Sequence[Row]) -> str:
@@ -172,9 +103,40 @@ def markdown(rows: Sequence[Row]) -> str:
             "pointing", "ms/photo")
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
+        ms = "n/a" if r.ms_per_photo is None else f"{r.ms_per_photo:.0f}"
         lines.append(
-            f"| {r.setting} | {r.images} | {r.subset} | {100 * r.gt_known:.1f} | {100 * r.top1_error:.1f} | "
-            f"{100 * r.top5_error:.1f} | {100 * r.max_box_acc:.1f} | {100 * r.pointing:.1f} | "
-            f"{r.ms_per_photo:.0f} |"
+            f"| {r.setting} | {r.images} | {r.subset} | {_pct(r.loc_accuracy)} | {_pct(r.top1_error)} | "
+            f"{_pct(r.top5_error)} | {_pct(r.max_box_acc)} | {_pct(r.pointing)} | {ms} |"
         )
     return "\n".join(lines) + "\n"
+
+
+@dataclass(frozen=True)
+class Example:
+    """One photo of a setting shown in the examples: its box of the true class against the truth."""
+
+    setting: Setting
+    kind: str
+    """``"success"`` or ``"failure"``."""
+    image: StudyImage
+    record: Record
+
+
+def examples(evaluation: Evaluation, count: int) -> list[Example]:
+    """The ``count`` best and worst photos of each setting by the true class's IoU (ties: data order)."""
+    if count <= 0:
+        return []
+    order = {item.name: i for i, item in enumerate(evaluation.images)}
+    by_name = {item.name: item for item in evaluation.images}
+    picks = []
+    for setting in evaluation.settings:
+        r = setting.resolve()
+        if r.localiser_label is None:
+            continue
+        mine = sorted((x for x in evaluation.records if x["kind"] == "box" and x["method"] == r.map_label
+                       and x["localiser"] == r.localiser_label), key=lambda x: order[x["image"]])
+        ious = [x["iou"] or 0.0 for x in mine]
+        ranked = np.argsort(ious, kind="stable")
+        picks += [Example(setting, "failure", by_name[mine[i]["image"]], mine[i]) for i in ranked[:count]]
+        picks += [Example(setting, "success", by_name[mine[i]["image"]], mine[i]) for i in ranked[::-1][:count]]
+    return picks

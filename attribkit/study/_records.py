@@ -21,6 +21,9 @@ Record = dict[str, Any]
 Key = tuple[str, str, str, str]
 
 RECORDS_DIR = "records"
+#: Wall-clock costs, kept apart from the records: a record is a function of its key alone (so a resumed,
+#: sharded or repeated study writes the same records), a time is not.
+TIMINGS_DIR = "timings"
 
 
 def record_key(record: Record) -> Key:
@@ -80,6 +83,19 @@ def _lines(path: Path) -> Iterator[Record]:
 def record_files(out: Path) -> list[Path]:
     """Every shard's record file under a study's output folder, sorted."""
     return sorted((Path(out) / RECORDS_DIR).glob("*.jsonl"))
+
+
+def read_timings(out: str | Path) -> dict[Key, float]:
+    """Milliseconds per photo of each computed record (the first time written for a key), by record key.
+
+    Map keys hold the map's cost; box keys the localiser's (K cuts for the top-k protocol). Both are
+    charged for the top-k classes only, as ``attribkit evaluate`` has always reported them.
+    """
+    times: dict[Key, float] = {}
+    for path in sorted((Path(out) / TIMINGS_DIR).glob("*.jsonl")):
+        for record in _lines(path):
+            times.setdefault(record_key(record), float(record["ms"]))
+    return times
 
 
 def read_records(out: str | Path | Iterable[Path]) -> list[Record]:

@@ -1,12 +1,135 @@
-"""The named setting lists of ``attribkit evaluate``: the standard comparison and the ablation table.
+"""Study settings: what one row of a study computes, and the named lists of ``attribkit evaluate``.
 
-The ablation is the table of docs/localisation.md: each lever changed alone from the default, then
+A setting is an attributor with its map options (10-crop, SmoothGrad, scales), a localiser with its
+options (a preset's, then explicit ones), and a name for the table. A study runs a list of settings;
+``methods × localisers`` is the list of every pair. Records are keyed by what was computed, not by the
+setting's name: the map by attributor + map options (:attr:`ResolvedSetting.map_label`), the boxes by that
+and the localiser + its options (:attr:`ResolvedSetting.localiser_label`). Settings that share a map share
+its records, and the map is computed once for all of them.
+
+The ablation list is the table of docs/localisation.md: each lever changed alone from the default, then
 the paper's literal settings and the baselines. Nothing here depends on a particular photo or class.
 """
 
 from __future__ import annotations
 
-from attribkit.study._evaluate import Setting
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from attribkit.localisation._presets import MAP_OPTIONS, resolve_options
+
+#: Map options at their defaults (``class_saliency``'s); a map label names only options that differ.
+MAP_DEFAULTS: dict[str, Any] = {"ten_crop": False, "smoothgrad": 0, "noise": 0.15, "scales": (1.0,)}
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One setting of a study: an attributor and its maps, a localiser and its options, a name.
+
+    Attributes
+    ----------
+    name
+        The setting's row in the table.
+    attributor
+        A registered attributor (``attribkit plugins`` lists them).
+    localiser
+        A registered localiser, or ``None`` for maps only.
+    preset
+        A localisation preset (``"default"``, ``"paper"``) whose map and localiser options come first;
+        ``None``: no preset (the attributor's plain map, the localiser's own defaults).
+    options
+        As :func:`attribkit.localise`'s ``**options``: map options (``ten_crop``, ``smoothgrad``, ``noise``,
+        ``scales``) and the localiser's options, mixed; they override the preset's.
+    attributor_options
+        Keyword options of ``create_attributor`` (e.g. a Captum layer).
+    localiser_options
+        Options for the localiser only (after the preset's and ``options``).
+    localiser_label
+        How records name the localiser; ``None``: its name and resolved options (``graphcut[smoothness=150.0]``).
+    """
+
+    name: str
+    attributor: str = "saliency"
+    localiser: str | None = "graphcut"
+    preset: str | None = "default"
+    options: Mapping[str, Any] = field(default_factory=dict)
+    attributor_options: Mapping[str, Any] = field(default_factory=dict)
+    localiser_options: Mapping[str, Any] = field(default_factory=dict)
+    localiser_label: str | None = None
+
+    def resolve(self) -> ResolvedSetting:
+        """Split and resolve the options; raises ``ValueError`` for an unknown preset."""
+        options = dict(self.options)
+        if self.preset is None:
+            maps = {k: v for k, v in options.items() if k in MAP_OPTIONS}
+            loc = {k: v for k, v in options.items() if k not in MAP_OPTIONS}
+        else:
+            maps, loc = resolve_options(self.preset, self.localiser or "", options)
+        loc = {**loc, **self.localiser_options} if self.localiser is not None else {}
+        maps = {**MAP_DEFAULTS, **maps}
+        if isinstance(maps["scales"], (int, float)):
+            maps["scales"] = (maps["scales"],)
+        maps["scales"] = tuple(float(s) for s in maps["scales"])
+        label = self.localiser_label
+        if label is None and self.localiser is not None:
+            label = _labelled(self.localiser, loc)
+        return ResolvedSetting(self, maps, loc, map_label(self.attributor, maps), label)
+
+
+@dataclass(frozen=True)
+class ResolvedSetting:
+    """A setting with its options split: what the study computes for it."""
+
+    setting: Setting
+    map_options: dict[str, Any]
+    """``ten_crop``, ``smoothgrad``, ``noise``, ``scales`` (every one, defaults included)."""
+    localiser_options: dict[str, Any]
+    map_label: str
+    """The ``method`` of its records: the attributor and the map options that differ from the defaults."""
+    localiser_label: str | None
+    """The ``localiser`` of its box records (``None``: maps only)."""
+
+
+def _labelled(name: str, options: Mapping[str, Any]) -> str:
+    if not options:
+        return name
+    return f"{name}[{','.join(f'{k}={v!r}' for k, v in sorted(options.items()))}]"
+
+
+def map_label(attributor: str, map_options: Mapping[str, Any]) -> str:
+    """``"saliency"``, ``"saliency[ten_crop=True]"``, ``"saliency[noise=0.15,smoothgrad=8]"``: the map's key.
+
+    Options at their defaults are left out, and ``noise`` without SmoothGrad (it has no effect).
+    """
+    full = {**MAP_DEFAULTS, **map_options}
+    full["scales"] = tuple(float(s) for s in (full["scales"] if isinstance(full["scales"], (list, tuple))
+                                              else (full["scales"],)))
+    differ = {k: v for k, v in full.items() if k not in MAP_DEFAULTS or v != MAP_DEFAULTS[k]}
+    if not full["smoothgrad"]:
+        differ.pop("noise", None)
+    return _labelled(attributor, differ)
+
+
+def cross_settings(
+    methods: Sequence[str],
+    localisers: Sequence[str] = (),
+    *,
+    method_options: Mapping[str, Mapping[str, Any]] | None = None,
+    localiser_options: Mapping[str, Mapping[str, Any]] | None = None,
+) -> list[Setting]:
+    """Every method × localiser (each method alone when there is no localiser), records named by the bare
+    method and localiser names (the options are the same for every photo of a study)."""
+    method_options, localiser_options = method_options or {}, localiser_options or {}
+    out = []
+    for m in dict.fromkeys(methods):
+        for loc in dict.fromkeys(localisers or [None]):  # type: ignore[list-item]
+            out.append(Setting(m if loc is None else f"{m}+{loc}", m, loc, None,
+                               attributor_options=dict(method_options.get(m, {})),
+                               localiser_options=dict(localiser_options.get(loc, {})) if loc else {},
+                               localiser_label=loc))
+    return out
+
 
 STANDARD = [
     Setting("default (saliency+graphcut)"),
@@ -45,7 +168,7 @@ _NAMED = {"standard": STANDARD, "ablation": ABLATION}
 
 
 def named_settings(name: str) -> list[Setting]:
-    """``"standard"`` or ``"ablation"``."""
+    """``"standard"`` or ``"ablation"``; ``KeyError`` naming the known lists otherwise."""
     if name not in _NAMED:
         raise KeyError(f"unknown settings {name!r}; known: {', '.join(sorted(_NAMED))}")
     return list(_NAMED[name])

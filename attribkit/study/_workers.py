@@ -13,11 +13,13 @@ import pickle
 import threading
 import time
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from typing import Any
 
 import numpy as np
+
+from attribkit.data._image import Geometry
 
 #: A localiser is sent to workers as its factory when that pickles (a class: workers import it), or
 #: by name (workers look it up in their own registry, built from the installed entry points).
@@ -47,23 +49,57 @@ def _build(spec: LocaliserSpec) -> Any:
     return _cache[key]
 
 
-def localise_job(spec: LocaliserSpec, image: np.ndarray, saliency: np.ndarray, seed_text: str) -> dict[str, Any]:
-    """Run one localiser on one map; returns the box and the packed mask (pickled back to the parent)."""
-    # A localiser drawing from numpy's global generator gets the same numbers for the same job whichever
-    # worker runs it, so a resumed or sharded study reproduces an uninterrupted one.
-    # (Restored afterwards: with workers=0 this runs in the caller's process.)
-    state = np.random.get_state()
-    np.random.seed(zlib.crc32(seed_text.encode()))
-    try:
-        found = _build(spec).localise(image, saliency)
-    finally:
-        np.random.set_state(state)
-    mask = np.asarray(found.mask, dtype=bool)
-    return {
-        "box": None if found.box is None else [int(v) for v in found.box],
-        "mask": np.packbits(mask),
-        "shape": mask.shape,
-    }
+def localise_job(
+    spec: LocaliserSpec,
+    image: np.ndarray,
+    crop_maps: np.ndarray,
+    geometry: Geometry,
+    seeds: Sequence[str],
+    keep_mask: int,
+) -> dict[str, Any]:
+    """Run one localiser on K class maps of one photo (the ILSVRC protocol's top-k plus the true class).
+
+    Parameters
+    ----------
+    image
+        The photo, ``[H, W, 3]`` uint8.
+    crop_maps
+        ``[K, h, w]`` float32 maps on the model's input crop; each is carried onto the photo's pixels
+        (NaN where the crop did not reach) and localised there, as in the paper.
+    geometry
+        The photo's resize-and-crop geometry.
+    seeds
+        One text per class, seeding numpy's global generator for that class's cut.
+    keep_mask
+        The class whose mask comes back (packed; for the gallery).
+
+    Returns
+    -------
+    dict
+        ``boxes`` (one per class, ``None`` where nothing was found), the kept ``mask`` (packed bits) and
+        its ``shape``, and ``ms``: wall milliseconds of the K cuts, maps onto the photo included.
+    """
+    from attribkit.localisation._maps import photo_saliency
+
+    start = time.perf_counter()
+    localiser = _build(spec)
+    boxes: list[list[int] | None] = []
+    mask = np.zeros(image.shape[:2], dtype=bool)
+    for k, (crop_map, seed_text) in enumerate(zip(crop_maps, seeds)):
+        # A localiser drawing from numpy's global generator gets the same numbers for the same class
+        # whichever worker runs it, so a resumed or sharded study reproduces an uninterrupted one.
+        # (Restored afterwards: with workers=0 this runs in the caller's process.)
+        state = np.random.get_state()
+        np.random.seed(zlib.crc32(seed_text.encode()))
+        try:
+            found = localiser.localise(image, photo_saliency(crop_map, geometry))
+        finally:
+            np.random.set_state(state)
+        boxes.append(None if found.box is None else [int(v) for v in found.box])
+        if k == keep_mask:
+            mask = np.asarray(found.mask, dtype=bool)
+    return {"boxes": boxes, "mask": np.packbits(mask), "shape": mask.shape,
+            "ms": (time.perf_counter() - start) * 1000}
 
 
 def _init_worker(parent: int) -> None:

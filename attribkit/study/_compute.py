@@ -1,0 +1,304 @@
+"""The study's loop: photos in batches → one forward → each distinct map for the batch → localiser jobs.
+
+The main process loads a batch of photos, runs one forward pass for their classes, computes each distinct
+map (attributor + map options) for all photos and classes of the batch at once, and hands (photo, maps) to
+localiser workers; it then goes on with the next map while they cut. Every finished result is appended to
+the records at once, so an interrupted study loses nothing. What is already recorded is not computed.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+import zlib
+from collections.abc import Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, wait
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from attribkit.data._image import LoadedImage, load_image
+from attribkit.localisation._maps import photo_saliency
+from attribkit.study._batches import batch_maps, pad_batch, pad_rows
+from attribkit.study._data import StudyImage
+from attribkit.study._gallery import gallery_path, save_localisation, save_map, save_photo
+from attribkit.study._records import Key, Record, RecordWriter
+from attribkit.study._workers import LocaliserSpec, localise_job, make_executor
+
+
+@dataclass(frozen=True)
+class MapPlan:
+    """One distinct map of the study: an attributor object and the map options applied around it."""
+
+    label: str
+    attributor: Any
+    smoothgrad: int
+    noise: float
+    scales: tuple[float, ...]
+
+
+@dataclass(frozen=True)
+class BoxPlan:
+    """One localiser run on one map's classes."""
+
+    map_label: str
+    label: str
+    spec: LocaliserSpec
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What a study computes per photo, and in which shapes (see :mod:`attribkit.study._batches`)."""
+
+    maps: dict[str, MapPlan]
+    boxes: list[BoxPlan]
+    top_k: int
+    """For photos with ground truth: also the model's top-k classes (the ILSVRC protocol); 0: only the truth."""
+    batch: int
+    """Photos per forward pass; every batch is padded to it."""
+
+
+@dataclass
+class _Photo:
+    item: StudyImage
+    loaded: LoadedImage
+    target: int
+    predicted: int
+    probability: float
+    top: list[int]
+    """The model's top-k classes (photos with ground truth), the guesses of the top-k error."""
+    labels: list[int]
+    """The classes mapped: ``top`` then the target if it is not among them (or the target alone)."""
+    in_gallery: bool
+
+    @property
+    def charge(self) -> float:
+        # evaluate has always charged a photo for its top-k classes only, not the extra true class.
+        return len(self.top) / len(self.labels) if self.top else 1.0
+
+
+@dataclass
+class _Job:
+    photo: _Photo
+    box: BoxPlan
+
+
+def _seed(*parts: str) -> int:
+    return zlib.crc32("|".join(parts).encode())
+
+
+def _best_iou(box: Sequence[int] | None, truths: Sequence[Sequence[int]]) -> float | None:
+    if not truths:
+        return None
+    if box is None:
+        return 0.0
+    from attribkit.metrics import iou
+
+    return float(np.max(iou(np.asarray(truths, dtype=np.float64), box)))
+
+
+def _map_metrics(
+    model: torch.nn.Module,
+    x: torch.Tensor,
+    sal: torch.Tensor,
+    photo_map: np.ndarray,
+    target: int,
+    boxes: Sequence[Sequence[int]],
+    steps: int,
+    batch_size: int,
+) -> Record:
+    """Faithfulness of one map (deletion/insertion on the model's input) and, given ground truth, the
+    map-only localisation metrics (on the photo)."""
+    from attribkit.metrics import deletion_curve, insertion_curve, max_box_acc, pointing_game
+
+    metrics: Record = {}
+    if steps:
+        curves = {
+            "deletion": deletion_curve(model, x, sal[None], target, steps=steps, batch_size=batch_size),
+            "insertion": insertion_curve(model, x, sal[None], target, steps=steps, batch_size=batch_size),
+        }
+        metrics["fractions"] = curves["deletion"].fractions.tolist()
+        for name, curve in curves.items():
+            metrics[f"{name}_auc"] = float(curve.auc()[0])
+            metrics[f"{name}_curve"] = curve.scores[0].tolist()
+    if boxes:
+        metrics["pointing"] = pointing_game([photo_map], [boxes])
+        metrics["box_acc"] = max_box_acc([photo_map], [boxes]).accuracies.tolist()
+    return metrics
+
+
+def class_count(item: StudyImage, top_k: int) -> int:
+    """Classes mapped for a photo: the top-k and the truth for photos with ground truth, else one."""
+    return top_k + 1 if item.boxes and item.label is not None and top_k else 1
+
+
+def compute(
+    model: torch.nn.Module,
+    items: Sequence[StudyImage],
+    plan: Plan,
+    out: Path,
+    writer: RecordWriter,
+    timings: RecordWriter,
+    done: set[Key],
+    gallery_names: set[str],
+    *,
+    workers: int,
+    steps: int,
+    batch_size: int,
+    progress: bool,
+) -> None:
+    """Compute every missing record of ``items`` (this process's shard), appending each as it is done."""
+    from tqdm.auto import tqdm
+
+    device = next(model.parameters()).device
+    per_photo = len(plan.maps) + len(plan.boxes)
+    bar = tqdm(total=len(items) * per_photo, desc="study", unit="result",
+               disable=None if progress else True, leave=False, file=sys.stderr)
+    missing = {item.name: _missing(item, plan, done) for item in items}
+    bar.update(sum(per_photo - len(m) for m in missing.values()))
+    todo = [item for item in items if missing[item.name]]
+    executor = make_executor(workers if plan.boxes else 0)
+    pending: dict[Future[Any], _Job] = {}
+
+    def finish(futures: set[Future[Any]]) -> None:
+        for future in futures:
+            job = pending.pop(future)
+            _box_record(job, future.result(), out, writer, timings)
+            bar.update()
+
+    try:
+        # Photos with and without ground truth map different numbers of classes: batched apart, so no
+        # photo is padded to classes it does not need.
+        for group in (
+            [i for i in todo if class_count(i, plan.top_k) > 1], [i for i in todo if class_count(i, plan.top_k) == 1]
+        ):
+            for start in range(0, len(group), plan.batch):
+                batch = group[start : start + plan.batch]
+                photos = _forward(model, batch, plan, device, gallery_names, out)
+                for map_plan in plan.maps.values():
+                    chosen = [p for p in photos if any(k[2] == map_plan.label for k in missing[p.item.name])]
+                    if chosen:
+                        _maps(model, chosen, map_plan, plan, missing, executor, pending, out, writer, timings,
+                              steps=steps, batch_size=batch_size, bar=bar)
+                    finish({f for f in pending if f.done()})
+                    # Bound the queue: maps must not run far ahead of the localisers (memory).
+                    while len(pending) > 4 * max(workers, 1) + plan.batch:
+                        finish(wait(pending, return_when=FIRST_COMPLETED).done)
+        while pending:
+            finish(wait(pending, return_when=FIRST_COMPLETED).done)
+    finally:
+        bar.close()
+        executor.shutdown(wait=not pending, cancel_futures=True)
+
+
+def _missing(item: StudyImage, plan: Plan, done: set[Key]) -> set[Key]:
+    keys = {("map", item.name, label, "") for label in plan.maps}
+    keys |= {("box", item.name, b.map_label, b.label) for b in plan.boxes}
+    return keys - done
+
+
+def _forward(model: torch.nn.Module, batch: Sequence[StudyImage], plan: Plan, device: torch.device,
+             gallery_names: set[str], out: Path) -> list[_Photo]:
+    """Load a batch, one forward pass (padded to the batch size), each photo's classes."""
+    loaded = [load_image(item.read(), model) for item in batch]
+    x = pad_batch(torch.cat([image.tensor for image in loaded]).to(device), plan.batch)
+    with torch.no_grad():
+        probs = model(x).softmax(dim=1)[: len(batch)]
+    photos = []
+    for item, image, p in zip(batch, loaded, probs):
+        predicted = int(p.argmax())
+        target = predicted if item.label is None else item.label
+        top = p.topk(plan.top_k).indices.tolist() if class_count(item, plan.top_k) > 1 else []
+        labels = top + ([target] if target not in top else [])
+        in_gallery = item.name in gallery_names
+        if in_gallery and not gallery_path(out, item.name, "photo").is_file():
+            save_photo(gallery_path(out, item.name, "photo"), image.rgb, item.boxes)
+        photos.append(_Photo(item, image, target, predicted, float(p[target]), top, labels, in_gallery))
+    return photos
+
+
+def _maps(
+    model: torch.nn.Module,
+    photos: Sequence[_Photo],
+    map_plan: MapPlan,
+    plan: Plan,
+    missing: dict[str, set[Key]],
+    executor: Any,
+    pending: dict[Future[Any], _Job],
+    out: Path,
+    writer: RecordWriter,
+    timings: RecordWriter,
+    *,
+    steps: int,
+    batch_size: int,
+    bar: Any,
+) -> None:
+    """One map for several photos and all their classes at once; then its records and localiser jobs."""
+    device = next(model.parameters()).device
+    width = class_count(photos[0].item, plan.top_k)  # the same for every photo of a batch
+    x = pad_batch(torch.cat([p.loaded.tensor for p in photos]).to(device), plan.batch)
+    targets = pad_batch(torch.tensor(pad_rows([p.labels for p in photos], width), device=device), plan.batch)
+    start = time.perf_counter()
+    # Seeded by (photos, map): a method drawing from torch's global generator gets the same numbers
+    # when the same batch is computed again (see attribkit.study._batches for what batching changes).
+    # The caller's random state is left as it was (fork_rng).
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        torch.manual_seed(_seed(*[p.item.name for p in photos], map_plan.label))
+        maps = batch_maps(map_plan.attributor, x, targets, smoothgrad=map_plan.smoothgrad,
+                          noise=map_plan.noise, scales=map_plan.scales)[: len(photos)]
+    maps_np = maps.cpu().numpy()
+    ms = (time.perf_counter() - start) * 1000 / len(photos)
+    for i, photo in enumerate(photos):
+        name, label = photo.item.name, map_plan.label
+        crop_maps = maps_np[i, : len(photo.labels)]
+        k = photo.labels.index(photo.target)
+        if ("map", name, label, "") in missing[name]:
+            # Localisers and box metrics work on the photo, as in the paper: the crop's map is carried
+            # onto the photo's pixels (NaN where the model's crop did not reach).
+            photo_map = photo_saliency(crop_maps[k], photo.loaded.geometry)
+            record: Record = {
+                "kind": "map", "image": name, "method": label, "localiser": "",
+                "target": photo.target, "predicted": photo.predicted, "probability": photo.probability,
+                **_map_metrics(model, photo.loaded.tensor.to(device), maps[i, k], photo_map, photo.target,
+                               photo.item.boxes, steps, batch_size),
+            }
+            if photo.in_gallery:
+                save_map(gallery_path(out, name, label), photo.loaded.input_rgb, crop_maps[k])
+            timings.append({"image": name, "method": label, "localiser": "", "kind": "map",
+                            "ms": ms * photo.charge})
+            writer.append(record)
+            bar.update()
+        for box in plan.boxes:
+            if box.map_label == label and ("box", name, label, box.label) in missing[name]:
+                seeds = [f"{name}|{label}|{box.label}" + ("" if c == photo.target else f"|{c}")
+                         for c in photo.labels]
+                future = executor.submit(localise_job, box.spec, photo.loaded.rgb, crop_maps,
+                                         photo.loaded.geometry, seeds, k)
+                pending[future] = _Job(photo, box)
+
+
+def _box_record(job: _Job, result: dict[str, Any], out: Path, writer: RecordWriter,
+                timings: RecordWriter) -> None:
+    photo, plan = job.photo, job.box
+    boxes = result["boxes"]
+    box = boxes[photo.labels.index(photo.target)]
+    if photo.in_gallery:
+        shape = tuple(result["shape"])
+        mask = np.unpackbits(result["mask"])[: int(np.prod(shape))].reshape(shape)
+        save_localisation(gallery_path(out, photo.item.name, plan.map_label, plan.label),
+                          photo.loaded.rgb, mask.astype(bool), box, photo.item.boxes)
+    record: Record = {
+        "kind": "box", "image": photo.item.name, "method": plan.map_label, "localiser": plan.label,
+        "box": box, "iou": _best_iou(box, photo.item.boxes),
+    }
+    if photo.top:
+        # The ILSVRC protocol: the model's top-k (class, box) guesses and the annotated class's boxes.
+        record["target"] = photo.target
+        record["truth"] = [list(b) for b in photo.item.boxes]
+        record["guesses"] = [[c, boxes[photo.labels.index(c)]] for c in photo.top]
+    timings.append({"image": photo.item.name, "method": plan.map_label, "localiser": plan.label, "kind": "box",
+                    "ms": result["ms"] * photo.charge})
+    writer.append(record)
