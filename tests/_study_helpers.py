@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 import types
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -77,3 +79,14 @@ def install_registry() -> None:
     from attribkit._core import registry as _registry
 
     _registry._registry = attribkit.build_registry([("study_test", plugin())])
+
+
+@contextlib.contextmanager
+def study_registry() -> Iterator[None]:
+    """The process-wide registry with the test localiser ``above_mean``, reset afterwards."""
+    attribkit.reset_registry()
+    install_registry()
+    try:
+        yield
+    finally:
+        attribkit.reset_registry()

@@ -33,10 +33,8 @@ def photos(tmp_path_factory) -> Path:
 @pytest.fixture
 def study_registry():
     """The process-wide registry with the test localiser ``above_mean`` registered in code."""
-    attribkit.reset_registry()
-    helpers.install_registry()
-    yield
-    attribkit.reset_registry()
+    with helpers.study_registry():
+        yield
 
 
 def _run(out: Path, photos: Path, *, workers: int = 0, **kw):
