@@ -171,8 +171,8 @@ def main() -> None:
                           gallery=0, progress=False, top_k=args.top_k, map_batch=args.map_batch)
                 times[workers].append(time.perf_counter() - start)
                 after = resource.getrusage(resource.RUSAGE_CHILDREN)
-                cpu[workers] = (time.process_time() - own,
-                                after.ru_utime + after.ru_stime - children.ru_utime - children.ru_stime)
+                cpu[workers] = (time.process_time() - own, max(0.0,
+                                after.ru_utime + after.ru_stime - children.ru_utime - children.ru_stime))
                 records[workers] = json.dumps(read_records(out), sort_keys=True)
     finally:
         shutil.rmtree(root, ignore_errors=True)
