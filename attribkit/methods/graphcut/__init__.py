@@ -7,13 +7,15 @@ else: the core knows neither its options nor its presets. ``_colour_model`` fits
 
 from __future__ import annotations
 
+from typing import Any
+
 from attribkit.hookspecs import Registrar, hookimpl
 from attribkit.methods.graphcut._localiser import GraphCut
 
 __all__ = ["PRESETS", "GraphCut", "attribkit_register"]
 
 #: What ``attribkit.localise(..., preset=NAME)`` asks of GraphCut.
-PRESETS = {
+PRESETS: dict[str, dict[str, Any]] = {
     # The paper read literally: GrabCut's energy with sure seeds at the 95% / 30% quantiles, one cut at
     # full resolution, the largest component's box.
     "paper": {
