@@ -65,8 +65,12 @@ class UnknownMethodError(AttribkitError, LookupError):
         return str(self.args[0])
 
 
-class OptionError(AttribkitError, TypeError):
-    """An option a method does not accept (``TypeError``, as Python calls an unexpected keyword)."""
+class OptionError(AttribkitError, TypeError, ValueError):
+    """An option a method does not accept, or a preset it does not have.
+
+    Both a ``TypeError`` (what Python raises for an unexpected keyword) and a ``ValueError`` (what a bad
+    setting name is), so callers written against either keep working.
+    """
 
 
 class TargetError(AttribkitError, ValueError):

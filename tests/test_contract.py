@@ -30,3 +30,23 @@ def test_attribute_contract_shapes(name):
     assert attribkit.saliency_map(one).shape == (2, 16, 16)
     with pytest.raises(attribkit.TargetError):
         attributor.attribute(x, target=10)
+
+
+VISUALISERS = attribkit.build_registry().names("visualiser")
+
+
+@pytest.mark.parametrize("name", VISUALISERS)
+def test_visualise_contract(name):
+    """Every registered visualiser: ``[K, 3, H, W]`` displayable images for K classes, and the model's
+    mode and ``requires_grad`` flags as they were (also after an exception)."""
+    model = tiny_cnn().float().train()
+    flags = [p.requires_grad for p in model.parameters()]
+    visualiser = attribkit.create_visualiser(name, model, steps=2, size=(16, 16), progress=False)
+    assert isinstance(visualiser, attribkit.Visualiser)
+    images = visualiser.visualise([1, 4])
+    assert images.shape == (2, 3, 16, 16)
+    assert torch.isfinite(images).all() and images.min() >= 0 and images.max() <= 1
+    assert model.training and [p.requires_grad for p in model.parameters()] == flags
+    with pytest.raises(attribkit.TargetError):
+        visualiser.visualise([10])
+    assert model.training and [p.requires_grad for p in model.parameters()] == flags

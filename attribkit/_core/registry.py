@@ -22,6 +22,7 @@ from typing import Any, Literal
 import pluggy
 
 from attribkit import hookspecs
+from attribkit._core.interfaces import Attributor, Localiser, Visualiser
 from attribkit.errors import OptionError, PluginConflictWarning, PluginError, UnknownMethodError
 
 Kind = Literal["attributor", "visualiser", "localiser"]
@@ -335,10 +336,11 @@ def list_localisers(pattern: str = "*") -> list[str]:
     return get_registry().names("localiser", pattern)
 
 
-def create_attributor(name: str, model: Any, **options: Any) -> Any:
+def create_attributor(name: str, model: Any, **options: Any) -> Attributor:
     """Build the attributor registered as ``name`` for ``model``.
 
-    Raises :class:`UnknownMethodError` (naming close matches) for an unknown name.
+    Raises :class:`~attribkit.errors.UnknownMethodError` (naming close matches) for an unknown name and
+    :class:`~attribkit.errors.OptionError` for an option the method does not take.
 
     Example
     -------
@@ -348,11 +350,11 @@ def create_attributor(name: str, model: Any, **options: Any) -> Any:
     return get_registry().get("attributor", name).create(model, **options)
 
 
-def create_visualiser(name: str, model: Any, **options: Any) -> Any:
-    """Build the visualiser registered as ``name`` for ``model``."""
+def create_visualiser(name: str, model: Any, **options: Any) -> Visualiser:
+    """Build the visualiser registered as ``name`` for ``model`` (errors as :func:`create_attributor`)."""
     return get_registry().get("visualiser", name).create(model, **options)
 
 
-def create_localiser(name: str, **options: Any) -> Any:
-    """Build the localiser registered as ``name``."""
+def create_localiser(name: str, **options: Any) -> Localiser:
+    """Build the localiser registered as ``name`` (errors as :func:`create_attributor`)."""
     return get_registry().get("localiser", name).create(**options)

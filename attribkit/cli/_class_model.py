@@ -15,7 +15,7 @@ from attribkit.cli._common import (
     output_dir,
 )
 from attribkit.render import slug
-from attribkit.visualise import Ascent
+from attribkit.visualise import Ascent, ClassModel
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -63,6 +63,19 @@ def montage(path: Path, rgb: torch.Tensor, captions: list[str], *, suptitle: str
                       size=2.6)
 
 
+def class_model(model: torch.nn.Module, **options: object) -> ClassModel:
+    """The registered ``class_model`` visualiser, which must be attribkit's :class:`ClassModel` here: the
+    command's captions read its ascent record (settings, the classes' probabilities)."""
+    import attribkit
+
+    vis = attribkit.create_visualiser("class_model", model, **options)
+    if not isinstance(vis, ClassModel):
+        raise CommandError(f"the registered 'class_model' visualiser is a {type(vis).__name__}, not attribkit's "
+                           "ClassModel; this command needs the latter (use attribkit.create_visualiser in "
+                           "Python for another)")
+    return vis
+
+
 def describe(ascent: Ascent, mode: str) -> str:
     s = ascent.settings
     return f"class models, {mode} mode: {s.steps} steps, lr={s.lr:g}, λ={s.l2:g}"
@@ -92,18 +105,14 @@ def classify(model: torch.nn.Module, rgb: torch.Tensor) -> torch.Tensor:
 
 
 def run(args: argparse.Namespace) -> int:
-    import attribkit
-
     if args.steps is not None and args.steps < 1:
         raise CommandError(f"--steps must be >= 1; got {args.steps}", status=2)
     model = model_from_args(args)
     targets = class_indices(model, args.classes)
     out = output_dir(args.out)
     try:
-        vis = attribkit.create_visualiser(
-            "class_model", model, mode=args.mode, seed=args.seed, steps=args.steps, l2=args.l2, lr=args.lr,
-            jitter=args.jitter, tv=args.tv,
-        )
+        vis = class_model(model, mode=args.mode, seed=args.seed, steps=args.steps, l2=args.l2, lr=args.lr,
+                          jitter=args.jitter, tv=args.tv)
     except ValueError as exc:
         raise CommandError(str(exc), status=2) from exc
     ascent = vis.ascend(targets)

@@ -118,12 +118,11 @@ DEMO_CLASSES = ["goose", "ostrich", "limousine", "washer", "computer keyboard", 
 
 def class_model_step(model: torch.nn.Module, photos: Photos, out: Path) -> list[Path]:
     """Montages of eight class models: the paper's ascent and the Fourier one (Olah et al. 2017) beside it."""
-    import attribkit
-    from attribkit.cli._class_model import captions, describe, montage
+    from attribkit.cli._class_model import captions, class_model, describe, montage
 
     written = []
     for mode in ("paper", "fourier"):
-        ascent = attribkit.create_visualiser("class_model", model, mode=mode).ascend(DEMO_CLASSES)
+        ascent = class_model(model, mode=mode).ascend(DEMO_CLASSES)
         _, caps = captions(model, ascent)
         written.append(montage(out / f"class_model_{mode}.png", ascent.rgb, caps, suptitle=describe(ascent, mode)))
     return written

@@ -20,9 +20,18 @@ def run_plugins(args: argparse.Namespace) -> int:
         print(f"{plugin.name}  ({origin})")
         for reg in sorted(plugin.registrations, key=lambda r: (r.kind, r.name)):
             print(f"    {reg.kind:<10} {reg.name:<28} {reg.description}")
+            print(f"    {'':<10} {'':<28} options: {_options(reg.options)}")
+            if reg.presets:
+                print(f"    {'':<10} {'':<28} presets: {', '.join(sorted(reg.presets))}")
         if not plugin.registrations:
             print("    (registers nothing, or lost every name to another plugin)")
     return 0
+
+
+def _options(names: tuple[str, ...] | None) -> str:
+    if names is None:
+        return "(not declared: passed to the factory unchecked)"
+    return ", ".join(names) or "(none)"
 
 
 def run_models(args: argparse.Namespace) -> int:

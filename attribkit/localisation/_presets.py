@@ -1,57 +1,63 @@
 """Named localisation settings: ``preset="paper"`` (the paper read literally) and ``"default"``.
 
-A preset holds map options (how the class maps are computed) and, per localiser, that localiser's options.
+A preset has two halves. How the class maps are computed (averaging) belongs to this pipeline and is
+listed here. What the localiser does is the localiser's business: each registration carries its own
+presets (``registry.add_localiser(..., presets={"paper": {...}, "default": {...}})``), and the pipeline
+asks the chosen localiser for the preset by name, so it never knows a localiser's option names. A
+localiser that registers no presets runs on its own defaults under every preset; one that registers
+some must have the one asked for.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
 from typing import Any
 
-#: Options of :func:`class_saliency` (everything else given to :func:`localise` goes to the localiser).
+from attribkit._core.registry import get_registry
+from attribkit.errors import OptionError
+
+#: Options that shape the maps (everything else given to :func:`~attribkit.localise` goes to the localiser).
 MAP_OPTIONS = ("ten_crop", "smoothgrad", "noise", "scales")
 
-
-@dataclass(frozen=True)
-class Preset:
-    """Named settings: map options, and options for each localiser they apply to."""
-
-    maps: dict[str, Any]
-    localisers: dict[str, dict[str, Any]]
-
-
-PRESETS: dict[str, Preset] = {
-    # The paper read literally: one plain gradient at the model's input size, GrabCut's energy with sure
-    # seeds at the 95% / 30% quantiles, one cut at full resolution, the largest component's box.
-    "paper": Preset(
-        maps={"ten_crop": False, "smoothgrad": 0, "scales": (1.0,)},
-        localisers={"graphcut": {
-            "foreground_quantile": 0.95, "background_quantile": 0.30, "components": 5, "smoothness": 50.0,
-            "iterations": 1, "sure_seeds": True, "work_size": None, "blur": 0.0, "component": "largest",
-        }},
-    ),
-    # Measured on the 80 hand-boxed ImageNet dev photos (docs/localisation.md), each choice helping or
-    # equal on both halves: 10-crop maps (the paper's own averaging); a box around all foreground, not
-    # the largest piece (ImageNet boxes are large and objects come apart under a speckled map); fewer
-    # sure-background seeds (15%) and a stronger pairwise term (150) so the object's uncertain parts
-    # join it. No full-resolution band re-cut: on these photos it moved 19 of 80 boxes by < 0.01 IoU
-    # on average (three flipped across IoU 0.5, net one photo fewer) for 60% more localiser time; it is
-    # for sharp-edged objects, where it makes the box pixel-exact. GraphCut's own defaults stay the paper's.
-    "default": Preset(
-        maps={"ten_crop": True},
-        localisers={"graphcut": {"component": "all", "background_quantile": 0.15, "smoothness": 150.0,
-                                 "refine": False}},
-    ),
+#: The map half of each preset.
+MAP_PRESETS: dict[str, dict[str, Any]] = {
+    # The paper read literally: one plain gradient at the model's input size.
+    "paper": {"ten_crop": False, "smoothgrad": 0, "scales": (1.0,)},
+    # Measured on the 80 hand-boxed ImageNet dev photos (docs/localisation.md): 10-crop maps, the
+    # paper's own averaging for its display maps, helped on both halves of the set.
+    "default": {"ten_crop": True},
 }
+PRESETS = tuple(MAP_PRESETS)
 
 
-def resolve_options(preset: str | None, localiser: str, options: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """``(map options, localiser options)`` from a preset name and explicit options (which win)."""
-    if preset is None:
-        preset = "default"
-    if preset not in PRESETS:
-        raise ValueError(f"unknown preset {preset!r}; known: {', '.join(sorted(PRESETS))}")
-    chosen = PRESETS[preset]
-    maps = {**chosen.maps, **{k: v for k, v in options.items() if k in MAP_OPTIONS}}
-    loc = {**chosen.localisers.get(localiser, {}), **{k: v for k, v in options.items() if k not in MAP_OPTIONS}}
+def localiser_preset(localiser: str, preset: str) -> dict[str, Any]:
+    """The options the registered ``localiser`` sets under ``preset`` (``{}`` if it registers none).
+
+    Raises
+    ------
+    OptionError
+        The localiser registers presets, but not this one.
+    """
+    registration = get_registry().get("localiser", localiser)
+    return registration.preset(preset) if registration.presets else {}
+
+
+def resolve_options(
+    preset: str | None, localiser: str, options: Mapping[str, Any]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``(map options, localiser options)`` from a preset name and explicit options (which win).
+
+    ``localiser`` is a registered name, or ``""`` for a localiser object (it gets no preset).
+
+    Raises
+    ------
+    OptionError
+        An unknown preset (a ``ValueError`` too), or one the localiser does not register.
+    """
+    preset = "default" if preset is None else preset
+    if preset not in MAP_PRESETS:
+        raise OptionError(f"unknown preset {preset!r}; known: {', '.join(sorted(MAP_PRESETS))}")
+    maps = {**MAP_PRESETS[preset], **{k: v for k, v in options.items() if k in MAP_OPTIONS}}
+    own = localiser_preset(localiser, preset) if localiser else {}
+    loc = {**own, **{k: v for k, v in options.items() if k not in MAP_OPTIONS}}
     return maps, loc

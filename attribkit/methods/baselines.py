@@ -12,10 +12,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from attribkit._core.boxes import box_mask, largest_component, mask_box
-from attribkit._core.interfaces import Localisation
-from attribkit.localisation._kit import is_flat, photo_map, smooth
-from attribkit.hookspecs import hookimpl
+from attribkit import Localisation
+from attribkit.localisation import box_mask, is_flat, largest_component, mask_box, photo_map, smooth
+from attribkit.hookspecs import Registrar, hookimpl
 
 
 @dataclass(frozen=True)
@@ -68,7 +67,7 @@ class Centre:
 
 
 @hookimpl
-def attribkit_register(registry):  # type: ignore[no-untyped-def]
+def attribkit_register(registry: Registrar) -> None:
     registry.add_localiser(
         "threshold",
         Threshold,

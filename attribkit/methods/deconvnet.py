@@ -12,7 +12,7 @@ from typing import Any
 
 import torch
 
-from attribkit.hookspecs import hookimpl
+from attribkit.hookspecs import Registrar, hookimpl
 from attribkit.rules import DeconvNet, GuidedBackprop, RuleAttributor
 
 
@@ -27,7 +27,7 @@ def guided_backprop(model: torch.nn.Module, **options: Any) -> RuleAttributor:
 
 
 @hookimpl
-def attribkit_register(registry):  # type: ignore[no-untyped-def]
+def attribkit_register(registry: Registrar) -> None:
     registry.add_attributor(
         "deconvnet",
         deconvnet,

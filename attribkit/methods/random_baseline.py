@@ -11,10 +11,8 @@ from typing import Any
 
 import torch
 
-from attribkit._core.guards import check_inputs, check_model
-from attribkit._core.interfaces import TargetType
-from attribkit._core.targets import resolve_targets
-from attribkit.hookspecs import hookimpl
+from attribkit import TargetType, check_inputs, check_model, resolve_targets
+from attribkit.hookspecs import Registrar, hookimpl
 
 
 class RandomAttribution:
@@ -56,7 +54,7 @@ class RandomAttribution:
 
 
 @hookimpl
-def attribkit_register(registry):  # type: ignore[no-untyped-def]
+def attribkit_register(registry: Registrar) -> None:
     registry.add_attributor(
         "random", RandomAttribution, description="uniform random map: the faithfulness baseline"
     )

@@ -6,8 +6,8 @@ class score; :func:`attribkit.saliency_map` turns it into the paper's map ``max_
 
 from __future__ import annotations
 
-from attribkit.attribution._gradient import GradientAttributor
-from attribkit.hookspecs import hookimpl
+from attribkit.attribution import GradientAttributor
+from attribkit.hookspecs import Registrar, hookimpl
 
 
 class Saliency(GradientAttributor):
@@ -15,7 +15,7 @@ class Saliency(GradientAttributor):
 
 
 @hookimpl
-def attribkit_register(registry):  # type: ignore[no-untyped-def]
+def attribkit_register(registry: Registrar) -> None:
     registry.add_attributor(
         "saliency",
         Saliency,

@@ -15,6 +15,7 @@ import torch
 from tqdm.auto import tqdm
 
 from attribkit._core.guards import frozen
+from attribkit.errors import OptionError, TargetError
 from attribkit.models import model_info
 from attribkit.visualise._parametrisation import FourierImage, Parametrisation, PixelImage
 from attribkit.visualise._regularisers import (
@@ -116,11 +117,11 @@ def settings_for(mode: str = "paper", **overrides: Any) -> AscentSettings:
     10
     """
     if mode not in MODES:
-        raise ValueError(f"unknown class-model mode {mode!r}; known: {', '.join(MODES)}")
+        raise OptionError(f"unknown class-model mode {mode!r}; known: {', '.join(MODES)}")
     known = {f.name for f in fields(AscentSettings)}
     unknown = sorted(set(overrides) - known)
     if unknown:
-        raise TypeError(f"unknown class-model option(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+        raise OptionError(f"unknown class-model option(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
     return replace(MODES[mode], **{k: v for k, v in overrides.items() if v is not None})
 
 
@@ -249,7 +250,7 @@ class ClassModel:
         else:
             items = list(target)
         if not items:
-            raise ValueError("target needs at least one class")
+            raise TargetError("target needs at least one class")
         info = model_info(self.model)
         return torch.tensor([info.class_index(t) for t in items], dtype=torch.long)
 
@@ -289,7 +290,7 @@ class ClassModel:
             seen = jitter(x, (dy, dx))
         scores = self.model(seen)
         if step == 0 and int(index.max()) >= scores.shape[1]:
-            raise ValueError(f"class index {int(index.max())} is out of range for a model with "
+            raise TargetError(f"class index {int(index.max())} is out of range for a model with "
                              f"{scores.shape[1]} outputs")
         target_scores = scores.gather(1, index).squeeze(1)
         # S_c is the unnormalised score (the logit): maximising the softmax would also be served by

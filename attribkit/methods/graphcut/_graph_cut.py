@@ -16,7 +16,7 @@ import cv2
 import maxflow
 import numpy as np
 
-from attribkit._core.boxes import mask_box
+from attribkit.localisation import mask_box
 
 #: The 8-neighbourhood as four offsets (the other four are the same edges seen from the other end).
 OFFSETS = ((0, 1), (1, 0), (1, 1), (1, -1))

@@ -24,11 +24,18 @@ import cv2
 import numpy as np
 import torch
 
-from attribkit._core.boxes import largest_component, mask_box
+from attribkit import Localisation
+from attribkit.localisation import (
+    is_flat,
+    largest_component,
+    mask_box,
+    photo_map,
+    resize_known,
+    smooth,
+    whole_image,
+)
 from attribkit.methods.graphcut._colour_model import FITS, ColourModel, channels_of, fit_colour_model
 from attribkit.methods.graphcut._graph_cut import Unaries, band_cut, boundary_band, grid_cut
-from attribkit._core.interfaces import Localisation
-from attribkit.localisation import is_flat, photo_map, resize_known, smooth, whole_image
 
 
 @dataclass(frozen=True)
