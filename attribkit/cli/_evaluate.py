@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from pathlib import Path
 
 from attribkit.cli._common import CommandError, add_model_args, model_from_args, output_dir
 from attribkit.cli._localise import parse_options
@@ -108,17 +109,17 @@ def _examples(model, result, count: int) -> None:  # type: ignore[no-untyped-def
         r = pick.setting.resolve()
         chosen = plan.maps[r.map_label]
         loaded = attribkit.load_image(pick.image.read(), model)
-        target = torch.tensor([[pick.record.get("target", pick.image.label)]], device=device)
+        label = int(pick.record["target"] if "target" in pick.record else pick.image.label or 0)  # --top-k 0: none
+        target = torch.tensor([[label]], device=device)
         crop = batch_maps(chosen.attributor, loaded.tensor.to(device), target, smoothgrad=chosen.smoothgrad,
                           noise=chosen.noise, scales=chosen.scales)[0, 0].cpu().numpy()
         on_photo = photo_saliency(crop, loaded.geometry)
         m = np.nan_to_num(on_photo, nan=float(np.nanmin(on_photo)))
-        label = pick.image.label
         drawn = draw_boxes(loaded.rgb, [pick.record["box"]], [names[label]], truth=list(pick.image.boxes))
         iou = pick.record["iou"] or 0.0
         save_panel(_example_path(result.out, pick), [drawn, overlay(loaded.rgb, m)],
                    [f"IoU {iou:.2f}", "map of the true class"],
-                   suptitle=f"{pick.setting.name}: {pick.image.source.name}", size=4.0)
+                   suptitle=f"{pick.setting.name}: {Path(str(pick.image.source)).name}", size=4.0)
 
 
 def _example_path(out, pick):  # type: ignore[no-untyped-def]

@@ -114,7 +114,8 @@ def summarise(
         pairs = [(r.setting.name, r.map_label, r.localiser_label or "-") for r in resolved]
     rows = []
     for name, method, loc in pairs:
-        for subset, images in (subsets or {"all": None}).items():
+        chosen: Mapping[str, Sequence[str] | None] = subsets if subsets is not None else {"all": None}
+        for subset, images in chosen.items():
             wanted = None if images is None else set(images)
             mine = [r for r in maps if r["method"] == method and (wanted is None or r["image"] in wanted)]
             theirs = [r for r in boxes if r["method"] == method and r["localiser"] == loc
