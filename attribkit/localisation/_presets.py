@@ -14,10 +14,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from attribkit._core.registry import get_registry
+from attribkit.attribution import AVERAGING_OPTIONS
 from attribkit.errors import OptionError
 
-#: Options that shape the maps (everything else given to :func:`~attribkit.localise` goes to the localiser).
-MAP_OPTIONS = ("ten_crop", "smoothgrad", "noise", "scales")
+#: Options that shape the maps: the averaging around any attributor (everything else given to
+#: :func:`~attribkit.localise` goes to the localiser).
+MAP_OPTIONS = AVERAGING_OPTIONS
 
 #: The map half of each preset.
 MAP_PRESETS: dict[str, dict[str, Any]] = {

@@ -16,11 +16,11 @@ import torch
 
 from attribkit.data._image import ImageError, load_image
 from attribkit._core.interfaces import Box
-from attribkit.localisation._maps import ClassMaps, class_saliency
+from attribkit.localisation._maps import SaliencyMaps, saliency
 from attribkit.localisation._pipeline import localise_maps
 from attribkit.localisation._presets import resolve_options
 from attribkit._core.registry import create_localiser
-from attribkit.datasets import AnnotatedImage, imagenet_wnids
+from attribkit.datasets import AnnotatedImage
 from attribkit.metrics import gt_known_accuracy, iou, localisation_error, max_box_acc, pointing_game
 from attribkit.models._info import model_info
 
@@ -66,9 +66,6 @@ class Row:
 
 def class_of(model: torch.nn.Module, label: str) -> int:
     """An annotation's label (ImageNet wnid, class name or index) → the model's class index."""
-    wnids = imagenet_wnids()
-    if label in wnids and len(model_info(model).class_names) == len(wnids):
-        return wnids.index(label)
     return model_info(model).class_index(label)
 
 
@@ -106,13 +103,13 @@ def run_settings(
         with torch.no_grad():
             top = model(loaded.tensor.to(device))[0].topk(top_k).indices.tolist()
         labels = top + ([truth_label] if truth_label not in top else [])
-        cache: dict[tuple[Any, ...], tuple[ClassMaps, float]] = {}
+        cache: dict[tuple[Any, ...], tuple[SaliencyMaps, float]] = {}
         for s in settings:
             key = _map_key(s)
             if key not in cache:
                 map_options, _ = resolve_options(s.preset, s.localiser, s.options)
                 start = time.perf_counter()
-                maps = class_saliency(model, loaded, target=labels, attributor=s.attributor, **map_options)
+                maps = saliency(model, loaded, target=labels, method=s.attributor, **map_options)
                 cache[key] = (maps, (time.perf_counter() - start) * 1000 * len(top) / len(labels))
             maps, map_ms = cache[key]
             start = time.perf_counter()
