@@ -25,7 +25,8 @@ from attribkit.attribution._gradient import saliency_map
 from attribkit.study._evaluate import class_of
 from attribkit.data._image import LoadedImage, load_image
 from attribkit.localisation._maps import photo_saliency
-from attribkit._core.registry import create_attributor, get_registry
+from attribkit._core.registry import get_registry
+from attribkit.attribution import create_attributor
 from attribkit.models._info import model_info
 from attribkit.study._data import DataSpec, StudyImage, study_images
 from attribkit.study._distributed import current_shard
@@ -137,7 +138,8 @@ def run_study(
     gallery
         How many photos (the first ones) get pictures in the HTML gallery.
     method_options, localiser_options
-        Per-name keyword options for ``create_attributor`` / ``create_localiser``.
+        Per-name keyword options for ``create_attributor`` (the method's own and the averaging:
+        ``{"saliency": {"smoothgrad": 10}}``) / ``create_localiser``.
     distributed
         ``None``: shard across ``torchrun`` processes when launched by it; ``False``: never.
     progress

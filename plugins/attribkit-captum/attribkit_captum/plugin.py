@@ -17,7 +17,6 @@ METHODS = {
     "captum:input_x_gradient": ("CaptumInputXGradient", "Captum InputXGradient: x * dS_c/dx"),
     "captum:integrated_gradients": ("CaptumIntegratedGradients", "Captum IntegratedGradients from a 0 baseline"),
     "captum:occlusion": ("CaptumOcclusion", "Captum Occlusion, 16-pixel window, stride 8"),
-    "captum:smoothgrad": ("CaptumSmoothGrad", "Captum NoiseTunnel(Saliency), SmoothGrad, 25 samples"),
 }
 
 
