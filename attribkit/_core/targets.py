@@ -189,7 +189,7 @@ class _Names:
         if isinstance(target, str):
             return self.index(target)
         if isinstance(target, (list, tuple)) and _has_str(target):
-            target = [self.indices(t) if isinstance(t, (list, tuple, str)) else t for t in target]
+            target = self._named(target)
         try:
             t = torch.as_tensor(target)
         except (TypeError, ValueError, RuntimeError) as exc:
@@ -199,6 +199,14 @@ class _Names:
         if t.dtype.is_floating_point or t.dtype.is_complex or t.dtype == torch.bool:
             raise TargetError(f"target must hold integer class indices; got dtype {t.dtype}")
         return t
+
+    def _named(self, items: Any) -> Any:
+        """Nested lists with every name replaced by its index."""
+        if isinstance(items, str):
+            return self.index(items)
+        if isinstance(items, (list, tuple)):
+            return [self._named(i) for i in items]
+        return items
 
     def index(self, name: str) -> int:
         text = name.strip()
