@@ -26,8 +26,9 @@ from attribkit.errors import TargetError
 #: A WordNet synset id as ImageNet spells its classes: ``n`` and eight digits.
 WNID = re.compile(r"n\d{8}")
 
-#: The classes' WordNet ids in index order, or a function returning them (called only on meeting one).
-Wnids = Union[Sequence[str], Callable[[], Sequence[str]], None]
+#: The classes' WordNet ids in index order, or a function returning them (called only on meeting one;
+#: ``None``: the classes have none).
+Wnids = Union[Sequence[str], Callable[[], Union[Sequence[str], None]], None]
 
 
 @dataclass(frozen=True)
@@ -102,6 +103,7 @@ def resolve_targets(
         raise TargetError(
             f"the model must return class scores of shape [N, num_classes]; got {tuple(scores.shape)}"
         )
+    num_classes: int | None
     if scores is not None:
         n, num_classes = int(scores.shape[0]), int(scores.shape[1])
     elif batch is not None:

@@ -38,11 +38,7 @@ class Averaging:
                 f"got {type(attributor).__name__}"
             )
         self.attributor = attributor
-
-    @property
-    def model(self) -> torch.nn.Module:
-        """The wrapped attributor's model."""
-        return self.attributor.model
+        self.model = attributor.model
 
     @property
     def eval_mode(self) -> bool:

@@ -173,10 +173,7 @@ class _PlainGradient:
 
     def __init__(self, owner: GradientAttributor) -> None:
         self._owner = owner
-
-    @property
-    def model(self) -> torch.nn.Module:
-        return self._owner.model
+        self.model = owner.model
 
     @property
     def eval_mode(self) -> bool:

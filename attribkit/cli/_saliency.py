@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 from attribkit.cli._common import (
     add_model_args,
@@ -41,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
     from attribkit.render import overlay, save_panel
 
     existing_files(args.images)
-    options = parse_options(args.option)
+    options: dict[str, Any] = parse_options(args.option)
     if args.ten_crop:
         options["ten_crop"] = True
     out = output_dir(args.out)
