@@ -35,6 +35,18 @@ def test_every_bridged_method_is_registered_by_the_captum_plugin():
     assert registry.distributions["captum"] == "attribkit-captum"
 
 
+def test_declared_options_are_the_classes_own():
+    """The plugin declares options without importing Captum; they must be what each class takes."""
+    from attribkit._core.registry import signature_options
+    from attribkit_captum import _methods
+    from attribkit_captum.plugin import METHODS
+
+    for name, (class_name, _, declared) in METHODS.items():
+        assert declared == signature_options(getattr(_methods, class_name), skip=1), name
+    with pytest.raises(attribkit.OptionError, match="unknown option 'n_step' for captum:integrated_gradients"):
+        attribkit.create_attributor("captum:integrated_gradients", tiny_cnn(), n_step=4)
+
+
 def _direct(name: str, model: torch.nn.Module, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """The reference: Captum called the way its documentation shows, with the bridge's defaults."""
     ca = captum_attr

@@ -125,3 +125,14 @@ def test_plugins_command_lists_options_and_presets(capsys):
     out = capsys.readouterr().out
     assert "options: foreground_quantile, background_quantile" in out
     assert "presets: default, paper" in out
+
+
+def test_localise_routes_method_options_to_the_method():
+    """An option the attributor declares (and the localiser does not) reaches the attributor."""
+    maps, loc = resolve_options("default", "graphcut", {"unsupported": "raise", "blur": 0.1},
+                                attributor="deconvnet")
+    assert maps == {"ten_crop": True, "unsupported": "raise"} and loc["blur"] == 0.1
+    # Unknown to both: the localiser rejects it, naming itself.
+    _, loc = resolve_options("default", "threshold", {"zzz": 1}, attributor="deconvnet")
+    with pytest.raises(OptionError, match="unknown option 'zzz' for threshold"):
+        attribkit.create_localiser("threshold", **loc)

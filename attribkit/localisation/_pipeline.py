@@ -68,7 +68,8 @@ def localise(
         ``options`` override it.
     **options
         Averaging options (``ten_crop``, ``crop_fraction``, ``smoothgrad``, ``vargrad``, ``noise``,
-        ``scales``; see :func:`~attribkit.saliency`) and the localiser's own options.
+        ``scales``; see :func:`~attribkit.saliency`), the attributor's own declared options and the
+        localiser's own options (each goes where it is known; see ``attribkit plugins``).
 
     Returns
     -------
@@ -81,8 +82,10 @@ def localise(
     >>> [r.box for r in attribkit.localise(model, "cat.jpg", top_k=5)]    # doctest: +SKIP
     """
     loaded = image if isinstance(image, LoadedImage) else load_image(image, model)
-    map_options, localiser_options = resolve_options(preset, localiser if isinstance(localiser, str) else "",
-                                                     options)
+    map_options, localiser_options = resolve_options(
+        preset, localiser if isinstance(localiser, str) else "", options,
+        attributor=attributor if isinstance(attributor, str) else "",
+    )
     if isinstance(localiser, str):
         chosen = create_localiser(localiser, **localiser_options)
     elif localiser_options:
