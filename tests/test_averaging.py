@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 
 import attribkit
-from attribkit import MultiScale, SmoothGrad, TenCrop, VarGrad, saliency_map
+from attribkit import MultiScale, SmoothGrad, TenCrop, VarGrad
 from attribkit.errors import OptionError, PluginError, TargetError
 from conftest import tiny_cnn
 
