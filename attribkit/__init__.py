@@ -21,7 +21,6 @@ from attribkit._core.registry import (
     Registration,
     Registry,
     build_registry,
-    create_attributor,
     create_localiser,
     create_visualiser,
     get_registry,
@@ -31,7 +30,16 @@ from attribkit._core.registry import (
     reset_registry,
 )
 from attribkit._core.targets import resolve_targets
-from attribkit.attribution import GradientAttributor, saliency_map
+from attribkit.attribution import (
+    GradientAttributor,
+    MultiScale,
+    SmoothGrad,
+    TenCrop,
+    VarGrad,
+    create_attributor,
+    saliency_map,
+    with_averaging,
+)
 from attribkit.data import Geometry, LoadedImage, load_image, read_rgb
 from attribkit.errors import (
     AnnotationError,
@@ -46,7 +54,7 @@ from attribkit.errors import (
     UnknownMethodError,
 )
 from attribkit.hookspecs import Registrar, hookimpl
-from attribkit.localisation import LocalisedClass, localise
+from attribkit.localisation import LocalisedClass, SaliencyMaps, localise, saliency
 from attribkit.models import (
     ModelInfo,
     Preprocessing,
@@ -74,6 +82,7 @@ __all__ = [
     "Localiser",
     "ModelError",
     "ModelInfo",
+    "MultiScale",
     "OptionError",
     "PluginConflictWarning",
     "PluginError",
@@ -82,9 +91,13 @@ __all__ = [
     "Registrar",
     "Registration",
     "Registry",
+    "SaliencyMaps",
+    "SmoothGrad",
     "TargetError",
     "TargetType",
+    "TenCrop",
     "UnknownMethodError",
+    "VarGrad",
     "Visualiser",
     "attach_info",
     "available_models",
@@ -108,7 +121,9 @@ __all__ = [
     "read_rgb",
     "reset_registry",
     "resolve_targets",
+    "saliency",
     "saliency_map",
+    "with_averaging",
 ]
 
 from attribkit._core.exports import publish as _publish  # noqa: E402

@@ -83,18 +83,14 @@ def main() -> None:
 
 
 def real_photos(annotations: str) -> None:
-    from attribkit.data._image import load_image
-    from attribkit.localisation._maps import class_saliency, photo_saliency
     from attribkit.localisation._presets import resolve_options
-    from attribkit.study._data import class_of
     from attribkit.datasets import read_annotations
 
     model = attribkit.load_model()
     inputs = []
     for item in read_annotations(annotations):
-        loaded = load_image(item.path, model)
-        maps = class_saliency(model, loaded, target=[class_of(model, item.labels[0])], ten_crop=True)
-        inputs.append((loaded.rgb, photo_saliency(maps.maps[0], loaded.geometry), item.boxes()))
+        maps = attribkit.saliency(model, item.path, target=item.labels[0], ten_crop=True)
+        inputs.append((maps.image.rgb, maps.photo_maps[0], item.boxes()))
     paper = attribkit.create_localiser("graphcut")
     preset = attribkit.create_localiser("graphcut", **resolve_options("default", "graphcut", {})[1])
     methods = {

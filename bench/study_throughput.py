@@ -35,7 +35,8 @@ from attribkit.data._image import load_image
 from attribkit.localisation._maps import photo_saliency
 from attribkit.metrics import max_box_acc, pointing_game
 from attribkit.study import named_settings, read_records, run_study, study_images  # noqa: F401
-from attribkit.study._batches import batch_maps, pad_batch, pad_rows
+from attribkit.localisation._maps import crop_maps
+from attribkit.study._batches import pad_batch, pad_rows
 from attribkit.study._data import class_of
 from attribkit.study._records import RecordWriter
 from attribkit.study._runner import make_plan
@@ -63,7 +64,7 @@ def stage_costs(model, items, methods, localisers, *, top_k, batch, repeats, dev
     chunks = [(x[i : i + b], targets[i : i + b]) for i in range(0, len(items), b)]
     maps = {}
     for label, mp in plan.maps.items():
-        maps[label] = torch.cat([batch_maps(mp.attributor, pad_batch(xs, b), pad_batch(ts, b))[: len(xs)]
+        maps[label] = torch.cat([crop_maps(mp.attributor, pad_batch(xs, b), pad_batch(ts, b))[: len(xs)]
                                  for xs, ts in chunks]).cpu().numpy()
     root = Path(tempfile.mkdtemp(prefix="attribkit-stage-"))
 
@@ -78,11 +79,11 @@ def stage_costs(model, items, methods, localisers, *, top_k, batch, repeats, dev
 
     def batched(label: str):  # type: ignore[no-untyped-def]
         mp = plan.maps[label]
-        return lambda: [batch_maps(mp.attributor, pad_batch(xs, b), pad_batch(ts, b)) for xs, ts in chunks]
+        return lambda: [crop_maps(mp.attributor, pad_batch(xs, b), pad_batch(ts, b)) for xs, ts in chunks]
 
     def single(label: str):  # type: ignore[no-untyped-def]
         mp = plan.maps[label]
-        return lambda: [batch_maps(mp.attributor, x[i : i + 1], targets[i : i + 1]) for i in range(len(items))]
+        return lambda: [crop_maps(mp.attributor, x[i : i + 1], targets[i : i + 1]) for i in range(len(items))]
 
     def metrics(label: str):  # type: ignore[no-untyped-def]
         # What the main process does with each map record: the true class's map onto the photo, pointing

@@ -16,24 +16,24 @@ from attribkit.render import overlay, save_panel
 out = Path(sys.argv[1] if len(sys.argv) > 1 else "example-out")
 model = attribkit.load_model()
 image = attribkit.load_image(sample_photo("chelsea"), model)
-cat = attribkit.model_info(model).class_index("tiger cat")
 
-# Options keep the example under a minute on a CPU; the defaults are the methods' usual settings.
+# title: (method, options). Options keep the example under a minute on a CPU; the defaults are the
+# methods' usual settings. SmoothGrad is attribkit's wrapper, around any method.
 methods = {
-    "saliency": {},
-    "captum:input_x_gradient": {},
-    "captum:integrated_gradients": {"n_steps": 8},
-    "captum:smoothgrad": {"samples": 6},
-    "captum:occlusion": {"window": 48, "stride": 24},
-    "captum:gradcam": {},  # default layer for EfficientNet-Lite0: "bn2", the last feature map
+    "saliency": ("saliency", {}),
+    "saliency + SmoothGrad": ("saliency", {"smoothgrad": 6}),
+    "captum:input_x_gradient": ("captum:input_x_gradient", {}),
+    "captum:integrated_gradients": ("captum:integrated_gradients", {"n_steps": 8}),
+    "captum:occlusion": ("captum:occlusion", {"window": 48, "stride": 24}),
+    "captum:gradcam": ("captum:gradcam", {}),  # default layer for EfficientNet-Lite0: "bn2"
 }
-missing = [m for m in methods if m not in attribkit.list_attributors()]
+missing = [m for m, _ in methods.values() if m not in attribkit.list_attributors()]
 if missing:
     sys.exit(f"not registered: {', '.join(missing)} (pip install -e plugins/attribkit-captum)")
 
 panels, titles = [image.input_rgb], ["photo (tiger cat)"]
-for name, options in methods.items():
-    attributions = attribkit.create_attributor(name, model, **options).attribute(image.tensor, target=cat)
-    panels.append(overlay(image.input_rgb, attribkit.saliency_map(attributions)[0]))
-    titles.append(name)
+for title, (name, options) in methods.items():
+    maps = attribkit.saliency(model, image, target="tiger cat", method=name, **options)
+    panels.append(overlay(image.input_rgb, maps.maps[0]))
+    titles.append(title)
 print(save_panel(out / "chelsea_captum_methods.png", panels, titles, columns=4))

@@ -19,7 +19,6 @@ NAMES = [
     "captum:input_x_gradient",
     "captum:integrated_gradients",
     "captum:occlusion",
-    "captum:smoothgrad",
 ]
 
 
@@ -36,6 +35,18 @@ def test_every_bridged_method_is_registered_by_the_captum_plugin():
     assert registry.distributions["captum"] == "attribkit-captum"
 
 
+def test_declared_options_are_the_classes_own():
+    """The plugin declares options without importing Captum; they must be what each class takes."""
+    from attribkit._core.registry import signature_options
+    from attribkit_captum import _methods
+    from attribkit_captum.plugin import METHODS
+
+    for name, (class_name, _, declared) in METHODS.items():
+        assert declared == signature_options(getattr(_methods, class_name), skip=1), name
+    with pytest.raises(attribkit.OptionError, match="unknown option 'n_step' for captum:integrated_gradients"):
+        attribkit.create_attributor("captum:integrated_gradients", tiny_cnn(), n_step=4)
+
+
 def _direct(name: str, model: torch.nn.Module, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """The reference: Captum called the way its documentation shows, with the bridge's defaults."""
     ca = captum_attr
@@ -43,15 +54,6 @@ def _direct(name: str, model: torch.nn.Module, x: torch.Tensor, target: torch.Te
         return ca.IntegratedGradients(model).attribute(x, baselines=0.0, target=target, n_steps=50)
     if name == "captum:input_x_gradient":
         return ca.InputXGradient(model).attribute(x, target=target)
-    if name == "captum:smoothgrad":
-        out = []
-        for i in range(x.shape[0]):
-            torch.manual_seed(7 + i)
-            sd = 0.15 * float(x[i].max() - x[i].min())
-            out.append(ca.NoiseTunnel(ca.Saliency(model)).attribute(
-                x[i : i + 1], nt_type="smoothgrad", nt_samples=25, stdevs=sd, target=target[i : i + 1],
-                abs=False))
-        return torch.cat(out)
     if name == "captum:occlusion":
         return ca.Occlusion(model).attribute(
             x, sliding_window_shapes=(3, 16, 16), strides=(3, 8, 8), baselines=0.0, target=target)
@@ -62,21 +64,10 @@ def _direct(name: str, model: torch.nn.Module, x: torch.Tensor, target: torch.Te
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_bridge_equals_captum_called_directly(name, x, monkeypatch):
+def test_bridge_equals_captum_called_directly(name, x):
     model = tiny_cnn().eval()
     target = torch.tensor([0, 3, 9])
-    if name == "captum:smoothgrad":
-        # The bridge loops over images; reseeding per image makes both sides draw the same noise.
-        seeds = iter(range(7, 7 + x.shape[0]))
-        tunnel = captum_attr.NoiseTunnel.attribute
-
-        def seeded(self, *args, **kwargs):
-            torch.manual_seed(next(seeds))
-            return tunnel(self, *args, **kwargs)
-
-        monkeypatch.setattr(attribkit_captum._methods.NoiseTunnel, "attribute", seeded)
     got = attribkit.create_attributor(name, model).attribute(x, target=target)
-    monkeypatch.undo()
     want = _direct(name, model, x, target)
     assert got.shape == want.shape
     torch.testing.assert_close(got, want.detach())
@@ -92,10 +83,53 @@ def test_top_k_loops_over_classes_with_the_contract_shape(name, x):
     channels = 1 if name == "captum:gradcam" else 3
     assert many.shape == (3, 2, channels, 16, 16)
     top = model(x).topk(2, dim=1).indices
-    if name != "captum:smoothgrad":  # noise differs between calls; the shapes and classes are the point
-        torch.testing.assert_close(many[:, 1], attributor.attribute(x, target=top[:, 1]))
-        torch.testing.assert_close(many, attributor.attribute(x, target=top))
+    torch.testing.assert_close(many[:, 1], attributor.attribute(x, target=top[:, 1]))
+    torch.testing.assert_close(many, attributor.attribute(x, target=top))
     assert attributor.attribute(x).shape == (3, channels, 16, 16)
+
+
+def _our_noise(monkeypatch, seed: int = 0) -> None:
+    """Captum's NoiseTunnel draws the noise attribkit's SmoothGrad draws: one CPU generator, reseeded for
+    every image (the reference loops over images), ``randn`` per batch of noisy copies."""
+    generator = torch.Generator().manual_seed(seed)
+
+    def add_noise(inputs, stdev, samples):  # type: ignore[no-untyped-def]
+        if samples == 0:
+            return inputs
+        assert inputs.shape[0] == 1
+        eps = torch.randn((samples, *inputs.shape[1:]), generator=generator).to(inputs)
+        return inputs + stdev * eps
+
+    monkeypatch.setattr(captum_attr.NoiseTunnel, "_add_noise_to_input", staticmethod(add_noise))
+
+
+@pytest.mark.parametrize("kind", ["smoothgrad", "vargrad"])
+@pytest.mark.parametrize("name", ["captum:input_x_gradient", "saliency"])
+def test_averaging_wrappers_equal_captum_noise_tunnel(name, kind, x, monkeypatch):
+    """attribkit's SmoothGrad/VarGrad around any method = Captum's NoiseTunnel around the same method,
+    fed the same noise (11 copies: one batch of 8 and one of 3 on both sides)."""
+    model = tiny_cnn().eval()
+    target = torch.tensor([0, 3, 9])
+    got = attribkit.create_attributor(name, model, **{kind: 11}, noise=0.2).attribute(x, target=target)
+    method = captum_attr.InputXGradient if name == "captum:input_x_gradient" else captum_attr.Saliency
+    want = []
+    for i in range(x.shape[0]):
+        _our_noise(monkeypatch)
+        sd = 0.2 * float(x[i].max() - x[i].min())
+        extra = {"abs": False} if method is captum_attr.Saliency else {}
+        want.append(captum_attr.NoiseTunnel(method(model)).attribute(
+            x[i : i + 1], nt_type=kind, nt_samples=11, nt_samples_batch_size=8, stdevs=sd,
+            target=target[i : i + 1], **extra))
+    want = torch.cat(want)
+    if kind == "vargrad":
+        want = want.clamp(min=0)
+    torch.testing.assert_close(got, want.detach())
+    assert got.abs().sum() > 0
+
+
+def test_smoothgrad_is_no_longer_a_bridge_method():
+    with pytest.raises(attribkit.UnknownMethodError):
+        attribkit.create_attributor("captum:smoothgrad", tiny_cnn())
 
 
 def test_gradcam_default_layer_per_model(default_model):
@@ -147,7 +181,7 @@ def test_bad_inputs_and_options_are_clear_errors(x):
     with pytest.raises(ValueError, match="window and stride"):
         attribkit.create_attributor("captum:occlusion", model, window=0)
     with pytest.raises(ValueError, match="samples"):
-        attribkit.create_attributor("captum:smoothgrad", model, samples=0)
+        attribkit.create_attributor("captum:input_x_gradient", model, smoothgrad=-1)
 
 
 def test_additional_forward_args_reach_the_model(x):
@@ -161,10 +195,10 @@ def test_additional_forward_args_reach_the_model(x):
 
     model = Scaled()
     scale = torch.tensor([[1.0], [2.0], [3.0]], dtype=torch.float64)
-    for name in ("captum:input_x_gradient", "captum:smoothgrad"):
-        attributor = attribkit.create_attributor(name, model, **({"noise_level": 0.0} if "smooth" in name else {}))
+    for smoothing in ({}, {"smoothgrad": 3, "noise": 0.0}):
+        attributor = attribkit.create_attributor("captum:input_x_gradient", model, **smoothing)
         got = attributor.attribute(x, target=0, additional_forward_args=(scale,))
-        plain = attribkit.create_attributor(name, model.net, **({"noise_level": 0.0} if "smooth" in name else {}))
+        plain = attribkit.create_attributor("captum:input_x_gradient", model.net, **smoothing)
         torch.testing.assert_close(got, plain.attribute(x, target=0) * scale.view(3, 1, 1, 1))
 
 

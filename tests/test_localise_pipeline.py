@@ -8,7 +8,7 @@ import torch
 
 import attribkit
 from attribkit.data._image import preprocess
-from attribkit.localisation._maps import class_saliency, photo_saliency
+from attribkit.localisation._maps import photo_saliency
 from attribkit.localisation._pipeline import localise_maps
 from attribkit.localisation._presets import MAP_PRESETS, resolve_options
 from attribkit.metrics import iou
@@ -110,7 +110,8 @@ def test_localise_is_its_two_stages(grey_model):
     image = attribkit.load_image(rgb, grey_model)
     attributor = InputMagnitude(grey_model)
     direct = attribkit.localise(grey_model, image, top_k=3, attributor=attributor, localiser="threshold")
-    maps = class_saliency(grey_model, image, top_k=3, attributor=attributor)
+    # The default preset's averaging (10 crops) wraps attributor objects too.
+    maps = attribkit.saliency(grey_model, image, top_k=3, method=attributor, ten_crop=True)
     staged = localise_maps(grey_model, image, maps, attribkit.create_localiser("threshold"))
     assert [r.box for r in direct] == [r.box for r in staged]
     assert [r.label for r in direct] == maps.labels and len(direct) == 3

@@ -111,7 +111,7 @@ def test_localise_with_a_misspelt_option_fails_before_any_map(monkeypatch):
     model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.LazyLinear(3))
     model(torch.zeros(1, 3, 224, 224))
     called = []
-    monkeypatch.setattr("attribkit.localisation._pipeline.class_saliency",
+    monkeypatch.setattr("attribkit.localisation._pipeline.saliency",
                         lambda *a, **k: called.append(1))
     with pytest.raises(OptionError, match="blurr"):
         attribkit.localise(model, np.zeros((40, 40, 3), np.uint8), blurr=0.1)
@@ -125,3 +125,14 @@ def test_plugins_command_lists_options_and_presets(capsys):
     out = capsys.readouterr().out
     assert "options: foreground_quantile, background_quantile" in out
     assert "presets: default, paper" in out
+
+
+def test_localise_routes_method_options_to_the_method():
+    """An option the attributor declares (and the localiser does not) reaches the attributor."""
+    maps, loc = resolve_options("default", "graphcut", {"unsupported": "raise", "blur": 0.1},
+                                attributor="deconvnet")
+    assert maps == {"ten_crop": True, "unsupported": "raise"} and loc["blur"] == 0.1
+    # Unknown to both: the localiser rejects it, naming itself.
+    _, loc = resolve_options("default", "threshold", {"zzz": 1}, attributor="deconvnet")
+    with pytest.raises(OptionError, match="unknown option 'zzz' for threshold"):
+        attribkit.create_localiser("threshold", **loc)

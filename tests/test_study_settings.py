@@ -10,7 +10,7 @@ import pytest
 import torch
 
 import attribkit
-from attribkit.localisation._maps import class_saliency
+from attribkit.localisation import _maps
 from attribkit.metrics import localisation_error
 from attribkit.study import Setting, StudyImage, evaluate, named_settings, read_records, run_study
 from attribkit.study import _batches, _compute
@@ -53,8 +53,14 @@ SETTINGS = [
 ]
 
 
+def _alone(model, image, targets, **options):  # type: ignore[no-untyped-def]
+    """The photo's maps by the one-photo path (its own forward pass), ``[K, H, W]``."""
+    return attribkit.saliency(model, image, target=targets, **options).maps
+
+
 def test_batched_maps_equal_per_photo_maps_within_1e_6(photos):
-    """``crop_maps`` on a batch of photos against ``class_saliency`` photo by photo (its own forward each).
+    """``crop_maps`` on a batch of photos (as the study calls it) against ``attribkit.saliency`` photo by
+    photo, for saliency plain, 10-crop and SmoothGrad.
 
     Not bit-exact: the tiny network's plain gradient differs by up to ~3e-7 of the map's maximum between a
     batch of 6 and a batch of 1 (PyTorch's kernels sum in another order for another batch size).
@@ -63,32 +69,23 @@ def test_batched_maps_equal_per_photo_maps_within_1e_6(photos):
     images = [attribkit.load_image(p, model) for p in photos]
     x = torch.cat([i.tensor for i in images])
     targets = torch.tensor([[1, 2, 3], [0, 4, 9], [5, 5, 6], [7, 8, 1], [2, 2, 2], [3, 0, 9]])
-    for ten_crop in (False, True):
-        attributor = attribkit.create_attributor("saliency", model, ten_crop=ten_crop)
-        batched = _batches.crop_maps(attributor, x, targets)
+    for options in ({}, {"ten_crop": True}, {"smoothgrad": 5, "noise": 0.2}):
+        attributor = attribkit.create_attributor("saliency", model, **options)
+        batched = _maps.crop_maps(attributor, x, targets)
         assert batched.shape == (6, 3, 32, 32)
         for i, image in enumerate(images):
-            alone = class_saliency(model, image, target=targets[i].tolist(), attributor=attributor).maps
+            alone = _alone(model, image, targets[i].tolist(), **options)
             scale = float(np.abs(alone).max())
-            np.testing.assert_allclose(batched[i].numpy(), alone, rtol=0, atol=1e-6 * scale)
-    # SmoothGrad draws each photo's noise from its own generator: the same noise as the photo alone.
-    attributor = attribkit.create_attributor("saliency", model)
-    batched = _batches.batch_maps(attributor, x, targets, smoothgrad=5, noise=0.2)
-    for i, image in enumerate(images):
-        alone = class_saliency(model, image, target=targets[i].tolist(), smoothgrad=5, noise=0.2).maps
-        np.testing.assert_allclose(batched[i].numpy(), alone, rtol=0, atol=1e-6 * float(np.abs(alone).max()))
+            np.testing.assert_allclose(batched[i].numpy(), alone, rtol=0, atol=1e-6 * scale, err_msg=str(options))
 
 
-def test_crop_maps_rejects_targets_of_the_wrong_shape(photos):
-    model = helpers.tiny_classifier()
-    x = attribkit.load_image(photos[0], model).tensor
-    attributor = attribkit.create_attributor("saliency", model)
-    with pytest.raises(ValueError, match=r"\[B, K\]"):
-        _batches.crop_maps(attributor, x, torch.tensor([1, 2]))
+def test_padding_helpers():
     with pytest.raises(ValueError, match="1 to 2 classes"):
         _batches.pad_rows([[1, 2, 3]], 2)
     assert _batches.pad_rows([[1], [4, 5]], 3) == [[1, 1, 1], [4, 5, 5]]
     assert _batches.pad_batch(torch.arange(2), 4).tolist() == [0, 1, 1, 1]
+    with pytest.raises(ValueError, match="exceeds"):
+        _batches.pad_batch(torch.arange(5), 4)
 
 
 def test_records_do_not_depend_on_which_photos_share_a_batch(tmp_path, photos, study_registry, one_thread):
@@ -102,13 +99,13 @@ def test_records_do_not_depend_on_which_photos_share_a_batch(tmp_path, photos, s
 
 def test_a_setting_list_with_map_options(tmp_path, photos, study_registry, one_thread, monkeypatch):
     calls = []
-    real = _compute.batch_maps
+    real = _compute.crop_maps
 
-    def counted(attributor, x, targets, **options):  # type: ignore[no-untyped-def]
-        calls.append((x.shape[0], targets.shape[1], options["smoothgrad"]))
-        return real(attributor, x, targets, **options)
+    def counted(attributor, x, targets):  # type: ignore[no-untyped-def]
+        calls.append((x.shape[0], targets.shape[1], type(attributor).__name__))
+        return real(attributor, x, targets)
 
-    monkeypatch.setattr(_compute, "batch_maps", counted)
+    monkeypatch.setattr(_compute, "crop_maps", counted)
     items = _annotated(photos)
     result = run_study(helpers.tiny_classifier(), items, settings=SETTINGS, out=tmp_path, workers=0, steps=0,
                        gallery=1, progress=False, map_batch=4)
@@ -117,7 +114,8 @@ def test_a_setting_list_with_map_options(tmp_path, photos, study_registry, one_t
     assert labels == ["saliency", "saliency[smoothgrad=4]", "saliency[ten_crop=True]"]
     assert len(maps) == 6 * 3  # "plain" and "plain, noisy cut" share one map per photo
     # Three maps × two batches of four photos (the second padded), six classes each (top-5 + truth).
-    assert sorted(calls) == sorted([(4, 6, 0)] * 4 + [(4, 6, 4)] * 2)
+    assert sorted(calls) == sorted([(4, 6, "Saliency")] * 2 + [(4, 6, "SmoothGrad")] * 2
+                                   + [(4, 6, "TenCrop")] * 2)
     assert [(row.setting, row.method, row.images) for row in result.rows] == [
         ("plain", "saliency", 6), ("plain, noisy cut", "saliency", 6),
         ("smoothgrad", "saliency[smoothgrad=4]", 6), ("ten crop", "saliency[ten_crop=True]", 6)]
@@ -129,7 +127,7 @@ def test_a_setting_list_with_map_options(tmp_path, photos, study_registry, one_t
 
     for item in items:
         image = attribkit.load_image(item.source, model)
-        alone = class_saliency(model, image, target=item.label, smoothgrad=4).maps[0]
+        alone = _alone(model, image, [item.label], smoothgrad=4)[0]
         record = next(r for r in maps if r["image"] == item.name and r["method"] == "saliency[smoothgrad=4]")
         assert record["pointing"] == pointing_game([photo_saliency(alone, image.geometry)], [item.boxes])
     # Top-5 boxes are recorded for photos with ground truth.
@@ -200,7 +198,7 @@ def test_evaluate_resumed_computes_nothing_again(tmp_path, photos, study_registr
     items = _annotated(photos)
     first = evaluate(helpers.tiny_classifier(), items, settings=SETTINGS[:3], out=tmp_path, progress=False)
     files = {p: p.read_text() for p in (tmp_path / "records").glob("*.jsonl")}
-    for name in ("load_image", "batch_maps", "localise_job"):
+    for name in ("load_image", "crop_maps", "localise_job"):
         monkeypatch.setattr(_compute, name, lambda *a, **k: pytest.fail("recomputed"))
     again = evaluate(helpers.tiny_classifier(), items, settings=SETTINGS[:3], out=tmp_path, progress=False)
     assert again.records == first.records
@@ -232,9 +230,9 @@ def test_cli_evaluate_resumes(tmp_path, monkeypatch, capsys):
     table = (tmp_path / "eval" / "metrics.md").read_text()
     pictures = sorted(p.name for p in (tmp_path / "eval" / "examples").glob("*.png"))
     assert pictures
-    for name in ("load_image", "batch_maps"):
+    for name in ("load_image", "crop_maps"):
         monkeypatch.setattr(_compute, name, lambda *a, **k: pytest.fail("recomputed"))
-    monkeypatch.setattr(_batches, "batch_maps", lambda *a, **k: pytest.fail("recomputed"))
+    monkeypatch.setattr(_maps, "crop_maps", lambda *a, **k: pytest.fail("recomputed"))
     assert main(argv) == 0
     assert (tmp_path / "eval" / "metrics.md").read_text().split("\n")[:4] == table.split("\n")[:4]
 

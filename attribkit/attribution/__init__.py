@@ -1,13 +1,30 @@
-"""Attribution: the gradient engine every gradient-like method shares, and the paper's saliency map.
+"""Attribution: the gradient engine every gradient-like method shares, the paper's saliency map, and the
+averaging wrappers that go around any attributor (10 crops, SmoothGrad, VarGrad, multi-scale).
 
 Example
 -------
->>> from attribkit.attribution import GradientAttributor, saliency_map
+>>> from attribkit.attribution import GradientAttributor, SmoothGrad, TenCrop, saliency_map
 """
 
+from attribkit.attribution._averaging import Averaging
+from attribkit.attribution._compose import AVERAGING_OPTIONS, create_attributor, with_averaging
 from attribkit.attribution._gradient import GradientAttributor, saliency_map
+from attribkit.attribution._noise import SmoothGrad, VarGrad
+from attribkit.attribution._scales import MultiScale
+from attribkit.attribution._tencrop import TenCrop
 
-__all__ = ["GradientAttributor", "saliency_map"]
+__all__ = [
+    "AVERAGING_OPTIONS",
+    "Averaging",
+    "GradientAttributor",
+    "MultiScale",
+    "SmoothGrad",
+    "TenCrop",
+    "VarGrad",
+    "create_attributor",
+    "saliency_map",
+    "with_averaging",
+]
 
 from attribkit._core.exports import publish as _publish  # noqa: E402
 

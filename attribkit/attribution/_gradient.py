@@ -11,9 +11,8 @@ from typing import Any, ContextManager
 
 import torch
 
-from attribkit._core.guards import check_inputs, check_model
+from attribkit._core.guards import check_inputs, check_model, frozen
 from attribkit._core.interfaces import TargetType
-from attribkit._core.guards import frozen
 from attribkit._core.targets import Targets, resolve_targets
 from attribkit.attribution._tencrop import TenCrop
 
@@ -50,10 +49,10 @@ class GradientAttributor:
     model
         A classifier returning unnormalised class scores ``[N, num_classes]``.
     ten_crop
-        Average over the four corner crops, the centre crop and their mirror images (the paper's display
-        maps). Crops are ``crop_fraction`` of the input's size; each crop's gradient is mirrored back,
-        placed where the crop came from, and every pixel is divided by how many crops covered it, so the
-        result has the input's shape.
+        Average over the paper's 10 crops and flips: kept for compatibility, it is exactly
+        ``TenCrop(GradientAttributor(model), crop_fraction=crop_fraction)`` (see
+        :class:`~attribkit.attribution.TenCrop`, which wraps any attributor;
+        ``attribkit.create_attributor(name, model, ten_crop=True)`` is the usual spelling).
     crop_fraction
         Side of a crop relative to the input (224/256, as the paper's crops of its 256 images).
     eval_mode
@@ -76,9 +75,11 @@ class GradientAttributor:
         batched_backward: bool | None = None,
     ) -> None:
         self.model = check_model(model)
-        self.ten_crop = TenCrop(crop_fraction) if ten_crop else None
         self.eval_mode = eval_mode
         self.batched_backward = batched_backward
+        # The one ten-crop implementation, around this attributor's own plain gradient (a subclass that
+        # post-processes attribute(), such as gradient x input, still sees the averaged gradient).
+        self.ten_crop = TenCrop(_PlainGradient(self), crop_fraction=crop_fraction) if ten_crop else None
 
     def backward_rules(self) -> ContextManager[Any]:
         """The context inside which forward and backward run; the plain gradient needs none."""
@@ -111,13 +112,22 @@ class GradientAttributor:
             ``[N, C, H, W]``, or ``[N, K, C, H, W]`` for ``[N, K]`` targets and ``top_k``. K classes cost
             one forward and one batched backward pass.
         """
+        if self.ten_crop is not None:
+            return self.ten_crop.attribute(inputs, target, top_k=top_k,
+                                           additional_forward_args=additional_forward_args)
+        return self._plain(inputs, target, top_k, additional_forward_args)
+
+    def _plain(
+        self,
+        inputs: torch.Tensor,
+        target: TargetType,
+        top_k: int | None,
+        additional_forward_args: tuple[Any, ...] | None,
+    ) -> torch.Tensor:
         check_inputs(inputs)
         extra = tuple(additional_forward_args or ())
         with frozen(self.model, eval_mode=self.eval_mode), torch.enable_grad():
-            if self.ten_crop is None:
-                grads, targets = self._gradients(inputs, target, top_k, extra)
-            else:
-                grads, targets = self._ten_crop_gradients(inputs, target, top_k, extra)
+            grads, targets = self._gradients(inputs, target, top_k, extra)
         return grads[:, 0] if targets.single else grads
 
     def _gradients(
@@ -126,14 +136,12 @@ class GradientAttributor:
         target: TargetType,
         top_k: int | None,
         extra: tuple[Any, ...],
-        targets: Targets | None = None,
     ) -> tuple[torch.Tensor, Targets]:
         """One forward, one (batched) backward: ``[N, K, C, H, W]`` gradients."""
         x = inputs.detach().requires_grad_(True)
         with self.backward_rules():
             scores = self.model(x, *extra)
-            if targets is None:
-                targets = resolve_targets(target, top_k, scores)
+            targets = resolve_targets(target, top_k, scores)
             cotangents = _one_hot(targets, scores)
             if targets.k == 1:
                 (grad,) = torch.autograd.grad(scores, x, cotangents[0])
@@ -159,27 +167,27 @@ class GradientAttributor:
         )
         return x.device.type != "cpu" or not grouped
 
-    def _ten_crop_gradients(
+
+class _PlainGradient:
+    """A gradient attributor's plain ``attribute()`` (no ten-crop), for the ten-crop wrapper to call."""
+
+    def __init__(self, owner: GradientAttributor) -> None:
+        self._owner = owner
+        self.model = owner.model
+
+    @property
+    def eval_mode(self) -> bool:
+        return self._owner.eval_mode
+
+    def __repr__(self) -> str:
+        return f"{type(self._owner).__name__}(model={type(self.model).__name__})"
+
+    def attribute(
         self,
         inputs: torch.Tensor,
-        target: TargetType,
-        top_k: int | None,
-        extra: tuple[Any, ...],
-    ) -> tuple[torch.Tensor, Targets]:
-        assert self.ten_crop is not None
-        crops = self.ten_crop.crops(inputs)  # [10 * N, C, h, w], crop-major
-        n = inputs.shape[0]
-        # Targets come from the whole image, as the paper explains the class predicted for the image.
-        with torch.no_grad(), self.backward_rules():
-            whole = resolve_targets(target, top_k, self.model(inputs, *extra))
-        repeated = Targets(whole.index.repeat(self.ten_crop.count, 1), whole.single)
-        grads, _ = self._gradients(crops, None, None, _repeat_args(extra, self.ten_crop.count), repeated)
-        return self.ten_crop.merge(grads, n, inputs.shape[-2:]), whole
-
-
-def _repeat_args(extra: tuple[Any, ...], times: int) -> tuple[Any, ...]:
-    """Batched tensor arguments follow their images into the crops (crop-major order)."""
-    return tuple(
-        a.repeat(times, *([1] * (a.ndim - 1))) if isinstance(a, torch.Tensor) and a.ndim else a
-        for a in extra
-    )
+        target: TargetType = None,
+        *,
+        top_k: int | None = None,
+        additional_forward_args: tuple[Any, ...] | None = None,
+    ) -> torch.Tensor:
+        return self._owner._plain(inputs, target, top_k, additional_forward_args)

@@ -64,13 +64,14 @@ def existing_files(paths: list[str]) -> list[Path]:
 
 
 def class_indices(model: torch.nn.Module, names: list[str]) -> list[int]:
-    """Class names or indices → indices; a usage error (exit 2) listing close names for an unknown one."""
+    """Class names, WordNet ids or indices → indices (:func:`attribkit.resolve_targets` with the model's
+    classes); a usage error (exit 2), listing close names, for an unknown one."""
+    from attribkit.errors import TargetError
     from attribkit.models import model_info
 
-    info = model_info(model)
     try:
-        return [info.class_index(n) for n in names]
-    except ValueError as exc:
+        return model_info(model).targets([names], batch=1).index[0].tolist()
+    except TargetError as exc:
         raise CommandError(str(exc), status=2) from exc
 
 

@@ -43,24 +43,15 @@ def saliency_step(model: torch.nn.Module, photos: Photos, out: Path) -> list[Pat
     import attribkit
     from attribkit.render import overlay, save_panel
 
-    info = attribkit.model_info(model)
-    device = next(model.parameters()).device
-    plain = attribkit.create_attributor("saliency", model)
-    ten = attribkit.create_attributor("saliency", model, ten_crop=True)
     written = []
     for name, rgb in progress(photos.items(), desc="saliency", total=len(photos)):
-        image = attribkit.load_image(rgb, model)
-        x = image.tensor.to(device)
-        with torch.no_grad():
-            probs = model(x).softmax(1)[0]
-        cls = int(probs.argmax())
-        m = attribkit.saliency_map(plain.attribute(x, target=cls))[0].cpu()
-        m10 = attribkit.saliency_map(ten.attribute(x, target=cls))[0].cpu()
-        crop = image.input_rgb
+        plain = attribkit.saliency(model, rgb)
+        ten = attribkit.saliency(model, plain.image, target=plain.labels, ten_crop=True)
+        crop = plain.image.input_rgb
         path = out / f"{slug(name)}_saliency.png"
-        save_panel(path, [crop, m, m10, overlay(crop, m10)],
+        save_panel(path, [crop, plain.maps[0], ten.maps[0], overlay(crop, ten.maps[0])],
                    ["photo (model input)", "saliency |dS_c/dI|", "10-crop average", "overlay"],
-                   suptitle=f"{name}: {info.class_names[cls]} (p={probs[cls]:.2f})")
+                   suptitle=f"{name}: {plain.names[0]} (p={plain.scores[0]:.2f})")
         written.append(path)
     return written
 
@@ -70,22 +61,17 @@ def deconvnet_step(model: torch.nn.Module, photos: Photos, out: Path) -> list[Pa
     import attribkit
     from attribkit.render import save_panel
 
-    info = attribkit.model_info(model)
-    device = next(model.parameters()).device
     methods = {name: attribkit.create_attributor(name, model)
                for name in ("saliency", "deconvnet", "guided_backprop")}
     chosen = [n for n in ("chelsea", "coffee") if n in photos] or list(photos)[:2]
     written = []
     for name in progress(chosen[:2], desc="deconvnet"):
         image = attribkit.load_image(photos[name], model)
-        x = image.tensor.to(device)
-        with torch.no_grad():
-            cls = int(model(x).argmax(1)[0])
-        maps = [attribkit.saliency_map(a.attribute(x, target=cls))[0].cpu() for a in methods.values()]
+        found = [attribkit.saliency(model, image, method=a) for a in methods.values()]
         path = out / f"{slug(name)}_deconvnet.png"
-        save_panel(path, [image.input_rgb, *maps],
+        save_panel(path, [image.input_rgb, *(f.maps[0] for f in found)],
                    ["photo (model input)", "saliency (gradient)", "DeconvNet", "guided backprop"],
-                   suptitle=f"{name}: {info.class_names[cls]} — max_c |.| of each backward signal")
+                   suptitle=f"{name}: {found[0].names[0]} — max_c |.| of each backward signal")
         written.append(path)
     return written
 

@@ -92,9 +92,8 @@ def _examples(model, result, count: int) -> None:  # type: ignore[no-untyped-def
     import torch
 
     import attribkit
-    from attribkit.localisation._maps import photo_saliency
+    from attribkit.localisation._maps import crop_maps, photo_saliency
     from attribkit.render import draw_boxes, overlay, save_panel
-    from attribkit.study._batches import batch_maps
     from attribkit.study._evaluate import examples
     from attribkit.study._runner import make_plan
 
@@ -111,8 +110,7 @@ def _examples(model, result, count: int) -> None:  # type: ignore[no-untyped-def
         loaded = attribkit.load_image(pick.image.read(), model)
         label = int(pick.record["target"] if "target" in pick.record else pick.image.label or 0)  # --top-k 0: none
         target = torch.tensor([[label]], device=device)
-        crop = batch_maps(chosen.attributor, loaded.tensor.to(device), target, smoothgrad=chosen.smoothgrad,
-                          noise=chosen.noise, scales=chosen.scales)[0, 0].cpu().numpy()
+        crop = crop_maps(chosen.attributor, loaded.tensor.to(device), target)[0, 0].cpu().numpy()
         on_photo = photo_saliency(crop, loaded.geometry)
         m = np.nan_to_num(on_photo, nan=float(np.nanmin(on_photo)))
         drawn = draw_boxes(loaded.rgb, [pick.record["box"]], [names[label]], truth=list(pick.image.boxes))

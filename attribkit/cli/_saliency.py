@@ -5,8 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-
-import torch
+from typing import Any
 
 from attribkit.cli._common import (
     add_model_args,
@@ -17,6 +16,7 @@ from attribkit.cli._common import (
     output_dir,
     progress,
 )
+from attribkit.cli._localise import parse_options
 from attribkit.render import slug
 
 
@@ -29,6 +29,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--method", default="saliency",
                    help="attributor to use (see `attribkit plugins`; default: saliency)")
     p.add_argument("--ten-crop", action="store_true", help="average over 10 crops and flips (the paper's display maps)")
+    p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
+                   help="an averaging option (smoothgrad=25, vargrad=25, noise=0.15, scales=0.75,1,1.5, "
+                        "crop_fraction=0.875) or the method's own (repeatable)")
     add_target_args(p)
     add_model_args(p)
     p.set_defaults(func=run)
@@ -39,33 +42,28 @@ def run(args: argparse.Namespace) -> int:
     from attribkit.render import overlay, save_panel
 
     existing_files(args.images)
+    options: dict[str, Any] = parse_options(args.option)
+    if args.ten_crop:
+        options["ten_crop"] = True
     out = output_dir(args.out)
     model = model_from_args(args)
-    info = attribkit.model_info(model)
-    device = next(model.parameters()).device
     target = None if args.target is None else class_indices(model, [args.target])[0]
-    # Only methods built on the gradient engine take ten_crop; pass it only when asked for.
-    attributor = attribkit.create_attributor(args.method, model, **({"ten_crop": True} if args.ten_crop else {}))
+    # Build once (a bad method or option fails before any photo); every averaging wraps any method.
+    attributor = attribkit.create_attributor(args.method, model, **options)
     failures = 0
     for path in progress(args.images, desc=args.method):
         try:
-            image = attribkit.load_image(path, model)
+            maps = attribkit.saliency(model, path, target=target, top_k=args.top_k, method=attributor)
         except attribkit.ImageError as exc:
             print(f"attribkit saliency: skipping {exc}", file=sys.stderr)
             failures += 1
             continue
-        x = image.tensor.to(device)
-        with torch.no_grad():
-            probs = model(x).softmax(1)[0]
-        grads = attributor.attribute(x, target=target, top_k=args.top_k)
-        maps = attribkit.saliency_map(grads if grads.ndim == 5 else grads.unsqueeze(1))[0].cpu()
-        classes = [target] if target is not None else probs.topk(maps.shape[0]).indices.tolist()
-        crop = image.input_rgb
+        crop = maps.image.input_rgb
         stem = slug(Path(path).stem)
-        for cls, m in zip(classes, maps):
-            name = f"{stem}_{slug(info.class_names[cls])}_{slug(args.method)}"
+        for cls, score, m in zip(maps.names, maps.scores, maps.maps):
+            name = f"{stem}_{slug(cls)}_{slug(args.method)}"
             save_panel(out / f"{name}.png", [crop, m, overlay(crop, m)],
                        ["photo (model input)", f"{args.method} map", "overlay"],
-                       suptitle=f"{Path(path).name}: {info.class_names[cls]} (p={probs[cls]:.2f})")
+                       suptitle=f"{Path(path).name}: {cls} (p={score:.2f})")
             print(out / f"{name}.png")
     return 1 if failures else 0

@@ -1,4 +1,5 @@
-"""Localisation (paper section 4): photo → class maps → localiser → boxes, and the kit localisers use.
+"""Localisation (paper section 4): photo → class maps (:func:`saliency`) → localiser → boxes, and the kit
+localisers use.
 
 The kit (:func:`photo_map`, :func:`smooth`, :func:`resize_known`, :func:`is_flat`, :func:`whole_image`,
 :func:`mask_box`, :func:`largest_component`) is what a third-party localiser needs to read a map the way
@@ -7,14 +8,14 @@ the built-in ones do.
 
 from attribkit._core.boxes import box_mask, largest_component, mask_box
 from attribkit.localisation._kit import is_flat, photo_map, resize_known, smooth, whole_image
-from attribkit.localisation._maps import ClassMaps, class_saliency, photo_saliency
+from attribkit.localisation._maps import SaliencyMaps, crop_maps, photo_saliency, saliency
 from attribkit.localisation._pipeline import LocalisedClass, localise
 
 __all__ = [
-    "ClassMaps",
     "LocalisedClass",
+    "SaliencyMaps",
     "box_mask",
-    "class_saliency",
+    "crop_maps",
     "is_flat",
     "largest_component",
     "localise",
@@ -22,6 +23,7 @@ __all__ = [
     "photo_map",
     "photo_saliency",
     "resize_known",
+    "saliency",
     "smooth",
     "whole_image",
 ]

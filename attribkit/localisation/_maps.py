@@ -1,128 +1,166 @@
-"""From a photo to class saliency maps: the model's crop, the target classes, averaging, and the way back
-onto the photo's own pixels."""
+"""From a photo to class saliency maps: the model's crop, the target classes, the (averaged) attribution,
+and the way back onto the photo's own pixels.
+
+:func:`saliency` is the one path from a photo to maps (``localise``, the command line and the demo take
+it); :func:`crop_maps` is its batched inner step, for many photos at once.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import cv2
 import numpy as np
 import torch
-import torch.nn.functional as F
 
+from attribkit._core.guards import frozen
 from attribkit._core.interfaces import Attributor
-from attribkit._core.registry import create_attributor
-from attribkit.attribution import saliency_map
-from attribkit.data._image import Geometry, LoadedImage
+from attribkit.attribution import AVERAGING_OPTIONS, create_attributor, saliency_map, with_averaging
+from attribkit.data._image import Geometry, ImageSource, LoadedImage, load_image
+from attribkit.errors import OptionError, TargetError
 from attribkit.models._info import model_info
 
 
-@dataclass(frozen=True)
-class ClassMaps:
-    """Saliency maps of K classes for one image, in the model's input-crop pixels."""
+@dataclass(frozen=True, repr=False)
+class SaliencyMaps:
+    """Saliency maps of K classes of one photo, on the model's input crop and on the photo itself.
+
+    Attributes
+    ----------
+    labels
+        The K class indices, in the order asked (``top_k``: best first).
+    names
+        Their class names (the index as text where the model has no name for it).
+    scores
+        Their softmax probabilities for the photo.
+    maps
+        ``[K, crop, crop]`` float32: ``max_c |attribution|`` on the model's input crop.
+    photo_maps
+        ``[K, H, W]`` float32 on the photo's own pixels (see :func:`photo_saliency`), NaN where the model's
+        crop did not reach.
+    image
+        The photo as loaded for the model.
+    """
 
     labels: list[int]
+    names: list[str]
     scores: list[float]
-    """Softmax probabilities of the classes."""
     maps: np.ndarray
-    """``[K, crop, crop]`` float32."""
+    photo_maps: np.ndarray
+    image: LoadedImage
+
+    def __repr__(self) -> str:
+        scores = ", ".join(f"{s:.3g}" for s in self.scores)
+        return (
+            f"SaliencyMaps(labels={self.labels}, names={self.names}, scores=[{scores}], "
+            f"maps={_shape(self.maps)}, photo_maps={_shape(self.photo_maps)}, image={self.image.source!r})"
+        )
 
 
-def _targets(model: torch.nn.Module, scores: torch.Tensor, target: Any, top_k: int | None) -> list[int]:
-    if target is not None and top_k is not None:
-        raise ValueError("give target or top_k, not both")
-    if target is not None:
-        items = target if isinstance(target, (list, tuple)) else [target]
-        return [model_info(model).class_index(t) if isinstance(t, str) else int(t) for t in items]
-    k = 1 if top_k is None else int(top_k)
-    if not 1 <= k <= scores.shape[-1]:
-        raise ValueError(f"top_k must be in [1, {scores.shape[-1]}]; got {top_k}")
-    return scores[0].topk(k).indices.tolist()
+def _shape(a: np.ndarray) -> str:
+    return f"{a.dtype}[{', '.join(str(s) for s in a.shape)}]"
 
 
-def _maps(attributor: Attributor, x: torch.Tensor, labels: list[int], smoothgrad: int, noise: float) -> torch.Tensor:
-    """``[K, H, W]`` maps for the classes; SmoothGrad averages the gradients of noisy copies first."""
-    target = torch.tensor([labels], device=x.device)
-    if smoothgrad <= 0:
-        return saliency_map(attributor.attribute(x, target=target))[0]
-    sigma = noise * float(x.max() - x.min())
-    total = None
-    done = 0
-    generator = torch.Generator(device="cpu").manual_seed(0)  # the same noise every call: reproducible maps
-    while done < smoothgrad:
-        n = min(8, smoothgrad - done)
-        noisy = x + sigma * torch.randn((n, *x.shape[1:]), generator=generator).to(x)
-        grads = attributor.attribute(noisy, target=target.expand(n, -1)).sum(0)
-        total = grads if total is None else total + grads
-        done += n
-    assert total is not None
-    return saliency_map(total / smoothgrad)
-
-
-def _attributor(attributor: str | Attributor, model: torch.nn.Module, ten_crop: bool) -> Attributor:
-    if not isinstance(attributor, str):
-        return attributor
-    try:
-        return create_attributor(attributor, model, **({"ten_crop": True} if ten_crop else {}))
-    except TypeError as exc:
-        if not ten_crop:
-            raise
-        raise ValueError(
-            f"attributor {attributor!r} does not average 10 crops itself ({exc}); pass ten_crop=False "
-            "(on the command line: --option ten_crop=false)"
-        ) from exc
-
-
-def class_saliency(
-    model: torch.nn.Module,
-    image: LoadedImage,
-    *,
-    target: Any = None,
-    top_k: int | None = None,
-    attributor: str | Attributor = "saliency",
-    ten_crop: bool = False,
-    smoothgrad: int = 0,
-    noise: float = 0.15,
-    scales: Sequence[float] = (1.0,),
-) -> ClassMaps:
-    """Saliency maps of the target classes (or the top-k) in the model's input crop.
+def crop_maps(attributor: Attributor, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Saliency maps of K classes for each of B inputs, in one call of the attributor.
 
     Parameters
     ----------
     attributor
-        A registered attributor's name (built with ``ten_crop``) or an attributor object.
-    ten_crop
-        Average over the paper's 10 crops and flips.
-    smoothgrad
-        Average the gradients of this many noisy copies (SmoothGrad, Smilkov et al. 2017; 0 = off).
-    noise
-        SmoothGrad's noise level, as a fraction of the input's value range.
-    scales
-        Input sizes relative to the crop; each scale's maps are resized back, scaled to mean 1 so every
-        scale counts the same, and averaged.
+        Any attributor (averaging wrappers included; one channel, as Grad-CAM's, is fine).
+    inputs
+        ``[B, C, H, W]`` in the model's input space.
+    targets
+        ``[B, K]`` class indices (ints; see :func:`attribkit.resolve_targets` for other spellings).
+
+    Returns
+    -------
+    torch.Tensor
+        ``[B, K, H, W]`` float32, ``max_c |a|`` of the attribution (paper section 3), detached.
     """
+    index = torch.as_tensor(targets)
+    if index.ndim != 2:
+        raise TargetError(f"crop_maps needs targets [B, K]; got shape {tuple(index.shape)}")
+    return saliency_map(attributor.attribute(inputs, target=index).detach()).float()
+
+
+def saliency(
+    model: torch.nn.Module,
+    image: ImageSource | LoadedImage,
+    *,
+    target: Any = None,
+    top_k: int | None = None,
+    method: str | Attributor = "saliency",
+    **options: Any,
+) -> SaliencyMaps:
+    """Saliency maps of a photo's classes (paper section 3), on the model's crop and on the photo.
+
+    Parameters
+    ----------
+    model
+        The classifier (its :func:`~attribkit.model_info` says how to preprocess and names the classes).
+    image
+        A path, an ``[H, W, 3]`` uint8 array, a PIL image, or a :class:`~attribkit.LoadedImage`.
+    target
+        A class (index, name, or WordNet id such as ``"n02124075"`` for an ImageNet model) or a list of
+        them: the classes to explain. Default: the model's top-1.
+    top_k
+        Explain the model's K highest-scoring classes instead.
+    method
+        A registered attributor's name (``attribkit.list_attributors()``) or an attributor object.
+    **options
+        Averaging options for any method (``ten_crop``, ``crop_fraction``, ``smoothgrad``, ``vargrad``,
+        ``noise``, ``scales``; see :func:`attribkit.attribution.with_averaging`) and, for a method given
+        by name, the method's own options.
+
+    Returns
+    -------
+    SaliencyMaps
+        ``labels``, ``names``, ``scores`` and the ``[K, ...]`` maps on the crop and on the photo.
+
+    Raises
+    ------
+    TargetError
+        A class the model does not have (close names suggested), or both ``target`` and ``top_k``.
+    OptionError
+        An option neither the averaging nor the method takes.
+
+    Example
+    -------
+    >>> maps = attribkit.saliency(model, "cat.jpg", top_k=5, ten_crop=True)   # doctest: +SKIP
+    >>> maps.names[0], maps.photo_maps.shape                                 # doctest: +SKIP
+    ('tiger cat', (300, 451))
+    """
+    loaded = image if isinstance(image, LoadedImage) else load_image(image, model)
+    averaging = {k: options.pop(k) for k in AVERAGING_OPTIONS if k in options}
+    if isinstance(method, str):
+        attributor = create_attributor(method, model, **averaging, **options)
+    elif options:
+        raise OptionError(f"options {sorted(options)} are a method's own: they need a method name, "
+                          f"not an attributor object ({type(method).__name__})")
+    else:
+        attributor = with_averaging(method, **averaging)
     device = next(iter(model.parameters()), torch.empty(0)).device
-    x = image.tensor.to(device)
-    with torch.no_grad():
+    x = loaded.tensor.to(device)
+    with frozen(model), torch.no_grad():
         scores = model(x).float().softmax(-1)
-    labels = _targets(model, scores, target, top_k)
-    explainer = _attributor(attributor, model, ten_crop)
-    size = x.shape[-2:]
-    total = torch.zeros((len(labels), *size), device=device)
-    for s in scales:
-        if s <= 0:
-            raise ValueError(f"scales must be positive; got {s}")
-        xs = x if s == 1.0 else F.interpolate(x, scale_factor=float(s), mode="bilinear", align_corners=False)
-        m = _maps(explainer, xs, labels, smoothgrad, noise).float()
-        if m.shape[-2:] != size:
-            m = F.interpolate(m[None], size=tuple(size), mode="bilinear", align_corners=False)[0]
-        if len(scales) > 1:
-            m = m / m.mean(dim=(-2, -1), keepdim=True).clamp(min=1e-12)
-        total += m
-    maps = (total / len(scales)).detach().cpu().numpy().astype(np.float32)
-    return ClassMaps(labels, [float(scores[0, c]) for c in labels], maps)
+    info = model_info(model)
+    targets = info.targets(_one_photo(target), top_k, scores)
+    maps = crop_maps(attributor, x, targets.index)[0].cpu().numpy().astype(np.float32)
+    labels = [int(c) for c in targets.index[0].tolist()]
+    names = [info.class_names[c] if 0 <= c < len(info.class_names) else str(c) for c in labels]
+    photo = np.stack([photo_saliency(m, loaded.geometry) for m in maps])
+    return SaliencyMaps(labels, names, [float(scores[0, c]) for c in labels], maps, photo, loaded)
+
+
+def _one_photo(target: Any) -> Any:
+    """A flat list of classes means K classes of the one photo: ``[a, b]`` → ``[[a, b]]``."""
+    if isinstance(target, (list, tuple)) and not any(isinstance(t, (list, tuple)) for t in target):
+        return [list(target)]
+    if isinstance(target, (torch.Tensor, np.ndarray)) and target.ndim == 1:
+        return torch.as_tensor(target).reshape(1, -1)
+    return target
 
 
 def photo_saliency(crop_map: np.ndarray, geometry: Geometry) -> np.ndarray:

@@ -1,7 +1,7 @@
 """One call from a photo to boxes: class saliency → map on the photo → localiser (paper section 4).
 
-:func:`localise` is what the ``attribkit localise`` and ``attribkit evaluate`` commands run. Its stages
-are public so studies can cache the expensive one (:func:`class_saliency`) and vary the rest.
+:func:`localise` is what the ``attribkit localise`` and ``attribkit evaluate`` commands run. Its first
+stage is :func:`~attribkit.saliency` (the expensive one: studies cache it and vary the rest).
 """
 
 from __future__ import annotations
@@ -12,12 +12,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from attribkit.data._image import ImageSource, LoadedImage, load_image
 from attribkit._core.interfaces import Attributor, Box, Localiser
 from attribkit._core.registry import create_localiser
-from attribkit.localisation._maps import ClassMaps, class_saliency, photo_saliency
+from attribkit.data._image import ImageSource, LoadedImage, load_image
+from attribkit.localisation._maps import SaliencyMaps, saliency
 from attribkit.localisation._presets import resolve_options
-from attribkit.models._info import model_info
+
 
 @dataclass(frozen=True)
 class LocalisedClass:
@@ -55,19 +55,21 @@ def localise(
     image
         A path, an ``[H, W, 3]`` uint8 array, a PIL image, or a :class:`~attribkit.LoadedImage`.
     target
-        A class index or name, or a list of them (default: the model's top-1).
+        A class index, name or WordNet id, or a list of them (default: the model's top-1).
     top_k
         Localise each of the model's K highest-scoring classes (the paper's top-5 protocol: K=5).
     attributor
-        A registered attributor (``"saliency"``, ``"deconvnet"``, ...) or an attributor object.
+        A registered attributor (``"saliency"``, ``"deconvnet"``, ``"captum:gradcam"``, ...) or an
+        attributor object; the preset's averaging (the default's 10 crops) wraps any of them.
     localiser
         A registered localiser (``"graphcut"``, ``"threshold"``, ``"centre"``) or a localiser object.
     preset
         ``"default"`` (the measured best) or ``"paper"`` (the paper read literally); explicit
         ``options`` override it.
     **options
-        Map options (``ten_crop``, ``smoothgrad``, ``noise``, ``scales``; see :func:`class_saliency`)
-        and the localiser's own options.
+        Averaging options (``ten_crop``, ``crop_fraction``, ``smoothgrad``, ``vargrad``, ``noise``,
+        ``scales``; see :func:`~attribkit.saliency`), the attributor's own declared options and the
+        localiser's own options (each goes where it is known; see ``attribkit plugins``).
 
     Returns
     -------
@@ -80,27 +82,26 @@ def localise(
     >>> [r.box for r in attribkit.localise(model, "cat.jpg", top_k=5)]    # doctest: +SKIP
     """
     loaded = image if isinstance(image, LoadedImage) else load_image(image, model)
-    map_options, localiser_options = resolve_options(preset, localiser if isinstance(localiser, str) else "",
-                                                     options)
+    map_options, localiser_options = resolve_options(
+        preset, localiser if isinstance(localiser, str) else "", options,
+        attributor=attributor if isinstance(attributor, str) else "",
+    )
     if isinstance(localiser, str):
         chosen = create_localiser(localiser, **localiser_options)
     elif localiser_options:
         raise TypeError(f"options {sorted(localiser_options)} need a localiser name, not an object")
     else:
         chosen = localiser
-    maps = class_saliency(model, loaded, target=target, top_k=top_k, attributor=attributor, **map_options)
+    maps = saliency(model, loaded, target=target, top_k=top_k, method=attributor, **map_options)
     return localise_maps(model, loaded, maps, chosen)
 
 
 def localise_maps(
-    model: torch.nn.Module, image: LoadedImage, maps: ClassMaps, localiser: Localiser
+    model: torch.nn.Module, image: LoadedImage, maps: SaliencyMaps, localiser: Localiser
 ) -> list[LocalisedClass]:
-    """The second stage of :func:`localise`: each class's map onto the photo, then the localiser."""
-    names = model_info(model).class_names
+    """The second stage of :func:`localise`: the localiser on each class's map on the photo."""
     out = []
-    for label, score, crop_map in zip(maps.labels, maps.scores, maps.maps):
-        on_photo = photo_saliency(crop_map, image.geometry)
+    for label, name, score, on_photo in zip(maps.labels, maps.names, maps.scores, maps.photo_maps):
         found = localiser.localise(image.rgb, on_photo)
-        name = names[label] if 0 <= label < len(names) else str(label)
         out.append(LocalisedClass(label, name, score, found.box, np.asarray(found.mask, dtype=bool), on_photo))
     return out

@@ -14,10 +14,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from attribkit._core.registry import get_registry
+from attribkit.attribution import AVERAGING_OPTIONS
 from attribkit.errors import OptionError
 
-#: Options that shape the maps (everything else given to :func:`~attribkit.localise` goes to the localiser).
-MAP_OPTIONS = ("ten_crop", "smoothgrad", "noise", "scales")
+#: Options that shape the maps: the averaging around any attributor (everything else given to
+#: :func:`~attribkit.localise` goes to the localiser).
+MAP_OPTIONS = AVERAGING_OPTIONS
 
 #: The map half of each preset.
 MAP_PRESETS: dict[str, dict[str, Any]] = {
@@ -43,11 +45,14 @@ def localiser_preset(localiser: str, preset: str) -> dict[str, Any]:
 
 
 def resolve_options(
-    preset: str | None, localiser: str, options: Mapping[str, Any]
+    preset: str | None, localiser: str, options: Mapping[str, Any], *, attributor: str = ""
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """``(map options, localiser options)`` from a preset name and explicit options (which win).
 
-    ``localiser`` is a registered name, or ``""`` for a localiser object (it gets no preset).
+    ``localiser`` and ``attributor`` are registered names, or ``""`` for objects (a localiser object gets
+    no preset). Each explicit option goes where it is known: averaging options and the attributor's own
+    declared options (``n_steps`` of ``captum:integrated_gradients``) to the maps, everything else to
+    the localiser, which rejects what it does not take. A name both declare goes to the localiser.
 
     Raises
     ------
@@ -57,7 +62,16 @@ def resolve_options(
     preset = "default" if preset is None else preset
     if preset not in MAP_PRESETS:
         raise OptionError(f"unknown preset {preset!r}; known: {', '.join(sorted(MAP_PRESETS))}")
-    maps = {**MAP_PRESETS[preset], **{k: v for k, v in options.items() if k in MAP_OPTIONS}}
+    registry = get_registry()
+    method = registry.get("attributor", attributor).options if attributor else None
+    taken = registry.get("localiser", localiser).options if localiser else None
+
+    def for_maps(key: str) -> bool:
+        if key in MAP_OPTIONS:
+            return True
+        return method is not None and key in method and not (taken is not None and key in taken)
+
+    maps = {**MAP_PRESETS[preset], **{k: v for k, v in options.items() if for_maps(k)}}
     own = localiser_preset(localiser, preset) if localiser else {}
-    loc = {**own, **{k: v for k, v in options.items() if k not in MAP_OPTIONS}}
+    loc = {**own, **{k: v for k, v in options.items() if not for_maps(k)}}
     return maps, loc

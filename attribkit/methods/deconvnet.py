@@ -8,12 +8,18 @@ this plugin only names them.
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 import torch
 
+from attribkit.attribution import GradientAttributor
 from attribkit.hookspecs import Registrar, hookimpl
 from attribkit.rules import DeconvNet, GuidedBackprop, RuleAttributor
+
+#: What the factories accept: the rule's policy for uncovered activations, then the gradient engine's
+#: own options (read from its signature, so the two cannot drift apart).
+OPTIONS = ("unsupported", *list(inspect.signature(GradientAttributor).parameters)[1:])
 
 
 def deconvnet(model: torch.nn.Module, **options: Any) -> RuleAttributor:
@@ -32,9 +38,11 @@ def attribkit_register(registry: Registrar) -> None:
         "deconvnet",
         deconvnet,
         description="DeconvNet: the gradient with ReLU applied to the backward signal (paper section 5)",
+        options=OPTIONS,
     )
     registry.add_attributor(
         "guided_backprop",
         guided_backprop,
         description="guided backprop: the gradient masked by the forward and backward ReLU signs",
+        options=OPTIONS,
     )

@@ -9,8 +9,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import Any
 
 import torch
+
+from attribkit._core.targets import Targets, resolve_targets
 
 INFO_ATTRIBUTE = "attribkit_info"
 
@@ -64,21 +67,28 @@ class ModelInfo:
     class_names: tuple[str, ...] = field(default_factory=imagenet_classes)
 
     def class_index(self, name_or_index: str | int) -> int:
-        """A class index from an index, a numeric string or a class name (case-insensitive)."""
-        if isinstance(name_or_index, int) or str(name_or_index).strip().isdigit():
-            index = int(name_or_index)
-            if not 0 <= index < len(self.class_names):
-                raise ValueError(f"class index {index} is out of range [0, {len(self.class_names)})")
-            return index
-        wanted = str(name_or_index).strip().lower()
-        lowered = [c.lower() for c in self.class_names]
-        if wanted in lowered:
-            return lowered.index(wanted)
-        import difflib
+        """A class index from an index, a numeric string, a class name (case-insensitive) or, for an
+        ImageNet-1k model, a WordNet id (``"n02124075"``); :class:`~attribkit.TargetError` otherwise."""
+        return int(self.targets(name_or_index, batch=1).index[0, 0])
 
-        close = difflib.get_close_matches(wanted, lowered, n=5, cutoff=0.6)
-        hint = f"; close matches: {', '.join(self.class_names[lowered.index(c)] for c in close)}" if close else ""
-        raise ValueError(f"unknown class {name_or_index!r} for model {self.name!r}{hint}")
+    def targets(
+        self,
+        target: Any = None,
+        top_k: int | None = None,
+        scores: torch.Tensor | None = None,
+        *,
+        batch: int | None = None,
+    ) -> Targets:
+        """:func:`~attribkit.resolve_targets` with this model's class names and WordNet ids."""
+        return resolve_targets(target, top_k, scores, batch=batch, classes=self.class_names,
+                               wnids=self._wnids)
+
+    def _wnids(self) -> tuple[str, ...] | None:
+        # ImageNet-1k class order is sorted WordNet ids (torchvision's and timm's order); any 1000-class
+        # model is read as ImageNet's, as annotations name their classes by wnid.
+        from attribkit.data._annotations import imagenet_wnids
+
+        return imagenet_wnids() if len(self.class_names) == 1000 else None
 
 
 def attach_info(model: torch.nn.Module, info: ModelInfo) -> torch.nn.Module:

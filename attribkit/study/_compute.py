@@ -21,8 +21,8 @@ import numpy as np
 import torch
 
 from attribkit.data._image import LoadedImage, load_image
-from attribkit.localisation._maps import photo_saliency
-from attribkit.study._batches import batch_maps, pad_batch, pad_rows
+from attribkit.localisation._maps import crop_maps, photo_saliency
+from attribkit.study._batches import pad_batch, pad_rows
 from attribkit.study._data import StudyImage
 from attribkit.study._gallery import gallery_path, save_localisation, save_map, save_photo
 from attribkit.study._records import Key, Record, RecordWriter
@@ -31,13 +31,10 @@ from attribkit.study._workers import LocaliserSpec, localise_job, make_executor
 
 @dataclass(frozen=True)
 class MapPlan:
-    """One distinct map of the study: an attributor object and the map options applied around it."""
+    """One distinct map of the study: its label and the attributor (averaging wrappers included)."""
 
     label: str
     attributor: Any
-    smoothgrad: int
-    noise: float
-    scales: tuple[float, ...]
 
 
 @dataclass(frozen=True)
@@ -247,18 +244,17 @@ def _maps(
     # The caller's random state is left as it was (fork_rng).
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         torch.manual_seed(_seed(*[p.item.name for p in photos], map_plan.label))
-        maps = batch_maps(map_plan.attributor, x, targets, smoothgrad=map_plan.smoothgrad,
-                          noise=map_plan.noise, scales=map_plan.scales)[: len(photos)]
+        maps = crop_maps(map_plan.attributor, x, targets)[: len(photos)]
     maps_np = maps.cpu().numpy()
     ms = (time.perf_counter() - start) * 1000 / len(photos)
     for i, photo in enumerate(photos):
         name, label = photo.item.name, map_plan.label
-        crop_maps = maps_np[i, : len(photo.labels)]
+        classes = maps_np[i, : len(photo.labels)]
         k = photo.labels.index(photo.target)
         if ("map", name, label, "") in missing[name]:
             # Localisers and box metrics work on the photo, as in the paper: the crop's map is carried
             # onto the photo's pixels (NaN where the model's crop did not reach).
-            photo_map = photo_saliency(crop_maps[k], photo.loaded.geometry)
+            photo_map = photo_saliency(classes[k], photo.loaded.geometry)
             record: Record = {
                 "kind": "map", "image": name, "method": label, "localiser": "",
                 "target": photo.target, "predicted": photo.predicted, "probability": photo.probability,
@@ -266,7 +262,7 @@ def _maps(
                                photo.item.boxes, steps, batch_size),
             }
             if photo.in_gallery:
-                save_map(gallery_path(out, name, label), photo.loaded.input_rgb, crop_maps[k])
+                save_map(gallery_path(out, name, label), photo.loaded.input_rgb, classes[k])
             timings.append({"image": name, "method": label, "localiser": "", "kind": "map",
                             "ms": ms * photo.charge})
             writer.append(record)
@@ -275,7 +271,7 @@ def _maps(
             if box.map_label == label and ("box", name, label, box.label) in missing[name]:
                 seeds = [f"{name}|{label}|{box.label}" + ("" if c == photo.target else f"|{c}")
                          for c in photo.labels]
-                future = executor.submit(localise_job, box.spec, photo.loaded.rgb, crop_maps,
+                future = executor.submit(localise_job, box.spec, photo.loaded.rgb, classes,
                                          photo.loaded.geometry, seeds, k)
                 pending[future] = _Job(photo, box)
 

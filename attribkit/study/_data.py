@@ -119,10 +119,6 @@ def annotated_images(entries: Sequence[AnnotatedImage], class_index: Callable[[s
 
 def class_of(model: torch.nn.Module, label: str) -> int:
     """An annotation's label (ImageNet wnid, class name or index) → the model's class index."""
-    from attribkit.data import imagenet_wnids
     from attribkit.models._info import model_info
 
-    wnids = imagenet_wnids()
-    if label in wnids and len(model_info(model).class_names) == len(wnids):
-        return wnids.index(label)
     return model_info(model).class_index(label)

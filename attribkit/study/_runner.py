@@ -18,7 +18,8 @@ from typing import Any
 
 import torch
 
-from attribkit._core.registry import create_attributor, get_registry
+from attribkit._core.registry import get_registry
+from attribkit.attribution import create_attributor
 from attribkit.models._info import model_info
 from attribkit.study._compute import BoxPlan, MapPlan, Plan, compute
 from attribkit.study._data import DataSpec, StudyImage, class_of, study_images
@@ -64,24 +65,16 @@ def choose_settings(
     return cross_settings(methods, localisers, method_options=method_options, localiser_options=localiser_options)
 
 
-def _attributor(model: torch.nn.Module, name: str, options: Mapping[str, Any], ten_crop: bool) -> Any:
-    if not ten_crop:
-        return create_attributor(name, model, **options)
-    try:
-        return create_attributor(name, model, **options, ten_crop=True)
-    except TypeError as exc:
-        raise ValueError(
-            f"attributor {name!r} does not average 10 crops itself ({exc}); pass ten_crop=False "
-            "(on the command line: --option ten_crop=false)"
-        ) from exc
-
-
 def make_plan(model: torch.nn.Module, settings: Sequence[Setting], *, top_k: int, batch: int) -> Plan:
     """Build each distinct attributor and check each localiser's options, here rather than in a worker.
 
     Raises :class:`~attribkit.UnknownMethodError` for an unknown name, ``TypeError`` (an
     :class:`~attribkit.errors.OptionError`) for an option a method does not take, ``ValueError`` for a
     map shared by settings that build its attributor differently.
+
+    Each map's attributor is the registered method wrapped in its averaging (10-crop, SmoothGrad,
+    VarGrad, scales: :func:`attribkit.attribution.create_attributor`), so every option works with every
+    method.
     """
     if top_k < 0 or batch < 1:
         raise ValueError(f"top_k must be >= 0 and map_batch >= 1; got {top_k}, {batch}")
@@ -95,16 +88,13 @@ def make_plan(model: torch.nn.Module, settings: Sequence[Setting], *, top_k: int
     built: dict[str, tuple[str, dict[str, Any]]] = {}
     boxes: dict[tuple[str, str], BoxPlan] = {}
     for r in resolved:
-        recipe = (r.setting.attributor, dict(r.setting.attributor_options))
+        recipe = (r.setting.attributor, dict(r.attributor_options))
         if r.map_label in built and built[r.map_label] != recipe:
             raise ValueError(f"settings build map {r.map_label!r} with different attributor options: "
                              f"{built[r.map_label][1]} and {recipe[1]}")
         if r.map_label not in maps:
-            options = r.map_options
-            maps[r.map_label] = MapPlan(
-                r.map_label, _attributor(model, r.setting.attributor, r.setting.attributor_options,
-                                         bool(options["ten_crop"])),
-                int(options["smoothgrad"]), float(options["noise"]), tuple(options["scales"]))
+            attributor = create_attributor(r.setting.attributor, model, **r.map_options, **r.attributor_options)
+            maps[r.map_label] = MapPlan(r.map_label, attributor)
             built[r.map_label] = recipe
         if r.setting.localiser is None or r.localiser_label is None:
             continue

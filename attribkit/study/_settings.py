@@ -13,14 +13,19 @@ the paper's literal settings and the baselines. Nothing here depends on a partic
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from attribkit.localisation._presets import MAP_OPTIONS, resolve_options
+from attribkit.attribution import AVERAGING_OPTIONS, with_averaging
+from attribkit.localisation._presets import resolve_options
 
-#: Map options at their defaults (``class_saliency``'s); a map label names only options that differ.
-MAP_DEFAULTS: dict[str, Any] = {"ten_crop": False, "smoothgrad": 0, "noise": 0.15, "scales": (1.0,)}
+#: The averaging options at their defaults (:func:`~attribkit.attribution.with_averaging`'s); a map label
+#: names only those that differ.
+MAP_DEFAULTS: dict[str, Any] = {
+    name: p.default for name, p in inspect.signature(with_averaging).parameters.items() if name in AVERAGING_OPTIONS
+}
 
 
 @dataclass(frozen=True)
@@ -39,10 +44,14 @@ class Setting:
         A localisation preset (``"default"``, ``"paper"``) whose map and localiser options come first;
         ``None``: no preset (the attributor's plain map, the localiser's own defaults).
     options
-        As :func:`attribkit.localise`'s ``**options``: map options (``ten_crop``, ``smoothgrad``, ``noise``,
-        ``scales``) and the localiser's options, mixed; they override the preset's.
+        As :func:`attribkit.localise`'s ``**options``: averaging options (``ten_crop``, ``smoothgrad``,
+        ``vargrad``, ``noise``, ``scales``, ``crop_fraction``), the attributor's own declared options
+        and the localiser's options, mixed; each goes where it is known and overrides the preset's. With
+        ``preset=None`` only the averaging options go to the maps (give a method's own options in
+        ``attributor_options``).
     attributor_options
-        Keyword options of ``create_attributor`` (e.g. a Captum layer).
+        The attributor's own options (e.g. a Captum layer); unlike those in ``options``, they are not
+        part of the map's label.
     localiser_options
         Options for the localiser only (after the preset's and ``options``).
     localiser_label
@@ -59,22 +68,28 @@ class Setting:
     localiser_label: str | None = None
 
     def resolve(self) -> ResolvedSetting:
-        """Split and resolve the options; raises ``ValueError`` for an unknown preset."""
+        """Split and resolve the options (needs the registry: presets and declared options live there).
+
+        Raises :class:`~attribkit.errors.OptionError` (a ``ValueError`` too) for an unknown preset or
+        one the localiser does not register, :class:`~attribkit.UnknownMethodError` for an unknown name.
+        """
         options = dict(self.options)
         if self.preset is None:
-            maps = {k: v for k, v in options.items() if k in MAP_OPTIONS}
-            loc = {k: v for k, v in options.items() if k not in MAP_OPTIONS}
+            maps = {k: v for k, v in options.items() if k in AVERAGING_OPTIONS}
+            loc = {k: v for k, v in options.items() if k not in AVERAGING_OPTIONS}
         else:
-            maps, loc = resolve_options(self.preset, self.localiser or "", options)
+            maps, loc = resolve_options(self.preset, self.localiser or "", options, attributor=self.attributor)
+        own = {k: v for k, v in maps.items() if k not in AVERAGING_OPTIONS}
+        averaging = {**MAP_DEFAULTS, **{k: v for k, v in maps.items() if k in AVERAGING_OPTIONS}}
+        if isinstance(averaging["scales"], (int, float)):
+            averaging["scales"] = (averaging["scales"],)
+        averaging["scales"] = tuple(float(s) for s in averaging["scales"])
         loc = {**loc, **self.localiser_options} if self.localiser is not None else {}
-        maps = {**MAP_DEFAULTS, **maps}
-        if isinstance(maps["scales"], (int, float)):
-            maps["scales"] = (maps["scales"],)
-        maps["scales"] = tuple(float(s) for s in maps["scales"])
         label = self.localiser_label
         if label is None and self.localiser is not None:
             label = _labelled(self.localiser, loc)
-        return ResolvedSetting(self, maps, loc, map_label(self.attributor, maps), label)
+        return ResolvedSetting(self, averaging, {**self.attributor_options, **own}, loc,
+                               map_label(self.attributor, {**averaging, **own}), label)
 
 
 @dataclass(frozen=True)
@@ -83,7 +98,9 @@ class ResolvedSetting:
 
     setting: Setting
     map_options: dict[str, Any]
-    """``ten_crop``, ``smoothgrad``, ``noise``, ``scales`` (every one, defaults included)."""
+    """The averaging options, every one (defaults included)."""
+    attributor_options: dict[str, Any]
+    """The attributor's own options (``attributor_options`` and those routed from ``options``)."""
     localiser_options: dict[str, Any]
     map_label: str
     """The ``method`` of its records: the attributor and the map options that differ from the defaults."""
@@ -98,15 +115,16 @@ def _labelled(name: str, options: Mapping[str, Any]) -> str:
 
 
 def map_label(attributor: str, map_options: Mapping[str, Any]) -> str:
-    """``"saliency"``, ``"saliency[ten_crop=True]"``, ``"saliency[noise=0.15,smoothgrad=8]"``: the map's key.
+    """``"saliency"``, ``"saliency[ten_crop=True]"``, ``"saliency[smoothgrad=8]"``: the map's key.
 
-    Options at their defaults are left out, and ``noise`` without SmoothGrad (it has no effect).
+    Averaging options at their defaults are left out, and ``noise`` without SmoothGrad or VarGrad (it has
+    no effect); a method's own options are always named.
     """
     full = {**MAP_DEFAULTS, **map_options}
-    full["scales"] = tuple(float(s) for s in (full["scales"] if isinstance(full["scales"], (list, tuple))
-                                              else (full["scales"],)))
+    scales = full["scales"]
+    full["scales"] = tuple(float(s) for s in (scales if isinstance(scales, (list, tuple)) else (scales,)))
     differ = {k: v for k, v in full.items() if k not in MAP_DEFAULTS or v != MAP_DEFAULTS[k]}
-    if not full["smoothgrad"]:
+    if not (full["smoothgrad"] or full["vargrad"]):
         differ.pop("noise", None)
     return _labelled(attributor, differ)
 

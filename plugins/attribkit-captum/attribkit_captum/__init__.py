@@ -7,6 +7,9 @@ Example
 >>> import attribkit
 >>> ig = attribkit.create_attributor("captum:integrated_gradients", model, n_steps=32)  # doctest: +SKIP
 >>> cam = attribkit.create_attributor("captum:gradcam", model, layer="layer4")         # doctest: +SKIP
+
+SmoothGrad, VarGrad and 10-crop averaging are attribkit's wrappers, for these methods as for any other:
+``attribkit.create_attributor("captum:input_x_gradient", model, smoothgrad=25)``.
 """
 
 from __future__ import annotations
@@ -22,7 +25,6 @@ _LAZY = {
     "CaptumInputXGradient": "attribkit_captum._methods",
     "CaptumIntegratedGradients": "attribkit_captum._methods",
     "CaptumOcclusion": "attribkit_captum._methods",
-    "CaptumSmoothGrad": "attribkit_captum._methods",
 }
 
 __all__ = sorted([*_LAZY, "LayerError", "default_layer_name", "find_layer"])

@@ -79,12 +79,3 @@ class CaptumAttributor:
         out = torch.stack(maps, dim=1)
         return out[:, 0] if targets.single else out
 
-
-def slice_args(extra: tuple[Any, ...] | None, index: int, n: int) -> tuple[Any, ...] | None:
-    """Per-image arguments (tensors with a batch axis of ``n``) follow image ``index`` when looping."""
-    if extra is None:
-        return None
-    return tuple(
-        a[index : index + 1] if isinstance(a, torch.Tensor) and a.ndim and a.shape[0] == n else a
-        for a in extra
-    )

@@ -10,12 +10,10 @@ from captum.attr import (
     IntegratedGradients,
     LayerAttribution,
     LayerGradCam,
-    NoiseTunnel,
     Occlusion,
-    Saliency,
 )
 
-from attribkit_captum._bridge import CaptumAttributor, slice_args
+from attribkit_captum._bridge import CaptumAttributor
 from attribkit_captum._layers import find_layer
 
 
@@ -57,53 +55,6 @@ class CaptumInputXGradient(CaptumAttributor):
 
     def _attribute_one(self, inputs: torch.Tensor, target: torch.Tensor, extra: Any) -> torch.Tensor:
         return InputXGradient(self.model).attribute(inputs, target=target, additional_forward_args=extra)
-
-
-class CaptumSmoothGrad(CaptumAttributor):
-    """SmoothGrad (Smilkov et al. 2017): the input gradient averaged over noisy copies of the image.
-
-    Parameters
-    ----------
-    samples
-        Noisy copies per image (``nt_samples``).
-    noise_level
-        Noise standard deviation as a fraction of each image's value range ``max - min`` (the SmoothGrad
-        paper's parametrisation; 0.15 is its recommended level), so the same setting suits any input
-        normalisation. Noise is drawn from torch's global generator: seed it for repeatable maps.
-    abs
-        Average ``|gradient|`` (Captum's ``Saliency(abs=True)``) instead of the signed gradient.
-    batch_size
-        Noisy copies per forward pass (``nt_samples_batch_size``; ``None``: all at once).
-    """
-
-    def __init__(
-        self,
-        model: torch.nn.Module,
-        *,
-        samples: int = 25,
-        noise_level: float = 0.15,
-        abs: bool = False,
-        batch_size: int | None = None,
-        eval_mode: bool = True,
-    ) -> None:
-        super().__init__(model, eval_mode=eval_mode)
-        if samples < 1 or noise_level < 0:
-            raise ValueError(f"need samples >= 1 and noise_level >= 0; got {samples}, {noise_level}")
-        self.samples, self.noise_level, self.abs, self.batch_size = samples, noise_level, abs, batch_size
-
-    def _attribute_one(self, inputs: torch.Tensor, target: torch.Tensor, extra: Any) -> torch.Tensor:
-        tunnel = NoiseTunnel(Saliency(self.model))
-        n = inputs.shape[0]
-        # Captum takes one stdev per input tensor, not per image; the noise level is per image, so loop.
-        return torch.cat([
-            tunnel.attribute(
-                inputs[i : i + 1], nt_type="smoothgrad", nt_samples=self.samples,
-                nt_samples_batch_size=self.batch_size,
-                stdevs=self.noise_level * float(inputs[i].detach().max() - inputs[i].detach().min()),
-                target=target[i : i + 1], additional_forward_args=slice_args(extra, i, n), abs=self.abs,
-            )
-            for i in range(n)
-        ])
 
 
 class CaptumOcclusion(CaptumAttributor):
