@@ -1,7 +1,8 @@
 """One call from a photo to boxes: class saliency → map on the photo → localiser (paper section 4).
 
-:func:`localise` is what the ``attribkit localise`` and ``attribkit evaluate`` commands run. Its first
-stage is :func:`~attribkit.saliency` (the expensive one: studies cache it and vary the rest).
+:func:`localise` is what the ``attribkit localise`` command runs. Its first stage is
+:func:`~attribkit.saliency` (the expensive one); the study runner (and ``attribkit evaluate``, a report
+over its records) calls the same two stages, batched over photos.
 """
 
 from __future__ import annotations
