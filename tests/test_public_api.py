@@ -27,3 +27,37 @@ def test_every_public_function_and_class_is_documented():
         if (inspect.isclass(obj) or inspect.isfunction(obj)) and not obj.__doc__
     ]
     assert missing == []
+
+
+PUBLIC_PACKAGES = ["attribkit", "attribkit.attribution", "attribkit.localisation", "attribkit.data",
+                   "attribkit.models", "attribkit.metrics", "attribkit.render", "attribkit.rules",
+                   "attribkit.visualise", "attribkit.study", "attribkit.errors", "attribkit.hookspecs"]
+
+
+def test_public_objects_report_a_public_module():
+    """``help()``, reprs and doc tools show where a user imports a name from, never a private module."""
+    import importlib
+
+    private = []
+    for package in PUBLIC_PACKAGES:
+        module = importlib.import_module(package)
+        for name in getattr(module, "__all__", ()):
+            obj = getattr(module, name)
+            if inspect.isclass(obj) or inspect.isfunction(obj):
+                origin = obj.__module__
+                if not origin.startswith("attribkit") or any(p.startswith("_") for p in origin.split(".")):
+                    private.append(f"{package}.{name}: {origin}")
+    assert private == []
+
+
+def test_the_exception_tree():
+    from attribkit import errors
+
+    for name in errors.__all__:
+        cls = getattr(errors, name)
+        base = errors.AttribkitWarning if issubclass(cls, Warning) else errors.AttribkitError
+        assert issubclass(cls, base), name
+    # The built-in bases stay, so `except ValueError` callers keep working.
+    assert issubclass(errors.TargetError, ValueError) and issubclass(errors.ImageError, ValueError)
+    assert issubclass(errors.UnknownMethodError, LookupError) and issubclass(errors.PluginError, RuntimeError)
+    assert issubclass(errors.OptionError, TypeError) and issubclass(errors.OptionError, ValueError)
