@@ -28,6 +28,7 @@ from attribkit._core.registry import (
     list_localisers,
     list_visualisers,
     reset_registry,
+    set_registry,
 )
 from attribkit._core.targets import resolve_targets
 from attribkit.attribution import (
@@ -123,6 +124,7 @@ __all__ = [
     "resolve_targets",
     "saliency",
     "saliency_map",
+    "set_registry",
     "with_averaging",
 ]
 

@@ -132,7 +132,42 @@ def test_localise_routes_method_options_to_the_method():
     maps, loc = resolve_options("default", "graphcut", {"unsupported": "raise", "blur": 0.1},
                                 attributor="deconvnet")
     assert maps == {"ten_crop": True, "unsupported": "raise"} and loc["blur"] == 0.1
-    # Unknown to both: the localiser rejects it, naming itself.
-    _, loc = resolve_options("default", "threshold", {"zzz": 1}, attributor="deconvnet")
-    with pytest.raises(OptionError, match="unknown option 'zzz' for threshold"):
-        attribkit.create_localiser("threshold", **loc)
+    # Unknown to every side: one error naming every side's options and the close names.
+    with pytest.raises(OptionError, match=r"unknown option 'smoothgrd' for deconvnet \+ threshold\. "
+                                          r"Did you mean 'smoothgrad'\?.*averaging: .*threshold: fraction, blur"):
+        resolve_options("default", "threshold", {"smoothgrd": 1}, attributor="deconvnet")
+
+
+def test_a_name_both_sides_take_must_be_given_to_one_side():
+    with pytest.raises(OptionError, match="'seed' is taken by both attributor 'random' and localiser 'graphcut'"):
+        resolve_options("default", "graphcut", {"seed": 3}, attributor="random")
+    maps, loc = resolve_options("default", "graphcut", {}, attributor="random",
+                                attributor_options={"seed": 3}, localiser_options={"seed": 4})
+    assert maps["seed"] == 3 and loc["seed"] == 4
+
+
+def test_a_localiser_may_register_presets_of_its_own_names(replaced):
+    replaced(Plugin(presets={"fast": {"margin": 1}, "default": {"margin": 7}}))
+    maps, loc = resolve_options("fast", "graphcut", {})
+    assert loc == {"margin": 1} and maps == {"ten_crop": True}  # the maps take the default half
+    with pytest.raises(OptionError, match="unknown preset 'slow'; known: default, fast, paper"):
+        resolve_options("slow", "graphcut", {})
+
+
+def test_misspelt_averaging_option_is_suggested():
+    with pytest.raises(OptionError, match=r"unknown option 'smoothgrd' for saliency\. Did you mean 'smoothgrad'\?"):
+        attribkit.create_attributor("saliency", torch.nn.Linear(2, 2), smoothgrd=2)
+
+
+def test_set_registry_makes_a_code_registered_plugin_usable(fresh_registry):
+    plugin = Plugin(presets={"default": {"margin": 2}})
+    with pytest.warns(attribkit.PluginConflictWarning):
+        registry = attribkit.build_registry([("mine", plugin)])
+    previous = attribkit.set_registry(registry)
+    try:
+        assert attribkit.get_registry() is registry
+        assert resolve_options("default", "graphcut", {})[1] == {"margin": 2}
+    finally:
+        assert attribkit.set_registry(previous) is registry
+    with pytest.raises(TypeError, match="attribkit.Registry"):
+        attribkit.set_registry("registry")

@@ -54,8 +54,11 @@ class Registration:
     options: tuple[str, ...] | None = None
     presets: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
-    def check_options(self, options: Mapping[str, Any]) -> None:
+    def check_options(self, options: Mapping[str, Any], *, also: Sequence[str] = ()) -> None:
         """Raise :class:`~attribkit.errors.OptionError` naming the first option the method does not take.
+
+        ``also`` names options the caller takes around the method (the averaging options around an
+        attributor): they are not passed here, but a misspelling of one is suggested and listed.
 
         Example
         -------
@@ -66,7 +69,7 @@ class Registration:
             return
         for key in options:
             if key not in self.options:
-                raise OptionError(_unknown("option", key, self.name, self.options))
+                raise OptionError(_unknown("option", key, self.name, (*self.options, *also)))
 
     def preset(self, name: str) -> dict[str, Any]:
         """A copy of the named preset's options; :class:`~attribkit.errors.OptionError` if there is none."""
@@ -74,9 +77,9 @@ class Registration:
             raise OptionError(_unknown("preset", name, self.name, sorted(self.presets)))
         return dict(self.presets[name])
 
-    def create(self, *args: Any, **options: Any) -> Any:
-        """``factory(*args, **options)`` after checking the option names."""
-        self.check_options(options)
+    def create(self, *args: Any, also: Sequence[str] = (), **options: Any) -> Any:
+        """``factory(*args, **options)`` after checking the option names (``also``: see :meth:`check_options`)."""
+        self.check_options(options, also=also)
         return self.factory(*args, **options)
 
 
@@ -306,6 +309,24 @@ def get_registry() -> Registry:
         if _registry is None:
             _registry = build_registry()
         return _registry
+
+
+def set_registry(registry: Registry | None) -> Registry | None:
+    """Make ``registry`` the process-wide one (what ``create_*``, ``localise`` and the study use); returns
+    the one it replaces. ``None`` forgets it, like :func:`reset_registry`.
+
+    For plugins registered in code rather than through an installed entry point::
+
+        previous = attribkit.set_registry(attribkit.build_registry([("mine", my_module)]))
+        ...
+        attribkit.set_registry(previous)
+    """
+    global _registry
+    if registry is not None and not isinstance(registry, Registry):
+        raise TypeError(f"registry must be an attribkit.Registry (from build_registry); got {type(registry).__name__}")
+    with _lock:
+        previous, _registry = _registry, registry
+    return previous
 
 
 def reset_registry() -> None:

@@ -114,6 +114,6 @@ def create_attributor(
     >>> sal = create_attributor("saliency", model, ten_crop=True)         # doctest: +SKIP
     >>> cam = create_attributor("captum:gradcam", model, smoothgrad=8)    # doctest: +SKIP
     """
-    method = get_registry().get("attributor", name).create(model, **options)
+    method = get_registry().get("attributor", name).create(model, also=AVERAGING_OPTIONS, **options)
     return with_averaging(method, ten_crop=ten_crop, crop_fraction=crop_fraction, smoothgrad=smoothgrad,
                           vargrad=vargrad, noise=noise, scales=scales)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import Any
 from pathlib import Path
 
 from attribkit.cli._common import (
@@ -28,9 +29,9 @@ def add_localiser_args(parser: argparse.ArgumentParser) -> None:
                         help="a map or localiser option, e.g. blur=0.03 or ten_crop=true (repeatable)")
 
 
-def parse_options(items: list[str]) -> dict[str, object]:
+def parse_options(items: list[str]) -> dict[str, Any]:
     """``["blur=0.03", "ten_crop=true", "scales=1,1.5"]`` → typed options."""
-    out: dict[str, object] = {}
+    out: dict[str, Any] = {}
     for item in items:
         key, sep, text = item.partition("=")
         if not sep or not key.strip():

@@ -45,6 +45,8 @@ def localise(
     attributor: str | Attributor = "saliency",
     localiser: str | Localiser = "graphcut",
     preset: str | None = "default",
+    attributor_options: dict[str, Any] | None = None,
+    localiser_options: dict[str, Any] | None = None,
     **options: Any,
 ) -> list[LocalisedClass]:
     """Boxes of the target class (or each of the model's top-k classes) in a photo.
@@ -65,12 +67,15 @@ def localise(
     localiser
         A registered localiser (``"graphcut"``, ``"threshold"``, ``"centre"``) or a localiser object.
     preset
-        ``"default"`` (the measured best) or ``"paper"`` (the paper read literally); explicit
-        ``options`` override it.
+        ``"default"`` (the measured best) or ``"paper"`` (the paper read literally), or another preset
+        the localiser registers; explicit options override it.
+    attributor_options, localiser_options
+        Options for one side only, unexamined: for a name both sides take (``seed``).
     **options
         Averaging options (``ten_crop``, ``crop_fraction``, ``smoothgrad``, ``vargrad``, ``noise``,
         ``scales``; see :func:`~attribkit.saliency`), the attributor's own declared options and the
-        localiser's own options (each goes where it is known; see ``attribkit plugins``).
+        localiser's own options (each goes where it is known; see ``attribkit plugins``). A name both
+        sides take, or none, is an :class:`~attribkit.errors.OptionError`.
 
     Returns
     -------
@@ -86,6 +91,7 @@ def localise(
     map_options, localiser_options = resolve_options(
         preset, localiser if isinstance(localiser, str) else "", options,
         attributor=attributor if isinstance(attributor, str) else "",
+        attributor_options=attributor_options, localiser_options=localiser_options,
     )
     if isinstance(localiser, str):
         chosen = create_localiser(localiser, **localiser_options)

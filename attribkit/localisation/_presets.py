@@ -5,12 +5,14 @@ listed here. What the localiser does is the localiser's business: each registrat
 presets (``registry.add_localiser(..., presets={"paper": {...}, "default": {...}})``), and the pipeline
 asks the chosen localiser for the preset by name, so it never knows a localiser's option names. A
 localiser that registers no presets runs on its own defaults under every preset; one that registers
-some must have the one asked for.
+some must have the one asked for. A localiser may register presets of other names (``"fast"``): under
+those the maps take the ``"default"`` half.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import difflib
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from attribkit._core.registry import get_registry
@@ -45,33 +47,58 @@ def localiser_preset(localiser: str, preset: str) -> dict[str, Any]:
 
 
 def resolve_options(
-    preset: str | None, localiser: str, options: Mapping[str, Any], *, attributor: str = ""
+    preset: str | None,
+    localiser: str,
+    options: Mapping[str, Any],
+    *,
+    attributor: str = "",
+    attributor_options: Mapping[str, Any] | None = None,
+    localiser_options: Mapping[str, Any] | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """``(map options, localiser options)`` from a preset name and explicit options (which win).
 
     ``localiser`` and ``attributor`` are registered names, or ``""`` for objects (a localiser object gets
-    no preset). Each explicit option goes where it is known: averaging options and the attributor's own
-    declared options (``n_steps`` of ``captum:integrated_gradients``) to the maps, everything else to
-    the localiser, which rejects what it does not take. A name both declare goes to the localiser.
+    no preset). Each of ``options`` goes where it is known: averaging options and the attributor's own
+    declared options (``n_steps`` of ``captum:integrated_gradients``) to the maps, the localiser's to the
+    localiser. ``attributor_options`` and ``localiser_options`` go to their side unexamined: that is how
+    to pass a name both sides take (``seed`` of ``random`` and of ``graphcut``).
 
     Raises
     ------
     OptionError
-        An unknown preset (a ``ValueError`` too), or one the localiser does not register.
+        An unknown preset (a ``ValueError`` too), or one the localiser does not register; an option
+        both sides take, given in ``options``; an option no side takes (close names suggested).
     """
     preset = "default" if preset is None else preset
-    if preset not in MAP_PRESETS:
-        raise OptionError(f"unknown preset {preset!r}; known: {', '.join(sorted(MAP_PRESETS))}")
     registry = get_registry()
+    own_presets = registry.get("localiser", localiser).presets if localiser else {}
+    if preset not in MAP_PRESETS and preset not in own_presets:
+        known = sorted({*MAP_PRESETS, *own_presets})
+        raise OptionError(f"unknown preset {preset!r}; known: {', '.join(known)}")
     method = registry.get("attributor", attributor).options if attributor else None
     taken = registry.get("localiser", localiser).options if localiser else None
-
-    def for_maps(key: str) -> bool:
-        if key in MAP_OPTIONS:
-            return True
-        return method is not None and key in method and not (taken is not None and key in taken)
-
-    maps = {**MAP_PRESETS[preset], **{k: v for k, v in options.items() if for_maps(k)}}
-    own = localiser_preset(localiser, preset) if localiser else {}
-    loc = {**own, **{k: v for k, v in options.items() if not for_maps(k)}}
+    maps = dict(MAP_PRESETS.get(preset, MAP_PRESETS["default"]))
+    loc = localiser_preset(localiser, preset) if localiser else {}
+    for key, value in options.items():
+        to_maps = key in MAP_OPTIONS or (method is not None and key in method)
+        to_localiser = taken is not None and key in taken
+        if to_maps and to_localiser:
+            raise OptionError(
+                f"option {key!r} is taken by both attributor {attributor!r} and localiser {localiser!r}; "
+                "pass it in attributor_options= or localiser_options="
+            )
+        if not to_maps and not to_localiser and method is not None and taken is not None:
+            raise OptionError(_unknown_everywhere(key, attributor, method, localiser, taken))
+        (maps if to_maps else loc)[key] = value
+    maps.update(attributor_options or {})
+    loc.update(localiser_options or {})
     return maps, loc
+
+
+def _unknown_everywhere(key: str, attributor: str, method: Sequence[str], localiser: str,
+                        taken: Sequence[str]) -> str:
+    groups = {"averaging": MAP_OPTIONS, attributor: method, localiser: taken}
+    close = difflib.get_close_matches(key, [n for names in groups.values() for n in names], n=3, cutoff=0.6)
+    hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+    known = "; ".join(f"{group}: {', '.join(names) or '(none)'}" for group, names in groups.items())
+    return f"unknown option {key!r} for {attributor} + {localiser}.{hint} Known: {known}."
