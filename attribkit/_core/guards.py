@@ -56,3 +56,8 @@ def check_inputs(inputs: Any) -> torch.Tensor:
             f"inputs must be a float tensor [N, C, H, W]; got {inputs.dtype} {tuple(inputs.shape)}"
         )
     return inputs
+
+
+def model_device(model: torch.nn.Module) -> torch.device:
+    """The device of ``model``'s first parameter (CPU for a model without parameters), where its inputs go."""
+    return next(iter(model.parameters()), torch.empty(0)).device

@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 import torch
 
-from attribkit._core.guards import frozen
+from attribkit._core.guards import frozen, model_device
 from attribkit._core.interfaces import Attributor
 from attribkit.attribution import AVERAGING_OPTIONS, create_attributor, saliency_map, with_averaging
 from attribkit.data._image import Geometry, ImageSource, LoadedImage, load_image
@@ -141,7 +141,7 @@ def saliency(
                           f"not an attributor object ({type(method).__name__})")
     else:
         attributor = with_averaging(method, **averaging)
-    device = next(iter(model.parameters()), torch.empty(0)).device
+    device = model_device(model)
     x = loaded.tensor.to(device)
     with frozen(model), torch.no_grad():
         scores = model(x).float().softmax(-1)

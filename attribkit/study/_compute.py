@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from attribkit._core.guards import model_device
 from attribkit.data._image import LoadedImage, load_image
 from attribkit.localisation._maps import crop_maps, photo_saliency
 from attribkit.study._batches import pad_batch, pad_rows
@@ -150,7 +151,7 @@ def compute(
     """Compute every missing record of ``items`` (this process's shard), appending each as it is done."""
     from tqdm.auto import tqdm
 
-    device = next(model.parameters()).device
+    device = model_device(model)
     per_photo = len(plan.maps) + len(plan.boxes)
     bar = tqdm(total=len(items) * per_photo, desc="study", unit="result",
                disable=None if progress else True, leave=False, file=sys.stderr)
@@ -234,7 +235,7 @@ def _maps(
     bar: Any,
 ) -> None:
     """One map for several photos and all their classes at once; then its records and localiser jobs."""
-    device = next(model.parameters()).device
+    device = model_device(model)
     width = class_count(photos[0].item, plan.top_k)  # the same for every photo of a batch
     x = pad_batch(torch.cat([p.loaded.tensor for p in photos]).to(device), plan.batch)
     targets = pad_batch(torch.tensor(pad_rows([p.labels for p in photos], width), device=device), plan.batch)
