@@ -44,7 +44,7 @@ class CaptumIntegratedGradients(CaptumAttributor):
         self.internal_batch_size = internal_batch_size
 
     def _attribute_one(self, inputs: torch.Tensor, target: torch.Tensor, extra: Any) -> torch.Tensor:
-        return IntegratedGradients(self.model).attribute(
+        return IntegratedGradients(self.scores).attribute(
             inputs, baselines=self.baseline, target=target, additional_forward_args=extra,
             n_steps=self.n_steps, method=self.method, internal_batch_size=self.internal_batch_size,
         )
@@ -54,7 +54,7 @@ class CaptumInputXGradient(CaptumAttributor):
     """Input × gradient (Shrikumar et al. 2016)."""
 
     def _attribute_one(self, inputs: torch.Tensor, target: torch.Tensor, extra: Any) -> torch.Tensor:
-        return InputXGradient(self.model).attribute(inputs, target=target, additional_forward_args=extra)
+        return InputXGradient(self.scores).attribute(inputs, target=target, additional_forward_args=extra)
 
 
 class CaptumOcclusion(CaptumAttributor):
@@ -88,7 +88,7 @@ class CaptumOcclusion(CaptumAttributor):
 
     def _attribute_one(self, inputs: torch.Tensor, target: torch.Tensor, extra: Any) -> torch.Tensor:
         channels = inputs.shape[1]
-        return Occlusion(self.model).attribute(
+        return Occlusion(self.scores).attribute(
             inputs, sliding_window_shapes=(channels, self.window, self.window),
             strides=(channels, self.stride, self.stride), baselines=self.baseline, target=target,
             additional_forward_args=extra, perturbations_per_eval=self.perturbations_per_eval,
@@ -124,7 +124,7 @@ class CaptumGradCam(CaptumAttributor):
         self.relu, self.interpolate = relu, interpolate
 
     def _attribute_one(self, inputs: torch.Tensor, target: torch.Tensor, extra: Any) -> torch.Tensor:
-        cam = LayerGradCam(self.model, self.layer).attribute(
+        cam = LayerGradCam(self.scores, self.layer).attribute(
             inputs, target=target, additional_forward_args=extra, relu_attributions=self.relu
         )
         return LayerAttribution.interpolate(cam, tuple(inputs.shape[-2:]), interpolate_mode=self.interpolate)
