@@ -11,6 +11,7 @@ Every failure is one :class:`~attribkit.ModelError` line naming the file and wha
 
 from __future__ import annotations
 
+import warnings
 import zipfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -37,7 +38,9 @@ def read_weights(path: str | Path) -> Weights:
         return _read_safetensors(path)
     if _is_torchscript(path):
         try:
-            return torch.jit.load(str(path), map_location="cpu")
+            with warnings.catch_warnings():  # torch 2.9+ calls TorchScript deprecated; the files remain
+                warnings.simplefilter("ignore", FutureWarning)
+                return torch.jit.load(str(path), map_location="cpu")
         except Exception as exc:
             raise ModelError(f"cannot read TorchScript archive {path}: {_first_line(exc)}") from None
     try:
