@@ -15,6 +15,7 @@ from captum.attr import (
 
 from attribkit_captum._bridge import CaptumAttributor
 from attribkit_captum._layers import find_layer
+from attribkit_captum._tokens import spatial_proxy
 
 
 class CaptumIntegratedGradients(CaptumAttributor):
@@ -98,6 +99,10 @@ class CaptumOcclusion(CaptumAttributor):
 class CaptumGradCam(CaptumAttributor):
     """Grad-CAM (Selvaraju et al. 2017) of one layer, upsampled to the input: ``[N, 1, H, W]``.
 
+    The layer may return a feature map ``[N, C, h, w]``, a channels-last map ``[N, h, w, C]`` (Swin,
+    ConvNeXt's block norm) or transformer tokens ``[N, P + h*w, D]`` with ``P`` class tokens first (ViT,
+    DeiT): the map is taken over the spatial grid in each case, class tokens left out.
+
     Parameters
     ----------
     layer
@@ -122,9 +127,13 @@ class CaptumGradCam(CaptumAttributor):
         super().__init__(model, eval_mode=eval_mode)
         self.layer_name, self.layer = find_layer(model, layer)
         self.relu, self.interpolate = relu, interpolate
+        self._proxy = torch.nn.Identity()
 
     def _attribute_one(self, inputs: torch.Tensor, target: torch.Tensor, extra: Any) -> torch.Tensor:
-        cam = LayerGradCam(self.scores, self.layer).attribute(
-            inputs, target=target, additional_forward_args=extra, relu_attributions=self.relu
-        )
+        # Captum explains the proxy, which sees the layer's output as [N, D, h, w] whatever its layout
+        # (feature map, channels-last map, or transformer tokens with a class token): see _tokens.py.
+        with spatial_proxy(self.layer, self._proxy, tuple(inputs.shape[-2:]), self.layer_name):
+            cam = LayerGradCam(self.scores, self._proxy).attribute(
+                inputs, target=target, additional_forward_args=extra, relu_attributions=self.relu
+            )
         return LayerAttribution.interpolate(cam, tuple(inputs.shape[-2:]), interpolate_mode=self.interpolate)
