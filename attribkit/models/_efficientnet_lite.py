@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -83,5 +84,5 @@ def efficientnet_lite0(num_classes: int | None = None) -> torch.nn.Module:
     """timm's ``tf_efficientnet_lite0`` architecture (random weights; ``num_classes`` default 1000)."""
     import timm
 
-    kwargs = {} if num_classes is None else {"num_classes": num_classes}
+    kwargs: dict[str, Any] = {} if num_classes is None else {"num_classes": num_classes}
     return timm.create_model("tf_efficientnet_lite0", pretrained=False, **kwargs)

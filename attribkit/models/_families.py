@@ -16,6 +16,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 import torch
 
@@ -41,7 +42,8 @@ class Family:
 
 def classifier_of(model: torch.nn.Module) -> tuple[str, int]:
     """The classifier: timm's ``get_classifier()``, else the last ``Linear``/``Conv2d`` layer."""
-    head = model.get_classifier() if hasattr(model, "get_classifier") else None
+    get_classifier = getattr(model, "get_classifier", None)
+    head = get_classifier() if callable(get_classifier) else None
     layers = [(n, m) for n, m in model.named_modules() if isinstance(m, (torch.nn.Linear, torch.nn.Conv2d))]
     for name, module in reversed(layers):
         if head is None or module is head:
@@ -56,7 +58,7 @@ def classifier_of(model: torch.nn.Module) -> tuple[str, int]:
 def _torchvision_build(arch: str, num_classes: int | None) -> torch.nn.Module:
     import torchvision
 
-    kwargs = {} if num_classes is None else {"num_classes": num_classes}
+    kwargs: dict[str, Any] = {} if num_classes is None else {"num_classes": num_classes}
     return torchvision.models.get_model(arch, weights=None, **kwargs)
 
 
@@ -90,7 +92,7 @@ def _torchvision_names() -> tuple[str, ...]:
 def _timm_build(arch: str, num_classes: int | None) -> torch.nn.Module:
     import timm
 
-    kwargs = {} if num_classes is None else {"num_classes": num_classes}
+    kwargs: dict[str, Any] = {} if num_classes is None else {"num_classes": num_classes}
     return timm.create_model(arch, pretrained=False, **kwargs)
 
 

@@ -56,7 +56,7 @@ _nn = torch._C._nn
 #: ``F.*`` Python entry points that ``nn.GELU``/``nn.SiLU``/... call, and the ``torch._C._nn`` kernels.
 SMOOTH: dict[Any, Callable[..., ActivationCall]] = {
     F.gelu: _parser("gelu", None),  # the same object as torch._C._nn.gelu
-    _nn.gelu_: _parser("gelu", None, True),
+    _nn.gelu_: _parser("gelu", None, True),  # type: ignore[attr-defined]
     F.silu: _parser("silu", 1),
     _nn.silu: _parser("silu", None),
     _nn.silu_: _parser("silu", None, True),
