@@ -27,7 +27,7 @@ def add_model_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--weights", default=None, metavar="FILE",
                         help="local weights for --model: state dict, checkpoint, .safetensors or TorchScript "
                              "(class count read from the file; nothing is downloaded)")
-    parser.add_argument("--classes", default=None, metavar="FILE",
+    parser.add_argument("--classes", dest="class_names_file", default=None, metavar="FILE",
                         help="class names, one per line in output order (default: the model's own)")
     parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:1, ... (default: cuda if present)")
 
@@ -55,7 +55,7 @@ def device_from_args(args: argparse.Namespace) -> torch.device:
 def model_from_args(args: argparse.Namespace) -> torch.nn.Module:
     from attribkit.models import load_model
 
-    classes = getattr(args, "classes", None)
+    classes = getattr(args, "class_names_file", None)
     return load_model(args.model, weights=args.weights, classes=classes).to(device_from_args(args))
 
 
