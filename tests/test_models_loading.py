@@ -182,3 +182,14 @@ def test_own_module_with_checkpoint_and_class_names(tmp_path):
     model = load_model(other, weights=tmp_path / "c.pt", classes=["a", "b", "c"])
     _same_weights(model, net)
     assert model_info(model).class_names == ("a", "b", "c")
+
+
+def test_a_timm_module_passed_in_keeps_its_own_preprocessing():
+    import timm
+
+    vit = timm.create_model("vit_tiny_patch16_224", pretrained=False)
+    p = model_info(vit).preprocessing  # without load_model: read from its pretrained_cfg
+    assert (p.resize, p.crop, p.interpolation, p.mean) == (248, 224, "bicubic", (0.5, 0.5, 0.5))
+    assert model_info(load_model(vit)).preprocessing == p
+    plain = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(12, 2))
+    assert model_info(plain).preprocessing.mean == (0.485, 0.456, 0.406)

@@ -96,7 +96,8 @@ def _timm_build(arch: str, num_classes: int | None) -> torch.nn.Module:
     return timm.create_model(arch, pretrained=False, **kwargs)
 
 
-def _timm_preprocessing(arch: str, model: torch.nn.Module) -> Preprocessing:
+def timm_preprocessing(arch: str, model: torch.nn.Module) -> Preprocessing:
+    """A timm model's eval preprocessing from its ``pretrained_cfg`` (``arch`` is unused)."""
     from timm.data import resolve_data_config
 
     cfg = resolve_data_config(model=model)
@@ -121,5 +122,5 @@ def _timm_names() -> tuple[str, ...]:
 FAMILIES = {
     "torchvision": Family("torchvision", _torchvision_build, _torchvision_preprocessing,
                           lambda: list(_torchvision_names())),
-    "timm": Family("timm", _timm_build, _timm_preprocessing, lambda: list(_timm_names())),
+    "timm": Family("timm", _timm_build, timm_preprocessing, lambda: list(_timm_names())),
 }

@@ -102,6 +102,15 @@ def attach_info(model: torch.nn.Module, info: ModelInfo) -> torch.nn.Module:
 
 
 def model_info(model: torch.nn.Module) -> ModelInfo:
-    """The attached :class:`ModelInfo`, or torchvision's ImageNet conventions if none is attached."""
+    """The attached :class:`ModelInfo`, else what the model says of itself, else torchvision's conventions.
+
+    A model attribkit did not load still gets its own preprocessing when it carries it: a timm model its
+    ``pretrained_cfg`` (mean, std, input size, crop_pct, interpolation), a Hugging Face model its
+    ``config`` (``id2label``, ``image_size``). Anything else: ImageNet's 256 -> 224, mean/std, class names.
+    """
     info = getattr(model, INFO_ATTRIBUTE, None)
-    return info if isinstance(info, ModelInfo) else ModelInfo(name=type(model).__name__)
+    if isinstance(info, ModelInfo):
+        return info
+    from attribkit.models._guess import own_info
+
+    return own_info(model) or ModelInfo(name=type(model).__name__)

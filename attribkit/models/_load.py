@@ -100,7 +100,7 @@ def _own_module(model: torch.nn.Module, weights: str | Path | None, classes: Any
         fit_state(model, loaded, weights, type(model).__name__)
     info = getattr(model, "attribkit_info", None)
     if info is None:
-        info = _hugging_face_info(model) or model_info(model)
+        info = model_info(model)  # the model's own (timm pretrained_cfg, Hugging Face config) or defaults
     if classes is not None:
         info = ModelInfo(info.name, info.preprocessing, read_classes(classes, _class_count(model, info)))
     return attach_info(model, info)
@@ -183,17 +183,3 @@ def _class_count(model: torch.nn.Module, info: ModelInfo, weights: Any = None) -
 def default_class_names(count: int) -> tuple[str, ...]:
     """ImageNet's names for a 1000-class model, else the indices as strings."""
     return imagenet_classes() if count == 1000 else tuple(str(i) for i in range(count))
-
-
-def _hugging_face_info(model: torch.nn.Module) -> ModelInfo | None:
-    """Class names and input size from a Hugging Face model's config (``id2label``, ``image_size``)."""
-    config = getattr(model, "config", None)
-    labels = getattr(config, "id2label", None)
-    if not isinstance(labels, dict) or not labels:
-        return None
-    names = tuple(str(labels[i]) for i in sorted(labels))
-    size = getattr(config, "image_size", None)
-    size = size[-1] if isinstance(size, (tuple, list)) else size
-    # Hugging Face image processors resize straight to image_size (no larger resize + crop).
-    preprocessing = Preprocessing(resize=int(size), crop=int(size)) if isinstance(size, int) else Preprocessing()
-    return ModelInfo(type(model).__name__, preprocessing, names)
