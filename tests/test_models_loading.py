@@ -193,3 +193,13 @@ def test_a_timm_module_passed_in_keeps_its_own_preprocessing():
     assert model_info(load_model(vit)).preprocessing == p
     plain = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(12, 2))
     assert model_info(plain).preprocessing.mean == (0.485, 0.456, 0.406)
+
+
+def test_distilled_deit_ten_classes(tmp_path):
+    import timm
+
+    source = timm.create_model("deit_tiny_distilled_patch16_224", pretrained=False, num_classes=10).eval()
+    torch.save({"model": source.state_dict()}, tmp_path / "deit.pth")  # timm's DeiT checkpoints say "model"
+    model = load_model("timm:deit_tiny_distilled_patch16_224", weights=tmp_path / "deit.pth")
+    _same_weights(model, source)
+    assert len(model_info(model).class_names) == 10

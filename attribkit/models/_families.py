@@ -44,12 +44,16 @@ def classifier_of(model: torch.nn.Module) -> tuple[str, int]:
     """The classifier: timm's ``get_classifier()``, else the last ``Linear``/``Conv2d`` layer."""
     get_classifier = getattr(model, "get_classifier", None)
     head = get_classifier() if callable(get_classifier) else None
+    if isinstance(head, (tuple, list)):  # distilled DeiT: (head, head_dist), sized alike
+        head = head[0]
     layers = [(n, m) for n, m in model.named_modules() if isinstance(m, (torch.nn.Linear, torch.nn.Conv2d))]
-    for name, module in reversed(layers):
-        if head is None or module is head:
-            out = module.out_features if isinstance(module, torch.nn.Linear) else module.out_channels
-            return f"{name}.weight", int(out)
-    raise LookupError(f"{type(model).__name__} has no Linear or Conv2d classifier")
+    # timm's own answer when it names a layer, else the last Linear/Conv2d (torchvision's heads).
+    named = [(n, m) for n, m in layers if m is head] or layers[-1:]
+    if not named:
+        raise LookupError(f"{type(model).__name__} has no Linear or Conv2d classifier")
+    name, module = named[0]
+    out = module.out_features if isinstance(module, torch.nn.Linear) else module.out_channels
+    return f"{name}.weight", int(out)
 
 
 # torchvision -------------------------------------------------------------------------------------------
