@@ -132,7 +132,8 @@ class CaptumGradCam(CaptumAttributor):
     def _attribute_one(self, inputs: torch.Tensor, target: torch.Tensor, extra: Any) -> torch.Tensor:
         # Captum explains the proxy, which sees the layer's output as [N, D, h, w] whatever its layout
         # (feature map, channels-last map, or transformer tokens with a class token): see _tokens.py.
-        with spatial_proxy(self.layer, self._proxy, tuple(inputs.shape[-2:]), self.layer_name):
+        image = (int(inputs.shape[-2]), int(inputs.shape[-1]))
+        with spatial_proxy(self.layer, self._proxy, image, self.layer_name):
             cam = LayerGradCam(self.scores, self._proxy).attribute(
                 inputs, target=target, additional_forward_args=extra, relu_attributions=self.relu
             )
