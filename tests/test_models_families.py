@@ -92,7 +92,7 @@ def test_every_attributor_on_every_family(family, method):
     with warnings.catch_warnings():
         warnings.simplefilter("error", attribkit.rules.UnsupportedActivationWarning)
         out = create_attributor(method, model, **OPTIONS.get(method, {})).attribute(x, target=[1, 3])
-    channels = 1 if method == "captum:gradcam" else 3
+    channels = 1 if method in ("gradcam", "captum:gradcam") else 3
     assert out.shape == (2, channels, *x.shape[-2:])
     assert torch.isfinite(out).all()
     if method != "random":
@@ -185,12 +185,13 @@ GRADCAM = {
 }
 
 
-def test_gradcam_default_layer_and_reshape(family):
+@pytest.mark.parametrize("method", ["gradcam", "captum:gradcam"])
+def test_gradcam_default_layer_and_reshape(family, method):
     name, model, x = family
     if name not in GRADCAM:
         pytest.skip("no fixed Grad-CAM layer for this test model")
     layer_name, to_nhwc = GRADCAM[name]
-    cam = create_attributor("captum:gradcam", model, relu=False)
+    cam = create_attributor(method, model, relu=False)
     assert cam.layer_name == layer_name
     got = cam.attribute(x, target=1)
     want = _naive_gradcam(model, model.get_submodule(layer_name), x, 1, to_nhwc)
@@ -200,6 +201,8 @@ def test_gradcam_default_layer_and_reshape(family):
 
 def test_gradcam_without_a_known_layer_on_a_transformer_asks_for_one():
     import attribkit_captum
+
+    from attribkit.attribution import default_layer_name
 
     class Tiny(torch.nn.Module):
         def __init__(self) -> None:
@@ -213,14 +216,18 @@ def test_gradcam_without_a_known_layer_on_a_transformer_asks_for_one():
 
     with pytest.raises(LookupError, match="transformer blocks .* pass layer="):
         attribkit_captum.default_layer_name(Tiny())
-    cam = create_attributor("captum:gradcam", Tiny(), layer="norm").attribute(torch.randn(1, 3, 32, 32))
-    assert cam.shape == (1, 1, 32, 32)
+    with pytest.raises(attribkit.OptionError, match="transformer blocks .* pass layer="):
+        default_layer_name(Tiny())
+    x = torch.randn(1, 3, 32, 32)
+    cams = [create_attributor(m, Tiny(), layer="norm").attribute(x) for m in ("gradcam", "captum:gradcam")]
+    assert cams[0].shape == (1, 1, 32, 32)
 
 
 def test_gradcam_layer_without_a_grid_is_one_error():
     model = set_output(TupleNet(), 0)
-    with pytest.raises(attribkit.ModelError, match=r"layer 'fc' returns \[1, 5\]"):
-        create_attributor("captum:gradcam", model, layer="fc").attribute(torch.randn(1, 3, 16, 16))
+    for method in ("gradcam", "captum:gradcam"):
+        with pytest.raises(attribkit.OptionError, match=r"at layer 'fc'; it gives shape \(1, 5\)"):
+            create_attributor(method, model, layer="fc").attribute(torch.randn(1, 3, 16, 16))
 
 
 def test_torchvision_transformer_default_layers():

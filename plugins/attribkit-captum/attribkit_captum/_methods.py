@@ -13,6 +13,8 @@ from captum.attr import (
     Occlusion,
 )
 
+from attribkit.attribution import prefix_tokens
+
 from attribkit_captum._bridge import CaptumAttributor
 from attribkit_captum._layers import find_layer
 from attribkit_captum._tokens import spatial_proxy
@@ -133,7 +135,7 @@ class CaptumGradCam(CaptumAttributor):
         # Captum explains the proxy, which sees the layer's output as [N, D, h, w] whatever its layout
         # (feature map, channels-last map, or transformer tokens with a class token): see _tokens.py.
         image = (int(inputs.shape[-2]), int(inputs.shape[-1]))
-        with spatial_proxy(self.layer, self._proxy, image, self.layer_name):
+        with spatial_proxy(self.layer, self._proxy, image, self.layer_name, prefix_tokens(self.model)):
             cam = LayerGradCam(self.scores, self._proxy).attribute(
                 inputs, target=target, additional_forward_args=extra, relu_attributions=self.relu
             )
