@@ -7,7 +7,7 @@ Example
 """
 
 from attribkit.attribution._averaging import Averaging
-from attribkit.attribution._cam import GradCAM
+from attribkit.attribution._cam import GradCAM, find_layer
 from attribkit.attribution._cam_layers import FeatureLayout, default_layer_name, feature_layout, prefix_tokens
 from attribkit.attribution._compose import AVERAGING_OPTIONS, create_attributor, with_averaging
 from attribkit.attribution._gradient import GradientAttributor, saliency_map
@@ -28,6 +28,7 @@ __all__ = [
     "create_attributor",
     "default_layer_name",
     "feature_layout",
+    "find_layer",
     "prefix_tokens",
     "saliency_map",
     "with_averaging",

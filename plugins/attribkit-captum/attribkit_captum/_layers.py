@@ -7,11 +7,9 @@ ConvNeXt, the last feature block for CNNs, an error asking for ``layer=`` for un
 
 from __future__ import annotations
 
-import difflib
-
 import torch
 
-from attribkit.attribution import default_layer_name as _attribkit_default
+from attribkit.attribution import find_layer as _attribkit_find_layer
 from attribkit.errors import OptionError
 
 
@@ -31,19 +29,12 @@ def default_layer_name(model: torch.nn.Module) -> str:
     >>> default_layer_name(torchvision.models.resnet18())
     'layer4'
     """
-    try:
-        return _attribkit_default(model)
-    except OptionError as exc:
-        raise LayerError(str(exc)) from None
+    return find_layer(model, None)[0]
 
 
 def find_layer(model: torch.nn.Module, name: str | None) -> tuple[str, torch.nn.Module]:
-    """``(name, module)`` for a dotted module name (``None``: :func:`default_layer_name`)."""
-    name = default_layer_name(model) if name is None else name
+    """``(name, module)`` for a dotted module name (``None``: the default layer); :class:`LayerError` if none."""
     try:
-        return name, model.get_submodule(name)
-    except AttributeError:
-        known = [n for n, _ in model.named_modules() if n]
-        close = difflib.get_close_matches(name, known, n=3, cutoff=0.6)
-        hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
-        raise LayerError(f"{type(model).__name__} has no layer {name!r}.{hint}") from None
+        return _attribkit_find_layer(model, name)
+    except OptionError as exc:
+        raise LayerError(str(exc)) from None
