@@ -157,7 +157,7 @@ def preprocess(rgb: np.ndarray, preprocessing: Preprocessing) -> tuple[torch.Ten
     scale = preprocessing.resize / min(height, width)
     # The shorter side becomes exactly ``resize`` (>= crop), so the crop always fits.
     size = (max(preprocessing.resize, round(width * scale)), max(preprocessing.resize, round(height * scale)))
-    resized = np.asarray(Image.fromarray(rgb).resize(size, Image.Resampling.BILINEAR))
+    resized = np.asarray(Image.fromarray(rgb).resize(size, Image.Resampling[preprocessing.interpolation.upper()]))
     left, top = (size[0] - preprocessing.crop) // 2, (size[1] - preprocessing.crop) // 2
     crop = resized[top : top + preprocessing.crop, left : left + preprocessing.crop]
     x = torch.from_numpy(np.ascontiguousarray(crop)).permute(2, 0, 1).float().div_(255)

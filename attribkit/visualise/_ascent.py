@@ -15,6 +15,7 @@ import torch
 from tqdm.auto import tqdm
 
 from attribkit._core.guards import frozen
+from attribkit._core.outputs import class_scores
 from attribkit.errors import OptionError, TargetError
 from attribkit.models import model_info
 from attribkit.visualise._parametrisation import FourierImage, Parametrisation, PixelImage
@@ -288,7 +289,7 @@ class ClassModel:
         if settings.jitter:
             dy, dx = torch.randint(-settings.jitter, settings.jitter + 1, (2,), generator=generator).tolist()
             seen = jitter(x, (dy, dx))
-        scores = self.model(seen)
+        scores = class_scores(self.model, seen)
         if step == 0 and int(index.max()) >= scores.shape[1]:
             raise TargetError(f"class index {int(index.max())} is out of range for a model with "
                              f"{scores.shape[1]} outputs")
