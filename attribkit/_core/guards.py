@@ -1,5 +1,6 @@
-"""Guards around a model: argument checks every attributor makes (worded alike), and scoped changes to a
-model's train/eval mode and ``requires_grad`` flags, always undone, also when threads share the model."""
+"""Guards around a model: the model check every attributor makes (inputs are checked in
+:mod:`attribkit._core.inputs`, re-exported here), and scoped changes to a model's train/eval mode and
+``requires_grad`` flags, always undone, also when threads share the model."""
 
 from __future__ import annotations
 
@@ -12,7 +13,10 @@ from typing import Any
 
 import torch
 
+from attribkit._core.inputs import check_inputs
 from attribkit.errors import ModelInUseError
+
+__all__ = ["check_inputs", "check_model", "frozen", "model_device"]
 
 
 class _Share:
@@ -154,23 +158,6 @@ def check_model(model: Any) -> torch.nn.Module:
     if not isinstance(model, torch.nn.Module):
         raise TypeError(f"model must be a torch.nn.Module; got {type(model).__name__}")
     return model
-
-
-def check_inputs(inputs: Any) -> torch.Tensor:
-    """``inputs`` itself if it is a float ``[N, C, H, W]`` tensor; ``TypeError``/``ValueError`` otherwise.
-
-    Example
-    -------
-    >>> check_inputs(torch.zeros(1, 3, 8, 8)).shape
-    torch.Size([1, 3, 8, 8])
-    """
-    if not isinstance(inputs, torch.Tensor):
-        raise TypeError(f"inputs must be a torch.Tensor; got {type(inputs).__name__}")
-    if inputs.ndim != 4 or not inputs.is_floating_point():
-        raise ValueError(
-            f"inputs must be a float tensor [N, C, H, W]; got {inputs.dtype} {tuple(inputs.shape)}"
-        )
-    return inputs
 
 
 def model_device(model: torch.nn.Module) -> torch.device:
