@@ -13,6 +13,7 @@ __all__ = [
     "AttribkitError",
     "AttribkitWarning",
     "ImageError",
+    "ImageWarning",
     "InputError",
     "ModelError",
     "ModelInUseError",
@@ -90,6 +91,10 @@ class InputError(AttribkitError, ValueError):
 
 class ModelInUseError(AttribkitError, RuntimeError):
     """A nested :func:`~attribkit.frozen` would switch the mode of a model other threads are using."""
+
+
+class ImageWarning(AttribkitWarning):
+    """A photo that was read but is not quite right (damaged JPEG data, with ``corrupt="warn"``)."""
 
 
 class ModelError(AttribkitError, ValueError):

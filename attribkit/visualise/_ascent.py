@@ -364,7 +364,7 @@ class ClassModel:
             raise TargetError(f"class index {int(index.max())} is out of range for a model with "
                              f"{scores.shape[1]} outputs")
         target_scores = scores.gather(1, index).squeeze(1)
-        _check_scores(target_scores, index, step, settings)
+        _check_scores(target_scores.detach(), index, step, settings)
         # S_c is the unnormalised score (the logit): maximising the softmax would also be served by
         # pushing the other classes down, which is not what the paper visualises.
         objective = target_scores.sum()
