@@ -96,6 +96,11 @@ def test_a_photo_through_a_model_with_nan_output_raises(chelsea):
 def test_finite_inputs_pass_unchanged():
     x = torch.randn(1, 3, 4, 4, requires_grad=True)
     assert attribkit.check_inputs(x) is x
+    # Finite values whose sum overflows (the quick test) are still finite.
+    big = torch.full((1, 3, 4, 4), 3e38)
+    assert attribkit.check_inputs(big) is big
+    half = torch.full((1, 3, 8, 8), 60000.0, dtype=torch.float16)
+    assert attribkit.check_inputs(half) is half
 
 
 # --- photo arrays: value ranges --------------------------------------------------------------------------
