@@ -151,6 +151,11 @@ def test_other_float_photos_are_refused_with_the_range_found(values, found):
         attribkit.load_image(arr)
 
 
+@pytest.mark.parametrize("dtype", [">f4", np.float16, np.longdouble])
+def test_float_photos_of_any_width_and_byte_order(photo, dtype):
+    np.testing.assert_array_equal(read_rgb((photo / 255).astype(dtype))[0], photo)
+
+
 def test_a_nan_pixel_in_a_photo_array_is_named():
     arr = np.zeros((4, 5, 3), np.float32)
     arr[2, 3, 1] = np.nan

@@ -16,7 +16,7 @@ import torch
 from attribkit.errors import InputError
 
 
-def check_finite(values: torch.Tensor, what: str) -> torch.Tensor:
+def check_finite(values: torch.Tensor, what: str, *, error: type[Exception] = InputError) -> torch.Tensor:
     """``values`` itself if every entry is finite; :class:`~attribkit.errors.InputError` otherwise.
 
     Parameters
@@ -25,6 +25,8 @@ def check_finite(values: torch.Tensor, what: str) -> torch.Tensor:
         Any tensor (integer and bool tensors are always finite).
     what
         What the tensor is, as the message's subject (``"input"``, ``"the model's output"``).
+    error
+        The exception class to raise (photo readers raise :class:`~attribkit.errors.ImageError`).
 
     Raises
     ------
@@ -53,7 +55,7 @@ def check_finite(values: torch.Tensor, what: str) -> torch.Tensor:
     first = bad.nonzero()[0].tolist()
     value = float(values[tuple(first)])
     kind = "NaN" if value != value else ("inf" if value > 0 else "-inf")
-    raise InputError(
+    raise error(
         f"{what} has {kind} at {first} ({int(bad.sum())} of {values.numel()} values not finite)"
     )
 

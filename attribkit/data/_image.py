@@ -12,6 +12,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from attribkit._core.inputs import check_finite
 from attribkit.data._jpeg import jpeg_damage
 from attribkit.errors import ImageError, ImageWarning
 from attribkit.models._info import Preprocessing, model_info
@@ -170,13 +171,9 @@ _FLOAT_SLACK = 0.5 / 255
 def _float_to_uint8(arr: np.ndarray) -> np.ndarray:
     """Floats in [0, 1] → 0..255; whole numbers in 0..255 (8-bit values kept in a float array) → as they
     are; anything else is refused with the range found (clipping it would silently whiten the photo)."""
-    finite = np.isfinite(arr)
-    if not finite.all():
-        where = [int(i) for i in np.argwhere(~finite)[0]]
-        value = float(arr[tuple(where)])
-        kind = "NaN" if np.isnan(value) else ("inf" if value > 0 else "-inf")
-        raise ImageError(f"image array has {kind} at {where} ({int((~finite).sum())} of {arr.size} values "
-                         "not finite)")
+    # torch takes native byte order and at most float64 (FITS and some TIFFs are big-endian).
+    native = np.float64 if arr.dtype.itemsize > 8 else arr.dtype.newbyteorder("=")
+    check_finite(torch.from_numpy(np.ascontiguousarray(arr, dtype=native)), "image array", error=ImageError)
     low, high = float(arr.min()), float(arr.max())
     if low >= -_FLOAT_SLACK and high <= 1 + _FLOAT_SLACK:
         return (np.clip(arr, 0.0, 1.0) * 255).round().astype(np.uint8)
