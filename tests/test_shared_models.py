@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -166,25 +167,31 @@ def test_calls_asking_for_different_modes_are_serialised(inputs):
     assert_same_state(net, before)
 
 
-def test_two_models_do_not_wait_for_each_other():
-    a, b = shared_net(batch_norm=False), shared_net(batch_norm=False)
-    inside = threading.Event()
-    release = threading.Event()
+@contextmanager
+def held_elsewhere(model: torch.nn.Module, *, eval_mode: bool = True) -> Iterator[None]:
+    """Another thread sits inside ``frozen(model)`` for the duration of the block."""
+    inside, release = threading.Event(), threading.Event()
 
-    def hold_a() -> None:
-        with attribkit.frozen(a, eval_mode=False):
+    def hold() -> None:
+        with attribkit.frozen(model, eval_mode=eval_mode):
             inside.set()
             release.wait(10)
 
-    t = threading.Thread(target=hold_a)
+    t = threading.Thread(target=hold)
     t.start()
     try:
         assert inside.wait(10)
-        with attribkit.frozen(b):  # another model, the other mode: enters at once
-            assert not b.training and a.training
+        yield
     finally:
         release.set()
         t.join(10)
+
+
+def test_two_models_do_not_wait_for_each_other():
+    a, b = shared_net(batch_norm=False), shared_net(batch_norm=False)
+    with held_elsewhere(a, eval_mode=False):
+        with attribkit.frozen(b):  # another model, the other mode: enters at once
+            assert not b.training and a.training
 
 
 def test_nested_calls_in_one_thread_switch_and_restore_the_mode():
@@ -202,55 +209,55 @@ def test_nested_calls_in_one_thread_switch_and_restore_the_mode():
 def test_a_nested_mode_switch_while_another_thread_is_inside_is_refused():
     net = shared_net(batch_norm=False)
     before = state(net)
-    inside = threading.Event()
-    release = threading.Event()
-
-    def hold() -> None:
-        with attribkit.frozen(net):
-            inside.set()
-            release.wait(10)
-
-    t = threading.Thread(target=hold)
-    t.start()
-    try:
-        assert inside.wait(10)
+    with held_elsewhere(net):
         with attribkit.frozen(net):
             with pytest.raises(ModelInUseError, match="nested in a call with eval_mode=True"):
                 with attribkit.frozen(net, eval_mode=False):
                     pass
             assert not net.training
-    finally:
-        release.set()
-        t.join(10)
     assert_same_state(net, before)
+
+
+def wait_until(condition: Callable[[], bool]) -> None:
+    deadline = time.monotonic() + 10
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.001)
 
 
 def test_a_waiting_mode_is_not_starved_by_a_stream_of_the_other():
     net = shared_net(batch_norm=False)
     before = state(net)
     order: list[str] = []
-    first_in = threading.Event()
+    first_in, release = threading.Event(), threading.Event()
 
-    def eval_call(i: int) -> None:
+    def eval_call(name: str, hold: bool) -> None:
         with attribkit.frozen(net):
             first_in.set()
-            time.sleep(0.05)
-            order.append(f"eval{i}")
+            if hold:
+                release.wait(10)
+            order.append(name)
 
     def train_call() -> None:
         with attribkit.frozen(net, eval_mode=False):
             assert net[4].training
             order.append("train")
 
-    t0 = threading.Thread(target=eval_call, args=(0,))
-    t0.start()
+    def waiting(eval_mode: bool) -> int:
+        return guards._waiting.get(net, {}).get(eval_mode, 0)
+
+    first = threading.Thread(target=eval_call, args=("eval0", True))
+    first.start()
     assert first_in.wait(10)
-    waiting = threading.Thread(target=train_call)
-    waiting.start()
-    time.sleep(0.01)  # the train call is now waiting; a later eval call queues behind it
-    later = threading.Thread(target=eval_call, args=(1,))
+    train = threading.Thread(target=train_call)
+    train.start()
+    wait_until(lambda: waiting(False) == 1)  # the train call waits for the eval call to leave
+    later = threading.Thread(target=eval_call, args=("eval1", False))
     later.start()
-    for t in (t0, waiting, later):
+    wait_until(lambda: waiting(True) == 1)  # a new eval call queues behind it instead of joining
+    assert order == []
+    release.set()
+    for t in (first, train, later):
         t.join(10)
     assert order == ["eval0", "train", "eval1"]
     assert_same_state(net, before)
