@@ -104,29 +104,25 @@ def inputs() -> list[torch.Tensor]:
     return [torch.randn(2, 3, 8, 8) for _ in range(THREADS)]
 
 
-@pytest.mark.parametrize("method", ["saliency", "deconvnet"])
-def test_overlapping_calls_equal_serial_calls_and_restore_the_model(method, inputs):
+@pytest.mark.parametrize(
+    ("method", "options", "call"),
+    [
+        ("saliency", {}, {"target": [1, 3]}),
+        ("deconvnet", {}, {"target": [1, 3]}),
+        # SmoothGrad draws its noise from a generator of its own, seeded per call: serial runs compare.
+        ("saliency", {"smoothgrad": 2, "ten_crop": True}, {"top_k": 2}),
+    ],
+    ids=["saliency", "deconvnet", "smoothgrad-ten-crop-top-k"],
+)
+def test_overlapping_calls_equal_serial_calls_and_restore_the_model(method, options, call, inputs):
     net = shared_net()
     before = state(net)
-    attributor = attribkit.create_attributor(method, net)
-    serial = [attributor.attribute(x, target=[1, 3]) for x in inputs]
+    attributor = attribkit.create_attributor(method, net, **options)
+    serial = [attributor.attribute(x, **call) for x in inputs]
     assert_same_state(net, before)
 
-    together = run_together([lambda x=x: attributor.attribute(x, target=[1, 3]) for x in inputs])
+    together = run_together([lambda x=x: attributor.attribute(x, **call) for x in inputs])
 
-    for got, want in zip(together, serial):
-        assert isinstance(got, torch.Tensor), got
-        torch.testing.assert_close(got, want, rtol=0, atol=0)
-    assert_same_state(net, before)
-
-
-def test_overlapping_averaging_wrappers_and_top_k(inputs):
-    net = shared_net()
-    before = state(net)
-    # SmoothGrad draws its noise from a generator of its own, seeded per call: serial runs are the reference.
-    attributor = attribkit.create_attributor("saliency", net, smoothgrad=2, ten_crop=True)
-    serial = [attributor.attribute(x, top_k=2) for x in inputs]
-    together = run_together([lambda x=x: attributor.attribute(x, top_k=2) for x in inputs])
     for got, want in zip(together, serial):
         assert isinstance(got, torch.Tensor), got
         torch.testing.assert_close(got, want, rtol=0, atol=0)
