@@ -17,6 +17,7 @@ check costs about 0.6 ms per ImageNet-sized photo.
 
 from __future__ import annotations
 
+import atexit
 import os
 import sys
 import tempfile
@@ -53,6 +54,7 @@ def jpeg_damage(data: bytes) -> str | None:
     with _redirect:
         if _sink is None:
             _sink = tempfile.TemporaryFile()
+            atexit.register(_sink.close)
         _sink.seek(0)
         _sink.truncate()
         sys.stderr.flush()
