@@ -330,8 +330,7 @@ class Registry:
         """
         with self._lock:
             table = self._entries[kind]
-            if name not in table:
-                self._load_for(name)
+            self._load_for(name)  # even when the name is known: a plugin not loaded yet may override it
             if name not in table:
                 self.load_all()
             if name in table:
