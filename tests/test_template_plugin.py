@@ -72,7 +72,7 @@ def test_blocked_by_attribkit_disable_plugins(tmp_path, monkeypatch, fresh_regis
     assert out.returncode == 0 and "template" not in out.stdout
     photo = tmp_path / "cat.jpg"
     Image.new("RGB", (64, 64)).save(photo)
-    assert main(["saliency", str(photo), "--method", NAME, "--out", str(tmp_path)]) == 1
+    assert main(["saliency", str(photo), "--method", NAME, "--out", str(tmp_path)]) == 2  # usage (issue 15)
     assert f"unknown attributor {NAME!r}" in capsys.readouterr().err
 
 

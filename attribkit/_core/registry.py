@@ -105,6 +105,7 @@ class Registration:
 
 
 def _unknown(what: str, key: str, method: str, known: Sequence[str]) -> str:
+    known = list(dict.fromkeys(known))
     close = close_matches(key, known)
     hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
     return f"unknown {what} {key!r} for {method}.{hint} Known: {', '.join(known) or '(none)'}."

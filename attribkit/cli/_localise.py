@@ -17,7 +17,7 @@ from attribkit.cli._common import (
     output_dir,
     progress,
 )
-from attribkit.render import slug
+from attribkit.cli._common import slug
 
 
 def add_localiser_args(parser: argparse.ArgumentParser) -> None:
