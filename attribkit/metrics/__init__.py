@@ -9,24 +9,30 @@ from attribkit.metrics._faithfulness import (
 )
 from attribkit.metrics._localisation import (
     BoxAccuracy,
+    BoxAccuracyV2,
+    contour_boxes,
     gt_known_accuracy,
     iou,
     localisation_error,
     max_box_acc,
+    max_box_acc_v2,
     pointing_game,
 )
 
 __all__ = [
     "BoxAccuracy",
+    "BoxAccuracyV2",
     "PerturbationCurve",
     "auc",
     "blur",
+    "contour_boxes",
     "deletion_curve",
     "gt_known_accuracy",
     "insertion_curve",
     "iou",
     "localisation_error",
     "max_box_acc",
+    "max_box_acc_v2",
     "pointing_game",
 ]
 
