@@ -69,10 +69,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         except KeyboardInterrupt:
             print("attribkit: interrupted", file=sys.stderr)
             return INTERRUPTED
-        except (CommandError, *FAILURES) as exc:
+        except (CommandError, *FAILURES) as exc:  # type: ignore[misc]  # a tuple built from the table
             status = exit_status(exc)
             print(f"attribkit {args.command}: error: {describe(exc)}", file=sys.stderr)
-            if status == USAGE and not out_existed:
+            if status == USAGE and out is not None and not out_existed:
                 _remove_if_empty(out)
             return status
 
