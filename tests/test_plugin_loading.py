@@ -201,7 +201,7 @@ def test_a_broken_plugin_does_not_stop_the_command_line(fakes, tmp_path, capsys,
     assert main(["plugins"]) == 0
     out, err = capsys.readouterr()
     assert "alpha" in out and "ghost" in out and "failed to import" in out
-    assert err.count("\n") == 1 and err.startswith("attribkit: warning: plugin 'ghost'")
+    assert err.count("\n") == 1 and err.startswith("attribkit: PluginLoadWarning: plugin 'ghost'")
     assert "ATTRIBKIT_DISABLE_PLUGINS=ghost" in err
 
 

@@ -88,12 +88,13 @@ def _remove_if_empty(path: str) -> None:
 
 @contextlib.contextmanager
 def _one_line_warnings() -> Iterator[None]:
-    """Warnings as ``attribkit: warning: ...`` on stderr, without the source line Python adds."""
+    """Warnings as ``attribkit: PluginLoadWarning: ...`` on stderr, one line, without the source line
+    Python adds."""
     import warnings
 
     def show(message: Warning | str, category: type[Warning], filename: str, lineno: int,
              file: TextIO | None = None, line: str | None = None) -> None:
-        print(f"attribkit: warning: {' '.join(str(message).split())}", file=file or sys.stderr)
+        print(f"attribkit: {category.__name__}: {' '.join(str(message).split())}", file=file or sys.stderr)
 
     previous = warnings.showwarning
     warnings.showwarning = show
