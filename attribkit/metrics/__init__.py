@@ -7,6 +7,7 @@ from attribkit.metrics._faithfulness import (
     deletion_curve,
     insertion_curve,
 )
+from attribkit.metrics._uncertainty import PairedDifference, bootstrap_interval, paired_difference
 from attribkit.metrics._localisation import (
     BoxAccuracy,
     BoxAccuracyV2,
@@ -22,9 +23,11 @@ from attribkit.metrics._localisation import (
 __all__ = [
     "BoxAccuracy",
     "BoxAccuracyV2",
+    "PairedDifference",
     "PerturbationCurve",
     "auc",
     "blur",
+    "bootstrap_interval",
     "contour_boxes",
     "deletion_curve",
     "gt_known_accuracy",
@@ -33,6 +36,7 @@ __all__ = [
     "localisation_error",
     "max_box_acc",
     "max_box_acc_v2",
+    "paired_difference",
     "pointing_game",
 ]
 
