@@ -57,8 +57,12 @@ def close_matches(name: str, known: Iterable[str], *, n: int = 3, cutoff: float 
         return difflib.SequenceMatcher(None, a, b).ratio()
 
     bare = name.rpartition(":")[2]
-    scored = [(max(ratio(name, k), ratio(bare, k.rpartition(":")[2])), k) for k in dict.fromkeys(known)]
-    return [k for score, k in sorted(scored, key=lambda s: (-s[0], s[1])) if score >= cutoff][:n]
+    scored = []
+    for k in dict.fromkeys(known):
+        whole = ratio(name, k)
+        scored.append((max(whole, ratio(bare, k.rpartition(":")[2])), whole, k))
+    # Ties (gradcm ~ gradcam and captum:gradcam) go to the closer whole name, then alphabetically.
+    return [k for score, _, k in sorted(scored, key=lambda s: (-s[0], -s[1], s[2])) if score >= cutoff][:n]
 
 
 class UnknownMethodError(AttribkitError, LookupError):

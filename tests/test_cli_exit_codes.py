@@ -36,7 +36,7 @@ def _run(capsys, *argv: str) -> tuple[int, str]:
 
 
 CASES = [
-    (["saliency", "--method", "gradcam"], "unknown attributor 'gradcam'"),
+    (["saliency", "--method", "lime"], "unknown attributor 'lime'. Registered attributors:"),
     (["saliency", "--method", "salency"], "Did you mean 'saliency'?"),
     (["saliency", "--top-k", "0"], "--top-k must be at least 1; got 0"),
     (["saliency", "--option", "blurr=0.03"], "unknown option 'blurr' for saliency"),
@@ -52,7 +52,7 @@ CASES = [
     (["localise", "--option", "blurr=0.03"], "Did you mean 'blur'?"),
     (["localise", "--option", "blur=abc"], "option blur='abc' of localiser 'graphcut': takes float"),
     (["localise", "--option", "iterations=0"], "components and iterations must be >= 1"),
-    (["localise", "--method", "gradcam"], "unknown attributor 'gradcam'"),
+    (["localise", "--method", "gradcm"], "unknown attributor 'gradcm'. Did you mean 'gradcam'"),
 ]
 
 
@@ -83,16 +83,22 @@ def test_an_existing_out_is_kept_on_a_usage_error(photo, tmp_path, capsys, no_mo
 
 
 def test_suggestions_are_close_matches_only(photo, tmp_path, capsys, no_model):
-    status, err = _run(capsys, "saliency", str(photo), "--out", str(tmp_path / "o"), "--method", "gradcam")
-    assert status == 2 and "'random'" not in err.split("Registered")[0]
+    # Only names within difflib ratio 0.7: "grabcam" is close to gradcam; "lime" to nothing.
+    status, err = _run(capsys, "saliency", str(photo), "--out", str(tmp_path / "o"), "--method", "lime")
+    assert status == 2 and "Did you mean" not in err
+    from attribkit.errors import close_matches
+
+    assert close_matches("gradcam", ["random", "saliency", "deconvnet"]) == []
+    assert close_matches("gradcam", ["random", "captum:gradcam"]) == ["captum:gradcam"]
+    assert close_matches("salency", ["random", "saliency"]) == ["saliency"]
 
 
 def test_a_bare_name_of_an_installed_namespace_is_suggested(photo, tmp_path, capsys, no_model):
-    pytest.importorskip("attribkit_captum")
-    if "captum:gradcam" not in attribkit.list_attributors():
+    if "captum:integrated_gradients" not in attribkit.list_attributors():
         pytest.skip("the Captum bridge is not installed")
-    status, err = _run(capsys, "saliency", str(photo), "--out", str(tmp_path / "o"), "--method", "gradcam")
-    assert status == 2 and "Did you mean 'captum:gradcam'?" in err
+    status, err = _run(capsys, "saliency", str(photo), "--out", str(tmp_path / "o"), "--method",
+                       "integrated_gradients")
+    assert status == 2 and "Did you mean 'captum:integrated_gradients'?" in err
 
 
 def test_a_namespace_not_installed_names_its_distribution(photo, tmp_path, capsys, no_model, monkeypatch,
@@ -101,8 +107,8 @@ def test_a_namespace_not_installed_names_its_distribution(photo, tmp_path, capsy
     attribkit.reset_registry()
     for method, hint in [("captum:gradcam", "'captum:gradcam' comes from the attribkit-captum plugin, which "
                                             "is not installed: pip install ./plugins/attribkit-captum"),
-                         ("gradcam", "captum:gradcam is provided by the attribkit-captum plugin, which is not "
-                                     "installed")]:
+                         ("integrated_gradients", "captum:integrated_gradients is provided by the "
+                                                  "attribkit-captum plugin, which is not installed")]:
         status, err = _run(capsys, "saliency", str(photo), "--out", str(tmp_path / "o"), "--method", method)
         assert status == 2 and hint in err, err
     attribkit.reset_registry()
