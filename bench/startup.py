@@ -25,7 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _commands(checkout: Path, photo: Path, out: Path) -> dict[str, list[str]]:
+def _commands(photo: Path, out: Path) -> dict[str, list[str]]:
     entry = [sys.executable, "-c", "import sys; from attribkit.cli import main; sys.exit(main())"]
     return {
         "attribkit --help": [*entry, "--help"],
@@ -61,14 +61,15 @@ def main() -> None:
     for label, checkout in [("after", ROOT), ("before", args.before)]:
         if checkout is None:
             continue
-        for name, cmd in _commands(checkout, photo, tmp / f"out-{label}").items():
+        for name, cmd in _commands(photo, tmp / f"out-{label}").items():
             runs[f"{name} [{label}]"] = (cmd, _env(checkout))
 
     times: dict[str, list[float]] = {name: [] for name in runs}
     for _ in range(args.repeats):
         for name, (cmd, env) in runs.items():  # interleaved: load drifts hit every command alike
             start = time.perf_counter()
-            done = subprocess.run(cmd, env=env, capture_output=True, text=True)
+            # cwd=tmp: `python -c` puts the working directory first on sys.path, ahead of PYTHONPATH.
+            done = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=tmp)
             times[name].append(time.perf_counter() - start)
             if done.returncode != 0:
                 raise SystemExit(f"{name} failed ({done.returncode}): {done.stderr.strip()[-500:]}")
