@@ -48,7 +48,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         INTERRUPTED,
         OK,
         USAGE,
-        CommandError,
         check_usage,
         describe,
         exit_status,
@@ -69,7 +68,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         except KeyboardInterrupt:
             print("attribkit: interrupted", file=sys.stderr)
             return INTERRUPTED
-        except (CommandError, *FAILURES) as exc:  # type: ignore[misc]  # a tuple built from the table
+        except FAILURES as exc:
             status = exit_status(exc)
             print(f"attribkit {args.command}: error: {describe(exc)}", file=sys.stderr)
             if status == USAGE and out is not None and not out_existed:

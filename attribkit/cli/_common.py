@@ -32,9 +32,6 @@ OK, FAILED, USAGE, INTERRUPTED = 0, 1, 2, 130
 #: localiser, preset or option that is unknown or out of range, a target or --top-k the model's classes
 #: do not have, a model without weights. Every other error is a failure (1). One table, used by main().
 USAGE_ERRORS: tuple[type[BaseException], ...] = (UnknownMethodError, OptionError, TargetError, ModelError)
-FAILURES: tuple[type[BaseException], ...] = (
-    AttribkitError, ValueError, LookupError, OSError, RuntimeError, TypeError,
-)
 
 #: Plugin distributions shipped beside attribkit (``plugins/``), by the namespace of their method names:
 #: (distribution, install line, bare method names). Used only to hint at what to install.
@@ -61,6 +58,12 @@ class CommandError(Exception):
     def __init__(self, message: str, status: int = 1) -> None:
         super().__init__(message)
         self.status = status
+
+
+#: Everything ``main`` reports in one line with :func:`exit_status` (anything else is a bug: a traceback).
+FAILURES: tuple[type[Exception], ...] = (
+    CommandError, AttribkitError, ValueError, LookupError, OSError, RuntimeError, TypeError,
+)
 
 
 def add_model_args(parser: argparse.ArgumentParser) -> None:
