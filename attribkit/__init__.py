@@ -21,7 +21,10 @@ from attribkit.errors import (
     AttribkitError,
     AttribkitWarning,
     ImageError,
+    ImageWarning,
+    InputError,
     ModelError,
+    ModelInUseError,
     OptionError,
     PluginConflictWarning,
     PluginError,
@@ -32,7 +35,15 @@ from attribkit.errors import (
 
 if _typing.TYPE_CHECKING:  # what the lazy names below resolve to, for type checkers and readers
     from attribkit._core.guards import check_inputs, check_model, frozen
-    from attribkit._core.interfaces import Attributor, Box, Localisation, Localiser, TargetType, Visualiser
+    from attribkit._core.interfaces import (
+        Attributor,
+        Box,
+        Localisation,
+        Localiser,
+        TargetType,
+        Visualiser,
+    )
+    from attribkit._core.outputs import class_scores, set_output
     from attribkit._core.registry import (
         PluginInfo,
         Registration,
@@ -58,9 +69,19 @@ if _typing.TYPE_CHECKING:  # what the lazy names below resolve to, for type chec
         saliency_map,
         with_averaging,
     )
-    from attribkit.data import Geometry, LoadedImage, load_image, read_rgb
+    from attribkit.data import (
+        Geometry,
+        LoadedImage,
+        load_image,
+        read_rgb,
+    )
     from attribkit.hookspecs import Registrar, hookimpl
-    from attribkit.localisation import LocalisedClass, SaliencyMaps, localise, saliency
+    from attribkit.localisation import (
+        LocalisedClass,
+        SaliencyMaps,
+        localise,
+        saliency,
+    )
     from attribkit.models import (
         ModelInfo,
         Preprocessing,
@@ -82,11 +103,14 @@ __all__ = [
     "Geometry",
     "GradientAttributor",
     "ImageError",
+    "ImageWarning",
+    "InputError",
     "LoadedImage",
     "Localisation",
     "LocalisedClass",
     "Localiser",
     "ModelError",
+    "ModelInUseError",
     "ModelInfo",
     "MultiScale",
     "OptionError",
@@ -111,6 +135,7 @@ __all__ = [
     "build_registry",
     "check_inputs",
     "check_model",
+    "class_scores",
     "create_attributor",
     "create_localiser",
     "create_visualiser",
@@ -130,6 +155,7 @@ __all__ = [
     "resolve_targets",
     "saliency",
     "saliency_map",
+    "set_output",
     "set_registry",
     "with_averaging",
 ]
@@ -164,6 +190,7 @@ _LAZY = {
     "build_registry": "attribkit._core.registry",
     "check_inputs": "attribkit._core.guards",
     "check_model": "attribkit._core.guards",
+    "class_scores": "attribkit._core.outputs",
     "create_attributor": "attribkit.attribution",
     "create_localiser": "attribkit._core.registry",
     "create_visualiser": "attribkit._core.registry",
@@ -183,6 +210,7 @@ _LAZY = {
     "resolve_targets": "attribkit._core.targets",
     "saliency": "attribkit.localisation",
     "saliency_map": "attribkit.attribution",
+    "set_output": "attribkit._core.outputs",
     "set_registry": "attribkit._core.registry",
     "with_averaging": "attribkit.attribution",
 }

@@ -169,6 +169,8 @@ def grid(name: str, cache: Path) -> Iterator[tuple[str, str, dict[str, Any]]]:
         for kind in cached_kinds(cache):
             for fraction, blur in itertools.product((0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5), (0.0, 0.02, 0.05)):
                 yield kind, "threshold", {"fraction": fraction, "blur": blur}
+            for fraction in (0.1, 0.15, 0.2, 0.25, 0.3):
+                yield kind, "threshold", {"fraction": fraction, "blur": 0.0, "component": "all"}
     elif name.startswith("graphcut:"):
         kinds = name.split(":", 1)[1].split(",")
         for kind in kinds:
@@ -186,6 +188,15 @@ def grid(name: str, cache: Path) -> Iterator[tuple[str, str, dict[str, Any]]]:
                        {"foreground_quantile": 0.8}, {"foreground_quantile": 0.6}, {"smoothness": 50.0},
                        {"sure_seeds": False}, {"iterations": 3}, {"blur": 0.02}):
             yield kind, "graphcut", {**base, **change}
+    elif name.startswith("cam:"):
+        # GraphCut seeded from a class activation map: objects fill much of an ILSVRC photo.
+        kind = name.split(":", 1)[1]
+        for fg, bg in ((0.3, 0.05), (0.5, 0.1), (0.3, 0.1), (0.5, 0.05)):
+            yield kind, "graphcut", {"foreground_quantile": fg, "background_quantile": bg, "smoothness": 150.0,
+                                     "component": "all", "refine": False, "levels": "range"}
+        for fg, bg in ((0.75, 0.4), (0.75, 0.2)):
+            yield kind, "graphcut", {"foreground_quantile": fg, "background_quantile": bg, "smoothness": 150.0,
+                                     "component": "all", "refine": False}
     elif name == "centre":
         for area in (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0):
             yield "gradient", "centre", {"area": area}

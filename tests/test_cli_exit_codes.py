@@ -48,7 +48,7 @@ CASES = [
     (["saliency", "--model", "resnett50"], "unknown model 'resnett50'. Did you mean resnet50"),
     (["saliency", "--weights", "/no/such/weights.pth"], "--weights /no/such/weights.pth: no such file"),
     (["localise", "--localiser", "grabcut"], "unknown localiser 'grabcut'. Did you mean 'graphcut'?"),
-    (["localise", "--preset", "fast"], "unknown preset 'fast'; known: default, paper"),
+    (["localise", "--preset", "fast"], "unknown preset 'fast'; known: default"),
     (["localise", "--option", "blurr=0.03"], "Did you mean 'blur'?"),
     (["localise", "--option", "blur=abc"], "option blur='abc' of localiser 'graphcut': takes float"),
     (["localise", "--option", "iterations=0"], "components and iterations must be >= 1"),

@@ -68,10 +68,13 @@ FAILURES: tuple[type[Exception], ...] = (
 
 def add_model_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", default="efficientnet_lite0",
-                        help="efficientnet_lite0 (default, bundled ImageNet weights) or a torchvision "
-                             "architecture (see `attribkit models`)")
+                        help="efficientnet_lite0 (default, bundled ImageNet weights), a torchvision "
+                             "architecture (resnet50) or a timm one (timm:convnext_tiny); see `attribkit models`")
     parser.add_argument("--weights", default=None, metavar="FILE",
-                        help="local state-dict file for --model (nothing is downloaded)")
+                        help="local weights for --model: state dict, checkpoint, .safetensors or TorchScript "
+                             "(class count read from the file; nothing is downloaded)")
+    parser.add_argument("--classes", dest="class_names_file", default=None, metavar="FILE",
+                        help="class names, one per line in output order (default: the model's own)")
     parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:1, ... (default: cuda if present)")
 
 
@@ -102,7 +105,8 @@ def model_from_args(args: argparse.Namespace) -> torch.nn.Module:
     than its number of classes (the one check that needs the model)."""
     from attribkit.models import load_model, model_info
 
-    model = load_model(args.model, weights=args.weights).to(device_from_args(args))
+    names_file = getattr(args, "class_names_file", None)
+    model = load_model(args.model, weights=args.weights, classes=names_file).to(device_from_args(args))
     top_k = getattr(args, "top_k", None)
     classes = len(model_info(model).class_names)
     if top_k is not None and top_k > classes:
@@ -200,24 +204,17 @@ def check_usage(args: argparse.Namespace) -> None:
 
 
 def _check_model(name: str, weights: str | None) -> None:
-    from attribkit.models._load import DEFAULT_MODEL, RANDOM
+    from attribkit.models._load import DEFAULT_MODEL, RANDOM, _family_of
 
     if weights is not None and weights != RANDOM and not Path(weights).is_file():
         raise CommandError(f"--weights {weights}: no such file", status=USAGE)
     if name == DEFAULT_MODEL:
         return
-    from attribkit.models import available_models
-
-    known = available_models()
-    if name not in known:
-        from attribkit.errors import close_matches
-
-        close = close_matches(name, known)
-        hint = f" Did you mean {', '.join(close)}?" if close else ""
-        raise CommandError(f"unknown model {name!r}.{hint} See `attribkit models` for the list.", status=USAGE)
+    _family_of(name)  # ModelError naming close names for an unknown model (exit 2), before any weights load
     if weights is None:
-            raise CommandError(f"--model {name} has no weights bundled and attribkit never downloads: add "
-                           f"--weights FILE (a local state dict) or --weights random (untrained)", status=USAGE)
+        raise CommandError(f"--model {name} has no weights bundled and attribkit never downloads: add "
+                           f"--weights FILE (a local state dict, checkpoint, .safetensors or TorchScript "
+                           f"file) or --weights random (untrained)", status=USAGE)
 
 
 def _check_methods(args: argparse.Namespace) -> None:

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from attribkit.attribution import AVERAGING_OPTIONS, with_averaging
-from attribkit.localisation._presets import resolve_options
+from attribkit.localisation._presets import pipeline, resolve_options
 
 #: The averaging options at their defaults (:func:`~attribkit.attribution.with_averaging`'s); a map label
 #: names only those that differ.
@@ -37,9 +37,10 @@ class Setting:
     name
         The setting's row in the table.
     attributor
-        A registered attributor (``attribkit plugins`` lists them).
+        A registered attributor (``attribkit plugins`` lists them); ``""``: the preset's
+        (:data:`~attribkit.localisation.PIPELINES`).
     localiser
-        A registered localiser, or ``None`` for maps only.
+        A registered localiser, ``None`` for maps only, ``""`` for the preset's.
     preset
         A localisation preset (``"default"``, ``"paper"``) whose map and localiser options come first;
         ``None``: no preset (the attributor's plain map, the localiser's own defaults).
@@ -59,13 +60,21 @@ class Setting:
     """
 
     name: str
-    attributor: str = "saliency"
-    localiser: str | None = "graphcut"
+    attributor: str = ""
+    localiser: str | None = ""
     preset: str | None = "default"
     options: Mapping[str, Any] = field(default_factory=dict)
     attributor_options: Mapping[str, Any] = field(default_factory=dict)
     localiser_options: Mapping[str, Any] = field(default_factory=dict)
     localiser_label: str | None = None
+
+    def __post_init__(self) -> None:
+        # "" means the preset's choice (PIPELINES); None (localiser) means maps only.
+        chosen = pipeline(self.preset)
+        if not self.attributor:
+            object.__setattr__(self, "attributor", chosen.attributor)
+        if self.localiser == "":
+            object.__setattr__(self, "localiser", chosen.localiser)
 
     def resolve(self) -> ResolvedSetting:
         """Split and resolve the options (needs the registry: presets and declared options live there).

@@ -30,6 +30,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     # one photo fewer) for 60% more localiser time; it is for sharp-edged objects, where it makes the
     # box pixel-exact. GraphCut's own defaults stay the paper's.
     "default": {"component": "all", "background_quantile": 0.15, "smoothness": 150.0, "refine": False},
+    "gradient": {"component": "all", "background_quantile": 0.15, "smoothness": 150.0, "refine": False},
 }
 
 

@@ -71,6 +71,10 @@ class GraphCut:
     component
         ``"largest"``: the box of the largest connected foreground component (the paper);
         ``"all"``: the box of all foreground.
+    levels
+        How ``foreground_quantile`` and ``background_quantile`` set the seed levels: ``"quantile"``, as
+        quantiles of the map's values (the paper), or ``"range"``, as fractions of its range
+        (``min + q (max - min)``, as class-activation-map papers threshold maps).
     seed
         Random seed for the mixture fits (results are deterministic).
 
@@ -93,6 +97,7 @@ class GraphCut:
     refine: bool = True
     blur: float = 0.0
     component: str = "largest"
+    levels: str = "quantile"
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -109,6 +114,8 @@ class GraphCut:
             raise ValueError(f"work_size must be >= 8 or None; got {self.work_size}")
         if self.component not in ("largest", "all"):
             raise ValueError(f"component must be 'largest' or 'all'; got {self.component!r}")
+        if self.levels not in LEVELS:
+            raise ValueError(f"levels must be one of {LEVELS}; got {self.levels!r}")
         if self.colour_fit not in FITS:
             raise ValueError(f"colour_fit must be one of {FITS}; got {self.colour_fit!r}")
 
@@ -120,15 +127,14 @@ class GraphCut:
         if is_flat(full):
             return whole_image(height, width)
         small_rgb, small_map = _downsample(rgb, full, self.work_size)
-        known = small_map[np.isfinite(small_map)]
-        lo, hi = np.quantile(known, [self.background_quantile, self.foreground_quantile])
-        if not lo < hi:
-            return whole_image(height, width)
-        with np.errstate(invalid="ignore"):
-            fg_seed, bg_seed = small_map >= hi, small_map <= lo
+        fg_seed, bg_seed, lo, hi = seeds(small_map, self.background_quantile, self.foreground_quantile, self.levels)
+        if not fg_seed.any() or not bg_seed.any():
+            return whole_image(height, width, "no seeds")
+        fallback = None
         foreground, unaries = self._segment(small_rgb, fg_seed, bg_seed)
         if not foreground.any():
             foreground = fg_seed  # the cut kept nothing: the seeds are the best answer left
+            fallback = "empty cut: the foreground seeds"
         if self.component == "largest":
             foreground = largest_component(foreground)
         mask = cv2.resize(foreground.astype(np.uint8), (width, height), interpolation=cv2.INTER_NEAREST) > 0
@@ -142,7 +148,7 @@ class GraphCut:
             mask = band_cut(rgb, mask, band, unaries, self.smoothness, *sure)
             if self.component == "largest":
                 mask = largest_component(mask)
-        return Localisation(mask, mask_box(mask))
+        return Localisation(mask, mask_box(mask), fallback)
 
     def _segment(self, rgb: np.ndarray, fg_seed: np.ndarray, bg_seed: np.ndarray) -> tuple[np.ndarray, Unaries]:
         """The cut's foreground, and the unaries of the colour models it was cut with."""
@@ -160,6 +166,32 @@ class GraphCut:
             if not fg.any() or not bg.any():
                 break
         return labels, unaries
+
+
+#: How seed levels are read: quantiles of the map's values, or fractions of its range.
+LEVELS = ("quantile", "range")
+
+
+def seeds(saliency: np.ndarray, background_quantile: float, foreground_quantile: float,
+          levels: str = "quantile") -> tuple[np.ndarray, np.ndarray, float, float]:
+    """Foreground and background seed masks of a map (NaN: neither), and the two levels.
+
+    The paper seeds the foreground with pixels whose saliency is *higher than* the foreground quantile
+    and the background with those *lower than* the background quantile. Read as ``>=`` and ``<=`` (they
+    differ only at ties), except where the two levels tie: a map that is zero but on a small object (a
+    ReLU-clipped class activation map) puts both quantiles at 0, and then the foreground is the pixels
+    strictly above the tied value, the background those at it or below.
+    """
+    known = saliency[np.isfinite(saliency)]
+    if levels == "range":
+        low, high = float(known.min()), float(known.max())
+        lo, hi = low + background_quantile * (high - low), low + foreground_quantile * (high - low)
+    else:
+        lo, hi = (float(v) for v in np.quantile(known, [background_quantile, foreground_quantile]))
+    with np.errstate(invalid="ignore"):
+        if lo < hi:
+            return saliency >= hi, saliency <= lo, lo, hi
+        return saliency > hi, saliency <= lo, lo, hi
 
 
 def _unaries(foreground: ColourModel, background: ColourModel) -> Unaries:
