@@ -69,8 +69,9 @@ class Setting:
     localiser_label: str | None = None
 
     def __post_init__(self) -> None:
-        # "" means the preset's choice (PIPELINES); None (localiser) means maps only.
-        chosen = pipeline(self.preset)
+        # "" means the preset's choice (PIPELINES; without a preset, the paper's saliency and GraphCut);
+        # None (localiser) means maps only.
+        chosen = pipeline("paper" if self.preset is None else self.preset)
         if not self.attributor:
             object.__setattr__(self, "attributor", chosen.attributor)
         if self.localiser == "":
