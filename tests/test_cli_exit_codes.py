@@ -8,7 +8,8 @@ from PIL import Image
 
 import attribkit
 from attribkit.cli import main
-from attribkit.cli._common import USAGE_ERRORS, CommandError, exit_status
+from attribkit.cli._common import USAGE_ERRORS, CommandError
+from attribkit.cli._usage import exit_status
 
 
 @pytest.fixture
