@@ -54,9 +54,10 @@ def test_unreadable_image_fails_without_traceback(tmp_path, cat_file, capsys):
 
 
 def test_unknown_method_and_model(tmp_path, cat_file, capsys):
-    assert main(["saliency", str(cat_file), "--out", str(tmp_path), "--method", "salency"]) == 1
+    # Issue 15: an unknown method and a model without weights are usage errors (2), no longer failures (1).
+    assert main(["saliency", str(cat_file), "--out", str(tmp_path), "--method", "salency"]) == 2
     assert "Did you mean 'saliency'" in capsys.readouterr().err
-    assert main(["saliency", str(cat_file), "--out", str(tmp_path), "--model", "resnet50"]) == 1
+    assert main(["saliency", str(cat_file), "--out", str(tmp_path), "--model", "resnet50"]) == 2
     assert "never downloads" in capsys.readouterr().err
 
 

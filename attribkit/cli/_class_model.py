@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import torch
+from typing import TYPE_CHECKING
 
 from attribkit.cli._common import (
     CommandError,
@@ -14,19 +14,21 @@ from attribkit.cli._common import (
     model_from_args,
     output_dir,
 )
-from attribkit.render import slug
-from attribkit.visualise import Ascent, ClassModel
+from attribkit.cli._common import slug
+
+if TYPE_CHECKING:  # torch stays unimported for `attribkit class-model --help`
+    import torch
+
+    from attribkit.visualise import Ascent, ClassModel
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    from attribkit.visualise import MODES
-
     p = sub.add_parser("class-model", help="images that maximise a class score (paper section 2)",
                        description="Gradient ascent on the input from the zero image, all classes in one "
                                    "batch; writes one PNG per class and a montage.")
     p.add_argument("classes", nargs="+", metavar="CLASS", help="ImageNet class name or index")
     p.add_argument("--out", required=True, metavar="DIR")
-    p.add_argument("--mode", default="paper", choices=sorted(MODES),
+    p.add_argument("--mode", default="paper", choices=("fourier", "paper", "yosinski"),
                    help="paper (default): the paper's L2-regularised ascent; yosinski: + jitter, blur and "
                         "clipping (Yosinski et al. 2015); fourier: decorrelated Fourier image (Olah et al. 2017)")
     p.add_argument("--steps", type=int, default=None, metavar="N", help="ascent steps (default: the mode's)")
@@ -67,6 +69,7 @@ def class_model(model: torch.nn.Module, **options: object) -> ClassModel:
     """The registered ``class_model`` visualiser, which must be attribkit's :class:`ClassModel` here: the
     command's captions read its ascent record (settings, the classes' probabilities)."""
     import attribkit
+    from attribkit.visualise import ClassModel
 
     vis = attribkit.create_visualiser("class_model", model, **options)
     if not isinstance(vis, ClassModel):
@@ -98,6 +101,8 @@ def captions(model: torch.nn.Module, ascent: Ascent) -> tuple[list[str], list[st
 
 def classify(model: torch.nn.Module, rgb: torch.Tensor) -> torch.Tensor:
     """``[K, classes]`` softmax of the model on displayable images (what a viewer of the PNG sees)."""
+    import torch
+
     import attribkit
 
     with torch.no_grad():

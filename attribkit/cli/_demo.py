@@ -9,14 +9,17 @@ import argparse
 from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
-import torch
+from typing import TYPE_CHECKING
 
 from attribkit.cli._common import CommandError, add_model_args, model_from_args, output_dir, progress
-from attribkit.render import slug
+from attribkit.cli._common import slug
 
-Photos = dict[str, np.ndarray]
-DemoStep = Callable[[torch.nn.Module, Photos, Path], list[Path]]
+if TYPE_CHECKING:  # torch stays unimported for `attribkit demo --help`
+    import numpy as np
+    import torch
+
+Photos = dict[str, "np.ndarray"]
+DemoStep = Callable[["torch.nn.Module", Photos, Path], list[Path]]
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

@@ -7,10 +7,9 @@ import argparse
 import os
 from pathlib import Path
 
-from attribkit._core.guards import model_device
 from attribkit.cli._common import CommandError, add_model_args, model_from_args, output_dir
 from attribkit.cli._localise import parse_options
-from attribkit.render import slug
+from attribkit.cli._common import slug
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -104,6 +103,8 @@ def _examples(model, result, count: int) -> None:  # type: ignore[no-untyped-def
     if not picks:
         return
     plan = make_plan(model, list({p.setting.name: p.setting for p in picks}.values()), top_k=0, batch=1)
+    from attribkit._core.guards import model_device
+
     device = model_device(model)
     for pick in picks:
         r = pick.setting.resolve()

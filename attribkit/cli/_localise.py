@@ -4,20 +4,19 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
 from pathlib import Path
 
 from attribkit.cli._common import (
-    CommandError,
     add_model_args,
     add_target_args,
     class_indices,
     existing_files,
     model_from_args,
     output_dir,
+    parse_options,
     progress,
 )
-from attribkit.render import slug
+from attribkit.cli._common import slug
 
 
 def add_localiser_args(parser: argparse.ArgumentParser) -> None:
@@ -27,33 +26,6 @@ def add_localiser_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--preset", default="default", help="default (measured best) or paper (the paper read literally)")
     parser.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                         help="a map or localiser option, e.g. blur=0.03 or ten_crop=true (repeatable)")
-
-
-def parse_options(items: list[str]) -> dict[str, Any]:
-    """``["blur=0.03", "ten_crop=true", "scales=1,1.5"]`` → typed options."""
-    out: dict[str, Any] = {}
-    for item in items:
-        key, sep, text = item.partition("=")
-        if not sep or not key.strip():
-            raise CommandError(f"--option needs KEY=VALUE; got {item!r}", status=2)
-        out[key.strip()] = _value(text.strip())
-    return out
-
-
-def _value(text: str) -> object:
-    lowered = text.lower()
-    if lowered in ("true", "false"):
-        return lowered == "true"
-    if lowered in ("none", "null"):
-        return None
-    if "," in text:
-        return tuple(_value(t) for t in text.split(",") if t)
-    for kind in (int, float):
-        try:
-            return kind(text)
-        except ValueError:
-            pass
-    return text
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

@@ -17,7 +17,7 @@ from attribkit.cli._common import (
     progress,
 )
 from attribkit.cli._localise import parse_options
-from attribkit.render import slug
+from attribkit.cli._common import slug
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
