@@ -93,7 +93,7 @@ def method_caveat(method: str, model: torch.nn.Module) -> str | None:
 
 def run(args: argparse.Namespace) -> int:
     import attribkit
-    from attribkit.render import LOW_PROBABILITY, overlay, probability_label, save_panel
+    from attribkit.render import is_low, overlay, probability_label, save_panel
 
     if args.smooth < 0:
         raise CommandError(f"--smooth must be >= 0; got {args.smooth}", status=2)
@@ -136,7 +136,7 @@ def run(args: argparse.Namespace) -> int:
             name = f"{stem}_{slug(cls)}_{slug(args.method)}{suffix}"
             shown = [crop, maps.maps[k]] + ([] if smoothed is None else [smoothed.maps[k]])
             panel = save_panel(out / f"{name}.png", [*shown, overlay(crop, shown[-1])], titles,
-                               suptitle=f"{path.name}: {cls}, {probability_label(score)}", muted=score < LOW_PROBABILITY,
+                               suptitle=f"{path.name}: {cls}, {probability_label(score)}", muted=is_low(score),
                                caption=caveat)
             print(panel)
             files = {"panel": str(panel)}

@@ -12,6 +12,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from attribkit._core.reprs import array_summary
 from attribkit.errors import ImageError
 from attribkit.models._info import Preprocessing, model_info
 
@@ -56,7 +57,7 @@ class Geometry:
         return self.to_photo((0, 0, self.crop, self.crop))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class LoadedImage:
     """A photo ready for a model.
 
@@ -76,6 +77,10 @@ class LoadedImage:
     rgb: np.ndarray
     geometry: Geometry
     source: str
+
+    def __repr__(self) -> str:
+        return (f"LoadedImage(source={self.source!r}, rgb={array_summary(self.rgb)}, "
+                f"tensor={array_summary(self.tensor)}, crop={self.geometry.crop_in_photo()})")
 
     @property
     def input_rgb(self) -> np.ndarray:

@@ -4,6 +4,7 @@ from attribkit.render._boxes import box_legend, draw_boxes
 from attribkit.render._figures import (
     LOW_PROBABILITY,
     heatmap,
+    is_low,
     overlay,
     probability_label,
     save_panel,
@@ -17,6 +18,7 @@ __all__ = [
     "box_legend",
     "draw_boxes",
     "heatmap",
+    "is_low",
     "overlay",
     "probability_label",
     "save_map",

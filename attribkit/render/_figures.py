@@ -70,9 +70,15 @@ LOW_PROBABILITY = 0.05
 MUTED = "#8a8a8a"
 
 
+def is_low(p: float) -> bool:
+    """Whether a probability, as shown with two decimals, is below :data:`LOW_PROBABILITY` (so a title
+    reading ``p=0.05`` is never greyed)."""
+    return round(float(p), 2) < LOW_PROBABILITY
+
+
 def probability_label(p: float) -> str:
-    """``"p=0.38"``, or ``"p=0.00 (low)"`` below :data:`LOW_PROBABILITY`."""
-    return f"p={p:.2f}" + (" (low)" if p < LOW_PROBABILITY else "")
+    """``"p=0.38"``, or ``"p=0.00 (low)"`` below :data:`LOW_PROBABILITY` (see :func:`is_low`)."""
+    return f"p={p:.2f}" + (" (low)" if is_low(p) else "")
 
 
 #: A legend entry: the text and its RGB colour (0–255), as :func:`attribkit.render.box_legend` gives.

@@ -15,6 +15,7 @@ import torch
 from tqdm.auto import tqdm
 
 from attribkit._core.guards import frozen
+from attribkit._core.reprs import array_summary
 from attribkit.errors import OptionError, TargetError
 from attribkit.models import model_info
 from attribkit.visualise._parametrisation import FourierImage, Parametrisation, PixelImage
@@ -125,7 +126,7 @@ def settings_for(mode: str = "paper", **overrides: Any) -> AscentSettings:
     return replace(MODES[mode], **{k: v for k, v in overrides.items() if v is not None})
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Ascent:
     """The result of one batched ascent."""
 
@@ -138,6 +139,11 @@ class Ascent:
     targets: torch.Tensor
     """``[K]`` the class indices."""
     settings: AscentSettings
+
+    def __repr__(self) -> str:
+        final = ", ".join(f"{v:.3g}" for v in self.scores[-1].tolist()) if len(self.scores) else ""
+        return (f"Ascent(targets={self.targets.tolist()}, rgb={array_summary(self.rgb)}, "
+                f"final scores=[{final}], settings={self.settings})")
 
 
 class ClassModel:
