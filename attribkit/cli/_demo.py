@@ -44,7 +44,7 @@ def saliency_step(model: torch.nn.Module, photos: Photos, out: Path) -> list[Pat
     """Photo, the paper's map (one gradient), its 10-crop average (the paper's display maps), SmoothGrad and
     an overlay, for each photo's top-1 class."""
     import attribkit
-    from attribkit.cli._saliency import SMOOTH_SAMPLES
+    from attribkit.cli._saliency import OVERLAY_BLUR, SMOOTH_SAMPLES
     from attribkit.render import is_low, overlay, probability_label, save_panel
 
     written = []
@@ -54,10 +54,10 @@ def saliency_step(model: torch.nn.Module, photos: Photos, out: Path) -> list[Pat
         smooth = attribkit.saliency(model, plain.image, target=plain.labels, smoothgrad=SMOOTH_SAMPLES)
         crop = plain.image.input_rgb
         path = out / f"{slug(name)}_saliency.png"
-        save_panel(path, [crop, plain.maps[0], ten.maps[0], smooth.maps[0], overlay(crop, smooth.maps[0])],
+        save_panel(path, [crop, plain.maps[0], ten.maps[0], smooth.maps[0], overlay(crop, smooth.maps[0], blur=OVERLAY_BLUR)],
                    ["photo (model input)", "saliency |∂S_c/∂I|\n(paper: one gradient)",
                     "10-crop average\n(the paper's figures)", f"SmoothGrad\n({SMOOTH_SAMPLES} noisy copies)",
-                    "overlay (SmoothGrad)"],
+                    "overlay (SmoothGrad, blurred)"],
                    suptitle=f"{name}: {plain.names[0]}, {probability_label(plain.scores[0])}",
                    muted=is_low(plain.scores[0]))
         written.append(path)

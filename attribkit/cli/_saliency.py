@@ -25,6 +25,9 @@ from attribkit.render import slug
 if TYPE_CHECKING:
     import torch
 
+#: σ of the blur of the overlaid map, as a fraction of its side: speckle reads as regions once blurred.
+OVERLAY_BLUR = 0.02
+
 #: SmoothGrad's noisy copies for the smoothed map beside the paper's (``--smooth``).
 SMOOTH_SAMPLES = 25
 
@@ -117,7 +120,7 @@ def run(args: argparse.Namespace) -> int:
     titles = ["photo (model input)", describe(args.method, options)]
     if smooth is not None:
         titles.append(f"SmoothGrad of it\n(mean over {args.smooth} noisy copies)")
-    titles.append("overlay" + (" (SmoothGrad)" if smooth is not None else ""))
+    titles.append("overlay (SmoothGrad, blurred)" if smooth is not None else "overlay (blurred)")
     for path in progress(photos, desc=args.method, total=len(photos)):
         try:
             image = attribkit.load_image(path, model)
@@ -135,7 +138,7 @@ def run(args: argparse.Namespace) -> int:
         for k, (label, cls, score) in enumerate(zip(maps.labels, maps.names, maps.scores)):
             name = f"{stem}_{slug(cls)}_{slug(args.method)}{suffix}"
             shown = [crop, maps.maps[k]] + ([] if smoothed is None else [smoothed.maps[k]])
-            panel = save_panel(out / f"{name}.png", [*shown, overlay(crop, shown[-1])], titles,
+            panel = save_panel(out / f"{name}.png", [*shown, overlay(crop, shown[-1], blur=OVERLAY_BLUR)], titles,
                                suptitle=f"{path.name}: {cls}, {probability_label(score)}", muted=is_low(score),
                                caption=caveat)
             print(panel)

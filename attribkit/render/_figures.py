@@ -41,11 +41,27 @@ def _resize_to(m: np.ndarray, height: int, width: int) -> np.ndarray:
 
 
 def overlay(
-    rgb: np.ndarray, saliency: np.ndarray | torch.Tensor, *, alpha: float = 0.6, cmap: str = "inferno"
+    rgb: np.ndarray,
+    saliency: np.ndarray | torch.Tensor,
+    *,
+    alpha: float = 0.6,
+    cmap: str = "inferno",
+    blur: float = 0.0,
 ) -> np.ndarray:
-    """The photo darkened where the map is cold and coloured where it is hot, ``[H, W, 3]`` uint8."""
+    """The photo darkened where the map is cold and coloured where it is hot, ``[H, W, 3]`` uint8.
+
+    ``blur`` is a Gaussian blur of the map before it is laid over the photo, its σ a fraction of the
+    map's longer side (0: none): a pixel-level speckled gradient map reads as regions only once blurred
+    (display only; the map itself is unchanged).
+    """
     height, width = rgb.shape[:2]
-    m = _resize_to(_normalised(saliency).astype(np.float32), height, width)
+    m = _normalised(saliency).astype(np.float32)
+    if blur > 0:
+        import cv2
+
+        m = cv2.GaussianBlur(m, (0, 0), sigmaX=blur * max(m.shape))
+        m = _normalised(m).astype(np.float32)
+    m = _resize_to(m, height, width)
     colour = heatmap(m, cmap=cmap).astype(np.float64)
     weight = alpha * m[..., None]
     out = rgb.astype(np.float64) * (1 - weight) + colour * weight
