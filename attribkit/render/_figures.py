@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 from PIL import Image
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 
 def _as_numpy(a: np.ndarray | torch.Tensor) -> np.ndarray:
@@ -59,8 +63,7 @@ def overlay(
     if blur > 0:
         import cv2
 
-        m = cv2.GaussianBlur(m, (0, 0), sigmaX=blur * max(m.shape))
-        m = _normalised(m).astype(np.float32)
+        m = _normalised(np.asarray(cv2.GaussianBlur(m, (0, 0), sigmaX=blur * max(m.shape)))).astype(np.float32)
     m = _resize_to(m, height, width)
     colour = heatmap(m, cmap=cmap).astype(np.float64)
     weight = alpha * m[..., None]
@@ -137,8 +140,26 @@ def save_panel(
         Per image, entries ``(text, RGB colour)`` listed under it, one per line, so that labels never
         overprint each other or the photo (see :func:`attribkit.render.box_legend`).
     """
-    # A bare Figure (no pyplot) renders with Agg, touches no global backend state and needs no display.
-    from matplotlib.figure import Figure
+    fig = panel_figure(images, titles, suptitle=suptitle, columns=columns, size=size, muted=muted,
+                       caption=caption, legends=legends)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    return path
+
+
+def panel_figure(
+    images: Sequence[np.ndarray | torch.Tensor],
+    titles: Sequence[str] | None = None,
+    *,
+    suptitle: str | None = None,
+    columns: int | None = None,
+    size: float = 3.2,
+    muted: bool | Sequence[bool] = False,
+    caption: str | None = None,
+    legends: Sequence[Sequence[LegendEntry] | None] | None = None,
+) -> Figure:
+    """The matplotlib figure :func:`save_panel` saves (same parameters)."""
     from matplotlib.patches import Patch
 
     if not images:
@@ -153,6 +174,9 @@ def save_panel(
     # Room for each row's titles and legends, the suptitle and the caption, in inches.
     row_height = size * aspect + 0.18 * lines + 0.2 * legend_lines + 0.1
     height = rows * row_height + (0.45 if suptitle else 0) + (0.35 if caption else 0)
+    # A bare Figure (no pyplot) renders with Agg, touches no global backend state and needs no display.
+    from matplotlib.figure import Figure
+
     fig = Figure(figsize=(size * columns, height), layout="constrained")
     axes = fig.subplots(rows, columns, squeeze=False)
     for ax in axes.flat:
@@ -177,10 +201,7 @@ def save_panel(
         fig.suptitle(suptitle, fontsize=11, color=MUTED if muted is True else "black")
     if caption:
         fig.supxlabel(caption, fontsize=8.5, color="#444444")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    return path
+    return fig
 
 
 def _height_over_width(a: np.ndarray) -> float:
