@@ -51,8 +51,24 @@ def test_json(tmp_path):
                         "boxes": [[1, 2, 30, 40]], "note": "rough"}]}
     (tmp_path / "boxes.json").write_text(json.dumps(data))
     (item,) = read_json(tmp_path / "boxes.json")
-    assert item.labels == ["n02124075"] and item.boxes() == [(1, 2, 30, 40)] and item.note == "rough"
+    # Inclusive pixel corners (ILSVRC's convention) become exclusive x1/y1.
+    assert item.labels == ["n02124075"] and item.boxes() == [(1, 2, 31, 41)] and item.note == "rough"
     assert read_annotations(tmp_path)[0].path == tmp_path / "cat.jpg"
+    data["box_format"] = "exclusive"
+    (tmp_path / "boxes.json").write_text(json.dumps(data))
+    assert read_json(tmp_path / "boxes.json")[0].boxes() == [(1, 2, 30, 40)]
+    data["box_format"] = "corners"
+    (tmp_path / "boxes.json").write_text(json.dumps(data))
+    with pytest.raises(AnnotationError, match="box_format must be one of inclusive, exclusive; got 'corners'"):
+        read_json(tmp_path / "boxes.json")
+
+
+def test_json_whole_photo_box(dev_set):
+    """An inclusive [0, 0, W-1, H-1] box is the whole photo."""
+    items = read_json(dev_set.parent / "ilsvrc-val-dev" / "boxes.json") if (
+        dev_set.parent / "ilsvrc-val-dev" / "boxes.json").is_file() else pytest.skip("no ILSVRC dev set")
+    whole = [b for i in items for b in i.boxes() if b[:2] == (0, 0) and b[2:] == (227, 227)]
+    assert whole and all(max(b[2], b[3]) <= 227 for i in items for b in i.boxes())
 
 
 @pytest.mark.parametrize(

@@ -4,10 +4,18 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from attribkit.metrics import gt_known_accuracy, iou, localisation_error, max_box_acc, pointing_game
+from attribkit.metrics import (
+    contour_boxes,
+    gt_known_accuracy,
+    iou,
+    localisation_error,
+    max_box_acc,
+    max_box_acc_v2,
+    pointing_game,
+)
 
 
 def naive_iou(a, b) -> float:
@@ -135,3 +143,84 @@ def test_pointing_game_any_box_and_average():
     assert pointing_game([m, m], [[(0, 0, 5, 5), (75, 75, 85, 85)], [(0, 0, 5, 5)]]) == 0.5
     with pytest.raises(ValueError, match="non-empty"):
         pointing_game([np.zeros((0, 3))], [[(0, 0, 1, 1)]])
+
+
+def test_max_box_acc_v2_hand_computed():
+    # Two hot squares of equal heat: V1 boxes only the largest piece, V2 looks at every contour's box.
+    m = np.zeros((40, 40))
+    m[2:8, 2:8] = 1.0  # small, the true object
+    m[20:36, 20:36] = 1.0  # large distractor
+    truth = [[(2, 2, 8, 8)]]
+    assert max_box_acc([m], truth).value == 0.0
+    v2 = max_box_acc_v2([m], truth)
+    assert v2.per_iou == {0.3: 1.0, 0.5: 1.0, 0.7: 1.0} and v2.value == 1.0
+    # A box half the object's width: IoU 0.5 counts at delta 0.3 and 0.5 only.
+    m = np.zeros((20, 20))
+    m[0:10, 0:5] = 1.0
+    v2 = max_box_acc_v2([m], [[(0, 0, 10, 10)]])
+    assert v2.per_iou == {0.3: 1.0, 0.5: 1.0, 0.7: 0.0} and v2.value == pytest.approx(2 / 3)
+    assert v2.correct.shape == (1, 100, 3)
+
+
+def test_max_box_acc_v2_takes_the_best_threshold_per_iou_over_the_dataset():
+    # Photo 1 is boxed right only at low thresholds (its warm ring is the object), photo 2 only at high.
+    m1 = np.zeros((40, 40))
+    m1[5:25, 5:25] = 0.5
+    m1[10:20, 10:20] = 1.0
+    m2 = m1.copy()
+    truth = [[(5, 5, 25, 25)], [(10, 10, 20, 20)]]
+    v2 = max_box_acc_v2([m1, m2], truth, thresholds=[0.0, 0.25, 0.75])
+    # tau 0: whole 40x40 map (strictly above 0: the 20x20 ring), so photo 1 right at tau 0 and 0.25;
+    # tau 0.75: the 10x10 core: photo 2 right. Best BoxAcc per delta is 1/2.
+    assert v2.correct[:, :, 1].tolist() == [[True, True, False], [False, False, True]]
+    assert v2.per_iou[0.5] == 0.5 and v2.best_thresholds[0.5] == 0.0
+
+
+def test_contour_boxes_empty_and_nan():
+    assert contour_boxes(np.zeros((5, 5)), 0.5).tolist() == [[0, 0, 0, 0]]
+    m = np.full((6, 6), np.nan)
+    m[1:3, 2:5] = 1.0
+    assert contour_boxes(m, 0.5).tolist() == [[2, 1, 5, 3]]
+
+
+def literal_max_box_acc_v2(maps, truths, deltas=(30, 50, 70)):
+    """Choe et al.'s procedure re-derived step by step (wsolevaluation's BoxEvaluator with
+    multi_contour_eval): uint8 map, cv2.threshold at int(tau * max), every contour's boundingRect,
+    best IoU over boxes, per-delta maximum over taus, then the mean. Boxes exclusive, as :func:`iou`."""
+    import cv2
+
+    taus = np.arange(0, 1, 0.01)
+    correct = {d: np.zeros(len(taus)) for d in deltas}
+    for m, truth in zip(maps, truths):
+        m = (m - m.min()) / (m.max() - m.min())
+        image = np.expand_dims((m * 255).astype(np.uint8), 2)
+        for t, tau in enumerate(taus):
+            _, binary = cv2.threshold(image, int(tau * np.max(image)), 255, cv2.THRESH_BINARY)
+            contours = cv2.findContours(binary, cv2.RETR_TREE, cv2.CHAIN_APPROX_SIMPLE)[0]
+            boxes = [[x, y, x + w, y + h] for x, y, w, h in map(cv2.boundingRect, contours)] or [[0, 0, 0, 0]]
+            best = max(float(iou(b, g)) for b in boxes for g in truth)
+            for d in deltas:
+                correct[d][t] += best >= d / 100
+    per = [correct[d].max() / len(maps) for d in deltas]
+    return float(np.mean(per)), per
+
+
+@settings(deadline=None, max_examples=20)
+@given(st.integers(0, 2**31 - 1))
+def test_max_box_acc_v2_matches_the_literal_procedure(seed):
+    rng = np.random.default_rng(seed)
+    maps, truths = [], []
+    for _ in range(3):
+        m = cv2_blur(rng.random((24, 32)))
+        x0, y0 = rng.integers(0, 20), rng.integers(0, 14)
+        maps.append(m)
+        truths.append([(int(x0), int(y0), int(x0 + rng.integers(3, 12)), int(y0 + rng.integers(3, 10)))])
+    value, per = literal_max_box_acc_v2(maps, truths)
+    result = max_box_acc_v2(maps, truths)
+    assert result.value == pytest.approx(value) and list(result.per_iou.values()) == pytest.approx(per)
+
+
+def cv2_blur(m):
+    import cv2
+
+    return cv2.GaussianBlur(m.astype(np.float32), (0, 0), 2.0)

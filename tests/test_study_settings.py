@@ -191,7 +191,21 @@ def test_evaluate_table_equals_a_naive_recomputation_from_the_records(tmp_path, 
     text = (tmp_path / "metrics.md").read_text()
     assert "| ten crop | 6 | all |" in text and "| plain | 3 | 4-6 |" in text
     assert (tmp_path / "metrics.csv").read_text().splitlines()[0] == (
-        "setting,subset,images,gt_known,top1_error,top5_error,max_box_acc,pointing,ms_per_photo")
+        "setting,subset,images,gt_known,top1_error,top5_error,max_box_acc,max_box_acc_v2,pointing,ms_per_photo,"
+        "gt_known_low,gt_known_high,vs_centre,vs_centre_low,vs_centre_high,vs_centre_p")
+    # MaxBoxAccV2 from the records, naively: per IoU threshold the best map threshold over all photos.
+    records = read_records(tmp_path)
+    by_name = {s.name: s for s in SETTINGS}
+    for row in result.rows:
+        if row.subset != "all":
+            continue
+        label = by_name[row.setting].resolve().map_label
+        tables = np.array([r["box_acc_v2"] for r in records if r["kind"] == "map" and r["method"] == label])
+        assert row.max_box_acc_v2 == pytest.approx(tables.mean(0).max(1).mean())
+    # Intervals bracket the accuracy.
+    for name, u in result.uncertainty.items():
+        row = next(r for r in result.rows if r.setting == name and r.subset == "all")
+        assert u.low <= row.loc_accuracy <= u.high
 
 
 def test_evaluate_resumed_computes_nothing_again(tmp_path, photos, study_registry, monkeypatch):

@@ -5,8 +5,11 @@ JSON format (one file for a whole set; paths relative to the JSON file, or to ``
     {"images": [{"file": "cat.jpg", "label": "Egyptian cat", "wnid": "n02124075",
                  "boxes": [[x0, y0, x1, y1], ...]}, ...]}
 
-``label`` may be a class name or index; ``wnid`` (optional) is the ImageNet synset id. Boxes follow
-:data:`attribkit.Box` (``x1``/``y1`` exclusive). ILSVRC XML boxes are inclusive 1-based pixel indices
+``label`` may be a class name or index; ``wnid`` (optional) is the ImageNet synset id. Boxes are
+inclusive pixel corners, as ILSVRC's and wsolevaluation's are (``[0, 0, 226, 226]`` is the whole of a
+227 x 227 photo) and as both dev sets are written; they are read into :data:`attribkit.Box`
+(``x1``/``y1`` exclusive) by adding one to ``x1`` and ``y1``. A file of exclusive boxes says so with a
+top-level ``"box_format": "exclusive"``. ILSVRC XML boxes are inclusive 1-based pixel indices
 (``xmin=1`` is the first column), converted here to ``(xmin - 1, ymin - 1, xmax, ymax)``.
 """
 
@@ -58,6 +61,11 @@ class AnnotatedImage:
         return [b for lab, b in self.objects if lab == label]
 
 
+#: How a JSON file's ``[x0, y0, x1, y1]`` are meant: pixel corners included (the default) or ``x1``/``y1``
+#: one past the box.
+BOX_FORMATS = ("inclusive", "exclusive")
+
+
 @lru_cache(maxsize=1)
 def imagenet_wnids() -> tuple[str, ...]:
     """The 1000 ILSVRC-2012 synset ids in class-index order (sorted; torchvision's order)."""
@@ -66,11 +74,13 @@ def imagenet_wnids() -> tuple[str, ...]:
     return tuple(ImageNetInfo().label_names())
 
 
-def _box(values: Sequence[object], where: str) -> Box:
+def _box(values: Sequence[object], where: str, *, inclusive: bool = False) -> Box:
     try:
         x0, y0, x1, y1 = (int(round(float(v))) for v in values)  # type: ignore[arg-type]
     except (TypeError, ValueError) as exc:
         raise AnnotationError(f"{where}: a box must be four numbers [x0, y0, x1, y1]; got {values!r}") from exc
+    if inclusive:
+        x1, y1 = x1 + 1, y1 + 1
     if not (x1 > x0 and y1 > y0):
         raise AnnotationError(f"{where}: box {values!r} has no area (need x1 > x0 and y1 > y0)")
     return (x0, y0, x1, y1)
@@ -127,6 +137,9 @@ def read_json(path: str | Path) -> list[AnnotatedImage]:
     entries = data.get("images") if isinstance(data, dict) else data
     if not isinstance(entries, list) or not entries:
         raise AnnotationError(f"{path}: expected {{\"images\": [...]}} with at least one entry")
+    box_format = data.get("box_format", "inclusive") if isinstance(data, dict) else "inclusive"
+    if box_format not in BOX_FORMATS:
+        raise AnnotationError(f"{path}: box_format must be one of {', '.join(BOX_FORMATS)}; got {box_format!r}")
     out = []
     for i, entry in enumerate(entries):
         where = f"{path}: images[{i}]"
@@ -143,7 +156,7 @@ def read_json(path: str | Path) -> list[AnnotatedImage]:
             file = path.parent / "images" / entry["file"]
         extra = {k: str(v) for k, v in entry.items() if k in ("label", "wnid")}
         out.append(AnnotatedImage(
-            file, tuple((str(label), _box(b, f"{where} box {j}")) for j, b in enumerate(boxes)),
+            file, tuple((str(label), _box(b, f"{where} box {j}", inclusive=box_format == "inclusive")) for j, b in enumerate(boxes)),
             int(entry.get("width", 0)), int(entry.get("height", 0)), str(entry.get("note", "")), extra,
         ))
     return out

@@ -7,26 +7,36 @@ from attribkit.metrics._faithfulness import (
     deletion_curve,
     insertion_curve,
 )
+from attribkit.metrics._uncertainty import PairedDifference, bootstrap_interval, paired_difference
 from attribkit.metrics._localisation import (
     BoxAccuracy,
+    BoxAccuracyV2,
+    contour_boxes,
     gt_known_accuracy,
     iou,
     localisation_error,
     max_box_acc,
+    max_box_acc_v2,
     pointing_game,
 )
 
 __all__ = [
     "BoxAccuracy",
+    "BoxAccuracyV2",
+    "PairedDifference",
     "PerturbationCurve",
     "auc",
     "blur",
+    "bootstrap_interval",
+    "contour_boxes",
     "deletion_curve",
     "gt_known_accuracy",
     "insertion_curve",
     "iou",
     "localisation_error",
     "max_box_acc",
+    "max_box_acc_v2",
+    "paired_difference",
     "pointing_game",
 ]
 

@@ -1,4 +1,5 @@
-"""Localisation metrics: IoU, the ILSVRC localisation error, GT-known accuracy, MaxBoxAcc, pointing game.
+"""Localisation metrics: IoU, the ILSVRC localisation error, GT-known accuracy, MaxBoxAcc (V1 and V2),
+pointing game.
 
 Every function is pure (numbers in, numbers out) and takes boxes as ``(x0, y0, x1, y1)`` with the
 pixel convention of :data:`attribkit.Box`: pixel ``(row i, col j)`` covers ``[j, j+1) x [i, i+1)``, so
@@ -10,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
 from attribkit._core.boxes import largest_component, mask_box
@@ -163,6 +165,110 @@ def max_box_acc(
     accuracies = hits / len(saliency_maps)
     best = int(np.argmax(accuracies))
     return BoxAccuracy(float(accuracies[best]), float(taus[best]), taus, accuracies)
+
+
+#: IoU thresholds of MaxBoxAccV2 (Choe et al. 2020): δ ∈ {30, 50, 70}%.
+V2_IOU_THRESHOLDS = (0.3, 0.5, 0.7)
+
+
+@dataclass(frozen=True)
+class BoxAccuracyV2:
+    """MaxBoxAccV2: per IoU threshold δ, the best BoxAcc over map thresholds; ``value`` their mean."""
+
+    value: float
+    """Mean over ``iou_thresholds`` of the MaxBoxAcc at each (0..1)."""
+    per_iou: dict[float, float]
+    """δ → max over τ of BoxAcc(τ, δ)."""
+    best_thresholds: dict[float, float]
+    """δ → the (first) map threshold τ reaching it."""
+    thresholds: np.ndarray
+    """``[T]`` map thresholds τ."""
+    correct: np.ndarray
+    """``[N, T, D]`` bool: photo n's best box at τ_t has IoU ≥ δ_d with one of its boxes (for bootstraps)."""
+
+
+def contour_boxes(normalised: np.ndarray, threshold: float) -> np.ndarray:
+    """``[K, 4]`` boxes ``(x0, y0, x1, y1)`` of every contour of ``map > threshold`` (MaxBoxAccV2's
+    candidates; ``[[0, 0, 0, 0]]`` when nothing is above it).
+
+    As in Choe et al.'s code: the ``[0, 1]`` map is quantised to 0..255, pixels strictly above
+    ``int(threshold * max)`` are kept, and OpenCV's contours (all of them, holes' included) give the
+    candidate boxes. Boxes are exclusive at ``x1``/``y1`` (``boundingRect``'s ``x + w``), matching
+    :func:`iou`; the reference code clips them to ``width - 1`` and compares them with inclusive ground
+    truth, one pixel looser at the far sides.
+    """
+    quantised = (np.nan_to_num(normalised, nan=0.0) * 255).astype(np.uint8)
+    level = int(threshold * int(quantised.max()))
+    binary = (quantised > level).astype(np.uint8)
+    contours, _ = cv2.findContours(binary, cv2.RETR_TREE, cv2.CHAIN_APPROX_SIMPLE)
+    if not contours:
+        return np.zeros((1, 4))
+    rects = np.array([cv2.boundingRect(c) for c in contours], dtype=np.float64)
+    return np.concatenate([rects[:, :2], rects[:, :2] + rects[:, 2:]], axis=1)
+
+
+def _normalise(m: np.ndarray) -> np.ndarray:
+    m = np.asarray(m, dtype=np.float64)
+    if m.ndim != 2 or m.size == 0:
+        raise ValueError(f"saliency maps must be non-empty [H, W]; got shape {m.shape}")
+    lo, hi = np.nanmin(m), np.nanmax(m)
+    norm = (m - lo) / (hi - lo) if hi > lo else np.zeros_like(m)
+    return np.nan_to_num(norm, nan=0.0)
+
+
+def max_box_acc_v2(
+    saliency_maps: Sequence[np.ndarray],
+    ground_truth: Sequence[Sequence[BoxLike]],
+    *,
+    thresholds: Sequence[float] | np.ndarray | None = None,
+    iou_thresholds: Sequence[float] = V2_IOU_THRESHOLDS,
+) -> BoxAccuracyV2:
+    """MaxBoxAccV2 (Choe et al., CVPR 2020, "Evaluating weakly supervised object localization methods
+    right", section 4.1 and their ``wsolevaluation`` code).
+
+    Each map is min-max normalised to ``[0, 1]`` (NaN, unknown pixels, count as 0); at each map threshold
+    τ (``0, 0.01, ..., 0.99``) the candidate boxes are those of *every* contour of the map above τ
+    (:func:`contour_boxes`); photo n is right at (τ, δ) when the best IoU of any candidate with any of its
+    boxes is ≥ δ. BoxAcc(τ, δ) is the fraction right; MaxBoxAccV2 = mean over δ ∈ {0.3, 0.5, 0.7} of
+    max over τ of BoxAcc(τ, δ). V1 (:func:`max_box_acc`) uses one box (the largest component) and δ = 0.5.
+
+    Parameters
+    ----------
+    saliency_maps
+        ``N`` maps ``[H, W]`` in the pixel grid of their boxes (any range; NaN allowed).
+    ground_truth
+        Per map, its boxes ``(x0, y0, x1, y1)`` (exclusive ``x1``/``y1``, as :func:`iou`).
+
+    Returns
+    -------
+    BoxAccuracyV2
+        ``value`` in ``[0, 1]``; the per-δ accuracies, their thresholds and the per-photo ``correct`` table.
+
+    Raises
+    ------
+    ValueError
+        Different numbers of maps and box lists, no maps, a map that is not 2-D, empty thresholds.
+    """
+    _check_lengths("saliency_maps", saliency_maps, "ground_truth", ground_truth)
+    taus = np.arange(0.0, 1.0, 0.01) if thresholds is None else np.asarray(thresholds, dtype=np.float64)
+    deltas = np.asarray(iou_thresholds, dtype=np.float64)
+    if taus.ndim != 1 or taus.size == 0 or deltas.ndim != 1 or deltas.size == 0:
+        raise ValueError("thresholds and iou_thresholds must be non-empty 1-D sequences")
+    correct = np.zeros((len(saliency_maps), taus.size, deltas.size), dtype=bool)
+    for n, (m, truth) in enumerate(zip(saliency_maps, ground_truth)):
+        norm = _normalise(m)
+        gt = np.asarray(truth, dtype=np.float64).reshape(-1, 4)
+        if gt.shape[0] == 0:
+            continue
+        for t, tau in enumerate(taus):
+            boxes = contour_boxes(norm, float(tau))
+            best = float(np.max(iou(boxes[:, None, :], gt[None, :, :])))
+            correct[n, t] = best >= deltas
+    accuracy = correct.mean(0)  # [T, D]
+    best_t = accuracy.argmax(0)
+    per_iou = {float(d): float(accuracy[best_t[i], i]) for i, d in enumerate(deltas)}
+    best_thresholds = {float(d): float(taus[best_t[i]]) for i, d in enumerate(deltas)}
+    return BoxAccuracyV2(float(np.mean(list(per_iou.values()))), per_iou, best_thresholds, taus, correct)
 
 
 def pointing_game(

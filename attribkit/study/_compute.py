@@ -110,7 +110,7 @@ def _map_metrics(
 ) -> Record:
     """Faithfulness of one map (deletion/insertion on the model's input) and, given ground truth, the
     map-only localisation metrics (on the photo)."""
-    from attribkit.metrics import deletion_curve, insertion_curve, max_box_acc, pointing_game
+    from attribkit.metrics import deletion_curve, insertion_curve, max_box_acc, max_box_acc_v2, pointing_game
 
     metrics: Record = {}
     if steps:
@@ -125,6 +125,8 @@ def _map_metrics(
     if boxes:
         metrics["pointing"] = pointing_game([photo_map], [boxes])
         metrics["box_acc"] = max_box_acc([photo_map], [boxes]).accuracies.tolist()
+        # Per IoU threshold (30/50/70), right or not at each map threshold: 3 x 100 zeros and ones.
+        metrics["box_acc_v2"] = max_box_acc_v2([photo_map], [boxes]).correct[0].T.astype(int).tolist()
     return metrics
 
 

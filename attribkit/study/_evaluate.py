@@ -1,5 +1,6 @@
-"""``attribkit evaluate``: the localisation table (GT-known, top-1/top-5 localisation error, MaxBoxAcc,
-pointing game, ms per photo; all photos and each half) as a report over a study's records.
+"""``attribkit evaluate``: the WSOL table (GT-known with its bootstrap 95% interval and its paired
+difference from the centre box, top-1/top-5 localisation error, MaxBoxAcc and MaxBoxAccV2, pointing game,
+ms per photo; all photos and each half) as a report over a study's records.
 
 The records are computed by the study runner (resumable, sharded, maps batched and shared by the settings
 that use them); this module only chooses the subsets and formats the table.
@@ -19,7 +20,45 @@ from attribkit.study._data import DataSpec, StudyImage, class_of, study_images
 from attribkit.study._records import Record, read_timings
 from attribkit.study._runner import choose_settings, compute_records
 from attribkit.study._settings import Setting
+from attribkit.metrics import PairedDifference, bootstrap_interval, paired_difference
 from attribkit.study._summary import EVALUATE_COLUMNS, Row, summarise
+
+#: The blind baseline every setting is compared with, when the table has it.
+BASELINE = "centre box"
+
+
+@dataclass(frozen=True)
+class Uncertainty:
+    """A setting's GT-known accuracy on all photos: its interval, and its difference from the baseline."""
+
+    low: float
+    high: float
+    vs_baseline: PairedDifference | None
+
+
+def gt_known_hits(records: Sequence[Record], setting: Setting) -> dict[str, float]:
+    """Photo name → 1.0 when the setting's box of the true class has IoU >= 0.5 with a ground-truth box."""
+    r = setting.resolve()
+    return {x["image"]: float((x["iou"] or 0.0) >= 0.5) for x in records
+            if x["kind"] == "box" and x["method"] == r.map_label and x["localiser"] == r.localiser_label
+            and x["iou"] is not None}
+
+
+def uncertainties(records: Sequence[Record], settings: Sequence[Setting]) -> dict[str, Uncertainty]:
+    """Setting name → :class:`Uncertainty` (settings with boxes only)."""
+    hits = {s.name: gt_known_hits(records, s) for s in settings if s.localiser is not None}
+    base = hits.get(BASELINE)
+    out = {}
+    for name, mine in hits.items():
+        if not mine:
+            continue
+        photos = sorted(mine)
+        low, high = bootstrap_interval([mine[p] for p in photos])
+        vs = None
+        if base is not None and name != BASELINE and set(photos) <= set(base):
+            vs = paired_difference([mine[p] for p in photos], [base[p] for p in photos])
+        out[name] = Uncertainty(low, high, vs)
+    return out
 
 
 @dataclass(frozen=True)
@@ -32,6 +71,8 @@ class Evaluation:
     images: list[StudyImage]
     settings: list[Setting]
     files: dict[str, Path] = field(default_factory=dict)
+    uncertainty: dict[str, Uncertainty] = field(default_factory=dict)
+    """Setting name → GT-known interval and paired difference from the centre box (all photos)."""
 
 
 def halves(names: Sequence[str], *, split: bool = True) -> dict[str, list[str]]:
@@ -83,32 +124,56 @@ def evaluate(
     if records is None:
         return None
     rows = summarise(records, settings=chosen, subsets=halves([i.name for i in items]), timings=read_timings(out))
+    spread = uncertainties(records, chosen)
     files = {"csv": out / "metrics.csv", "markdown": out / "metrics.md"}
     with open(files["csv"], "w", newline="") as fh:
         writer = csv.writer(fh)
-        writer.writerow(EVALUATE_COLUMNS)
+        writer.writerow([*EVALUATE_COLUMNS, *UNCERTAINTY_COLUMNS])
         for r in rows:
-            writer.writerow([getattr(r, c) for c in EVALUATE_COLUMNS.values()])
-    files["markdown"].write_text(markdown(rows))
-    return Evaluation(out, rows, records, items, chosen, files)
+            writer.writerow([getattr(r, c) for c in EVALUATE_COLUMNS.values()]
+                            + _uncertainty_cells(spread.get(r.setting) if r.subset == "all" else None))
+    files["markdown"].write_text(markdown(rows, spread))
+    return Evaluation(out, rows, records, items, chosen, files, spread)
+
+
+#: Columns after :data:`EVALUATE_COLUMNS` in ``metrics.csv`` (rows of all photos only; empty otherwise).
+UNCERTAINTY_COLUMNS = ("gt_known_low", "gt_known_high", "vs_centre", "vs_centre_low", "vs_centre_high",
+                       "vs_centre_p")
+
+
+def _uncertainty_cells(u: Uncertainty | None) -> list[object]:
+    if u is None:
+        return [""] * len(UNCERTAINTY_COLUMNS)
+    vs = u.vs_baseline
+    return [u.low, u.high, *(("",) * 4 if vs is None else (vs.mean, vs.low, vs.high, vs.p_value))]
 
 
 def _pct(value: float | None) -> str:
     return "n/a" if value is None else f"{100 * value:.1f}"
 
 
-def markdown(rows: Sequence[Row]) -> str:
-    """A Markdown table (percentages for accuracies and errors)."""
-    head = ("setting", "photos", "subset", "GT-known acc", "top-1 loc err", "top-5 loc err", "MaxBoxAcc",
-            "pointing", "ms/photo")
+def markdown(rows: Sequence[Row], spread: dict[str, Uncertainty] | None = None) -> str:
+    """A Markdown table (percentages for accuracies and errors; 95% bootstrap intervals in brackets)."""
+    spread = spread or {}
+    head = ("setting", "photos", "subset", "GT-known acc [95% CI]", "vs centre box [95% CI]", "top-1 loc err",
+            "top-5 loc err", "MaxBoxAcc", "MaxBoxAccV2", "pointing", "ms/photo")
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         ms = "n/a" if r.ms_per_photo is None else f"{r.ms_per_photo:.0f}"
+        u = spread.get(r.setting) if r.subset == "all" else None
+        acc = _pct(r.loc_accuracy) + ("" if u is None else f" [{_pct(u.low)}, {_pct(u.high)}]")
+        vs = ""
+        if u is not None and u.vs_baseline is not None:
+            d = u.vs_baseline
+            vs = f"{100 * d.mean:+.1f} [{100 * d.low:+.1f}, {100 * d.high:+.1f}]"
         lines.append(
-            f"| {r.setting} | {r.images} | {r.subset} | {_pct(r.loc_accuracy)} | {_pct(r.top1_error)} | "
-            f"{_pct(r.top5_error)} | {_pct(r.max_box_acc)} | {_pct(r.pointing)} | {ms} |"
+            f"| {r.setting} | {r.images} | {r.subset} | {acc} | {vs} | {_pct(r.top1_error)} | "
+            f"{_pct(r.top5_error)} | {_pct(r.max_box_acc)} | {_pct(r.max_box_acc_v2)} | {_pct(r.pointing)} | {ms} |"
         )
-    return "\n".join(lines) + "\n"
+    notes = ("GT-known: the true class's box has IoU >= 0.5 with one of its ground-truth boxes. Intervals: "
+             "bootstrap over photos (percentile, 2000 resamples); vs centre box: paired difference on the same "
+             "photos. MaxBoxAccV2: Choe et al. 2020 (every contour's box, mean over IoU 0.3/0.5/0.7).")
+    return "\n".join(lines) + "\n\n" + notes + "\n"
 
 
 @dataclass(frozen=True)

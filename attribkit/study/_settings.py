@@ -154,6 +154,7 @@ STANDARD = [
     Setting("paper (saliency+graphcut)", preset="paper"),
     Setting("saliency+threshold", localiser="threshold"),
     Setting("centre box", localiser="centre"),
+    Setting("whole image", localiser="centre", options={"area": 1.0}),
 ]
 
 ABLATION = STANDARD + [

@@ -27,6 +27,8 @@ METRICS = {
     "insertion_auc": "area under the insertion curve, mean (higher is better)",
     "pointing": "pointing game: the map's maximum within 15 px of a ground-truth box, fraction of photos",
     "max_box_acc": "MaxBoxAcc: best over map thresholds of the fraction of photos boxed with IoU >= 0.5",
+    "max_box_acc_v2": "MaxBoxAccV2 (Choe et al. 2020): every contour's box; mean over IoU 0.3/0.5/0.7 of the "
+                      "best BoxAcc over map thresholds",
     "loc_accuracy": "fraction of photos whose box has IoU >= 0.5 with a ground-truth box (GT-known)",
     "mean_iou": "IoU of the box with the best-matching ground-truth box, mean",
     "top1_error": "ILSVRC top-1 localisation error: the top class's box is not right (class and IoU >= 0.5)",
@@ -40,7 +42,7 @@ COLUMNS = {k: METRICS[k] for k in ("method", "localiser", "images", "deletion_au
 #: ``attribkit evaluate``'s table: its header name → the row's metric (GT-known is ``loc_accuracy``).
 EVALUATE_COLUMNS = {"setting": "setting", "subset": "subset", "images": "images", "gt_known": "loc_accuracy",
                     "top1_error": "top1_error", "top5_error": "top5_error", "max_box_acc": "max_box_acc",
-                    "pointing": "pointing", "ms_per_photo": "ms_per_photo"}
+                    "max_box_acc_v2": "max_box_acc_v2", "pointing": "pointing", "ms_per_photo": "ms_per_photo"}
 
 
 @dataclass(frozen=True)
@@ -61,6 +63,7 @@ class Row:
     ms_per_photo: float | None = None
     setting: str = ""
     subset: str = "all"
+    max_box_acc_v2: float | None = None
 
 
 def _mean(values: Sequence[float]) -> float | None:
@@ -129,6 +132,7 @@ def _row(name: str, subset: str, method: str, loc: str, maps: Sequence[Record], 
     curves = [r["box_acc"] for r in maps if "box_acc" in r]
     # MaxBoxAcc takes the best threshold for the whole dataset, not per photo: mean first, then max.
     box_acc = max(math.fsum(column) / len(column) for column in zip(*curves)) if curves else None
+    box_acc_v2 = _max_box_acc_v2([r["box_acc_v2"] for r in maps if "box_acc_v2" in r])
     hits = [r for r in boxes if r["iou"] is not None]
     ms = None
     if timings is not None:
@@ -149,8 +153,17 @@ def _row(name: str, subset: str, method: str, loc: str, maps: Sequence[Record], 
         box_acc,
         _mean([float(r["iou"] >= 0.5) for r in hits]),
         _mean([r["iou"] for r in hits]),
-        _loc_error(boxes, 1), _loc_error(boxes, 5), ms, name, subset,
+        _loc_error(boxes, 1), _loc_error(boxes, 5), ms, name, subset, box_acc_v2,
     )
+
+
+def _max_box_acc_v2(tables: Sequence[Sequence[Sequence[int]]]) -> float | None:
+    """From per-photo ``[IoU thresholds][map thresholds]`` hits: per IoU threshold the best map threshold
+    for the whole set (mean over photos first, then max), then the mean over IoU thresholds."""
+    if not tables:
+        return None
+    best = [max(math.fsum(column) / len(column) for column in zip(*per_iou)) for per_iou in zip(*tables)]
+    return math.fsum(best) / len(best)
 
 
 def _cell(value: object) -> str:
