@@ -146,7 +146,7 @@ def test_panels_show_the_smoothed_map_and_mark_low_classes(photos, tmp_path, mon
     assert titles == ["photo (model input)", "saliency |∂S_c/∂I| (paper)",
                       "SmoothGrad of it\n(mean over 2 noisy copies)", "overlay (SmoothGrad, blurred)"]
     assert len(images) == 4 and not np.array_equal(images[1], images[2])
-    assert not kw["muted"] and kw["caption"] is None and "(low)" not in kw["suptitle"]
+    assert not kw["muted"] and kw["caption"].startswith("bright: ") and "(low)" not in kw["suptitle"]
     # The fifth class of the cat photo has p < 0.05: greyed and marked.
     assert calls[-1][3]["muted"] and calls[-1][3]["suptitle"].endswith("(low)")
 

@@ -65,16 +65,21 @@ def save_class_models(
 
 
 def montage(path: Path, rgb: torch.Tensor, captions: list[str], *, suptitle: str,
-            muted: list[bool] | None = None) -> Path:
+            muted: list[bool] | None = None, caption: str | None = None) -> Path:
     """The images in rows of four, each captioned (captions of low probability greyed)."""
     from attribkit.render import save_panel
 
     return save_panel(path, list(rgb.cpu()), captions, columns=min(len(captions), 4), suptitle=suptitle,
-                      size=2.6, muted=muted or False)
+                      size=2.6, muted=muted or False, caption=caption)
 
 
 #: The modes ``attribkit class-model`` shows side by side by default: the paper's and the modern one.
 COMPARED = ("paper", "fourier")
+
+#: What the side-by-side montage shows, in one line.
+COMPARISON_CAPTION = ("paper: gradient ascent on the pixels from the zero image (Simonyan et al. 2013); "
+                      "Fourier: a decorrelated Fourier image (Olah et al. 2017); p: the model's probability "
+                      "for the image shown")
 
 #: How each mode is named in a caption.
 MODE_TITLES = {"paper": "paper", "fourier": "Fourier", "yosinski": "Yosinski"}
@@ -97,7 +102,8 @@ def side_by_side(model: torch.nn.Module, ascents: dict[str, Ascent], path: Path)
             caps.append(f"{MODE_TITLES.get(mode, mode)}: {mode_caps[k]}")
             muted.append(is_low(probs[k]))
     settings = "; ".join(describe(a, mode) for mode, a in ascents.items()).replace("class models, ", "")
-    return montage(path, torch.stack(images), caps, suptitle=f"class models — {settings}", muted=muted)
+    return montage(path, torch.stack(images), caps, suptitle=f"class models — {settings}", muted=muted,
+                   caption=COMPARISON_CAPTION)
 
 
 def class_model(model: torch.nn.Module, **options: object) -> ClassModel:

@@ -44,7 +44,7 @@ def saliency_step(model: torch.nn.Module, photos: Photos, out: Path) -> list[Pat
     """Photo, the paper's map (one gradient), its 10-crop average (the paper's display maps), SmoothGrad and
     an overlay, for each photo's top-1 class."""
     import attribkit
-    from attribkit.cli._saliency import OVERLAY_BLUR, SMOOTH_SAMPLES
+    from attribkit.cli._saliency import OVERLAY_BLUR, READING, SMOOTH_SAMPLES
     from attribkit.render import is_low, overlay, probability_label, save_panel
 
     written = []
@@ -59,7 +59,7 @@ def saliency_step(model: torch.nn.Module, photos: Photos, out: Path) -> list[Pat
                     "10-crop average\n(the paper's figures)", f"SmoothGrad\n({SMOOTH_SAMPLES} noisy copies)",
                     "overlay (SmoothGrad, blurred)"],
                    suptitle=f"{name}: {plain.names[0]}, {probability_label(plain.scores[0])}",
-                   muted=is_low(plain.scores[0]))
+                   muted=is_low(plain.scores[0]), caption=READING)
         written.append(path)
     return written
 
@@ -106,9 +106,15 @@ def localisation_step(model: torch.nn.Module, photos: Photos, out: Path) -> list
                    legends=[box_legend([f"{best.name}: {_box_text(best.box)}"]),
                             box_legend([f"{paper.name}: {_box_text(paper.box)}"]),
                             box_legend([f"centre box: {_box_text(centre.box)}"])],
-                   suptitle=f"{name}: {best.name}, {probability_label(best.score)}", size=4.0)
+                   suptitle=f"{name}: {best.name}, {probability_label(best.score)}", size=4.0,
+                   caption=LOCALISATION_CAPTION)
         written.append(path)
     return written
+
+
+#: What the tint and the box of a localisation panel are (paper section 4), for a reader new to the method.
+LOCALISATION_CAPTION = ("tint: the foreground the localiser cut out, seeded by the saliency map; box: around its "
+                        "largest connected part; centre box: the blind baseline (same box for every photo)")
 
 
 def _box_text(box: tuple[int, int, int, int] | None) -> str:

@@ -28,6 +28,10 @@ if TYPE_CHECKING:
 #: σ of the blur of the overlaid map, as a fraction of its side: speckle reads as regions once blurred.
 OVERLAY_BLUR = 0.02
 
+#: How to read a saliency panel, in one line (the caption when no method caveat applies).
+READING = ("bright: the pixels whose small change most changes the class score (max over colours of |∂S_c/∂I|; "
+           "each map scaled to its own 99.5th percentile)")
+
 #: SmoothGrad's noisy copies for the smoothed map beside the paper's (``--smooth``).
 SMOOTH_SAMPLES = 25
 
@@ -35,7 +39,7 @@ SMOOTH_SAMPLES = 25
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("saliency", help="saliency maps for photos (paper section 3)",
                        description="For each photo and target class, a panel PNG: the model's input crop, "
-                                   "the method's map (the paper's, by default), the same method smoothed "
+                                   "the method's map (the paper's gradient by default), the same method smoothed "
                                    "by SmoothGrad beside it, and an overlay. --save-maps also writes the "
                                    "bare maps (.npy and 16-bit PNG, on the photo's pixels); --json a "
                                    "summary of everything written.")
@@ -115,7 +119,7 @@ def run(args: argparse.Namespace) -> int:
     smooth = None
     if args.smooth and not noisy:
         smooth = attribkit.create_attributor(args.method, model, **options, smoothgrad=args.smooth)
-    caveat = method_caveat(args.method, model)
+    caveat = method_caveat(args.method, model) or (READING if args.method == "saliency" else None)
     suffix = averaging_suffix(options)
     titles = ["photo (model input)", describe(args.method, options)]
     if smooth is not None:
