@@ -90,6 +90,11 @@ def test_muted_titles_and_caption(tmp_path):
                        caption="DeconvNet looks the same for every photo")
     assert to_hex(fig.axes[0].title.get_color()) == "#000000" and to_hex(fig.axes[1].title.get_color()) == MUTED
     assert fig._supxlabel.get_text() == "DeconvNet looks the same for every photo"
+    # A long caption is wrapped to stay inside the figure.
+    fig = panel_figure([np.zeros((10, 10))] * 2, ["a", "b"], size=2.6, caption="word " * 60)
+    renderer = _extents(fig)
+    extent = fig._supxlabel.get_window_extent(renderer)
+    assert extent.x0 >= 0 and extent.x1 <= fig.bbox.width and "\n" in fig._supxlabel.get_text()
     fig = panel_figure([np.zeros((10, 10))], ["a"], suptitle="s", muted=True)
     assert to_hex(fig._suptitle.get_color()) == MUTED
     assert save_panel(tmp_path / "p.png", [np.zeros((10, 10))], caption="c").is_file()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -173,7 +174,9 @@ def panel_figure(
     legend_lines = max((len(e) for e in legends or () if e), default=0)
     # Room for each row's titles and legends, the suptitle and the caption, in inches.
     row_height = size * aspect + 0.18 * lines + 0.2 * legend_lines + 0.1
-    height = rows * row_height + (0.45 if suptitle else 0) + (0.35 if caption else 0)
+    # The caption is wrapped to the figure's width (about 15 characters per inch at its 8.5 pt size).
+    caption_lines = textwrap.wrap(caption, max(20, int(15 * size * columns))) if caption else []
+    height = rows * row_height + (0.45 if suptitle else 0) + 0.2 * len(caption_lines) + (0.15 if caption else 0)
     # A bare Figure (no pyplot) renders with Agg, touches no global backend state and needs no display.
     from matplotlib.figure import Figure
 
@@ -200,7 +203,7 @@ def panel_figure(
     if suptitle:
         fig.suptitle(suptitle, fontsize=11, color=MUTED if muted is True else "black")
     if caption:
-        fig.supxlabel(caption, fontsize=8.5, color="#444444")
+        fig.supxlabel("\n".join(caption_lines), fontsize=8.5, color="#444444")
     return fig
 
 
