@@ -178,6 +178,14 @@ def grid(name: str, cache: Path) -> Iterator[tuple[str, str, dict[str, Any]]]:
                 yield kind, "graphcut", {"foreground_quantile": fg, "background_quantile": bg,
                                          "smoothness": smoothness, "component": component, "blur": blur,
                                          "refine": False}
+    elif name.startswith("small:"):
+        # A first look: the default preset's cut and a few single changes, for one map kind.
+        kind = name.split(":", 1)[1]
+        base = {"component": "all", "background_quantile": 0.15, "smoothness": 150.0, "refine": False}
+        for change in ({}, {"component": "largest"}, {"background_quantile": 0.3}, {"background_quantile": 0.5},
+                       {"foreground_quantile": 0.8}, {"foreground_quantile": 0.6}, {"smoothness": 50.0},
+                       {"sure_seeds": False}, {"iterations": 3}, {"blur": 0.02}):
+            yield kind, "graphcut", {**base, **change}
     elif name == "centre":
         for area in (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0):
             yield "gradient", "centre", {"area": area}

@@ -11,6 +11,7 @@ from sklearn.mixture import GaussianMixture
 from attribkit._core.boxes import box_mask, mask_box
 from attribkit.methods.graphcut._colour_model import ColourModel, channels_of, fit_colour_model
 from attribkit.methods.graphcut._graph_cut import band_cut, boundary_band, grid_cut
+from attribkit import create_localiser
 from attribkit.methods.graphcut import GraphCut
 
 
@@ -167,3 +168,50 @@ def test_a_cut_on_a_smaller_copy_still_finds_the_box_to_the_pixel(size):
     found = GraphCut().localise(rgb, saliency)
     assert found.box == box
     assert mask_box(found.mask) == box
+
+
+# --- Degenerate seeds (issue 12): tiny photos, few known pixels, maps that are zero but on the object.
+
+@pytest.mark.parametrize("side", [3, 4])
+def test_tiny_photos_do_not_crash_the_colour_fit(side):
+    rng = np.random.default_rng(side)
+    rgb = rng.integers(0, 256, (side, side, 3), dtype=np.uint8)
+    found = GraphCut(work_size=None).localise(rgb, rng.random((side, side)))
+    assert found.mask.shape == (side, side) and found.box is not None
+
+
+@pytest.mark.parametrize("known", [9, 12, 16])
+def test_few_known_pixels_do_not_crash(known):
+    rng = np.random.default_rng(known)
+    rgb = rng.integers(0, 256, (40, 40, 3), dtype=np.uint8)
+    saliency = np.full((40, 40), np.nan, np.float32)
+    saliency.flat[rng.choice(1600, known, replace=False)] = rng.random(known)
+    found = GraphCut(work_size=None).localise(rgb, saliency)
+    assert found.mask.shape == (40, 40)
+
+
+def test_one_seed_pixel_fits_a_colour_model():
+    from attribkit.methods.graphcut._colour_model import fit_colour_model
+
+    for fit in ("kmeans", "em"):
+        model = fit_colour_model(np.array([[10.0, 200.0, 30.0]]), 5, np.random.default_rng(0), fit)
+        assert model.means.tolist() == [[10.0, 200.0, 30.0]] and model.weights.tolist() == [1.0]
+
+
+def test_a_map_zero_but_on_a_small_object_boxes_the_object():
+    # A ReLU-clipped class activation map: 12x12 hot pixels in 64x64 put both quantiles at 0.
+    rgb = np.full((64, 64, 3), 90, np.uint8)
+    rgb[20:32, 30:42] = (200, 40, 40)
+    saliency = np.zeros((64, 64), np.float32)
+    saliency[20:32, 30:42] = 1.0
+    found = GraphCut(work_size=None).localise(rgb, saliency)
+    assert found.box == (30, 20, 42, 32) and found.fallback is None
+    assert create_localiser("threshold").localise(rgb, saliency).box == found.box
+
+
+def test_fallbacks_are_reported():
+    rgb = np.zeros((16, 16, 3), np.uint8)
+    flat = GraphCut().localise(rgb, np.ones((16, 16)))
+    assert flat.box == (0, 0, 16, 16) and flat.fallback == "flat map"
+    assert GraphCut().localise(rgb, np.arange(256.0).reshape(16, 16)).fallback in (None, "empty cut: the foreground seeds")
+    assert create_localiser("threshold").localise(rgb, np.ones((16, 16))).fallback == "flat map"

@@ -66,6 +66,9 @@ class Localisation:
     """Boolean ``[H, W]`` foreground, in the pixel grid of the image that was localised."""
     box: Box | None
     """``(x0, y0, x1, y1)`` of the mask, or ``None`` when nothing was found."""
+    fallback: str | None = None
+    """Why the localiser did not localise as designed (``"flat map"``, ``"no seeds"``, ...), when it fell
+    back to a documented answer such as the whole image; ``None`` when it did not."""
 
 
 @runtime_checkable

@@ -1,5 +1,5 @@
-"""Attribution: the gradient engine every gradient-like method shares, the paper's saliency map, and the
-averaging wrappers that go around any attributor (10 crops, SmoothGrad, VarGrad, multi-scale).
+"""Attribution: the gradient engine every gradient-like method shares, the paper's saliency map, Grad-CAM,
+and the averaging wrappers that go around any attributor (10 crops, SmoothGrad, VarGrad, multi-scale).
 
 Example
 -------
@@ -7,6 +7,7 @@ Example
 """
 
 from attribkit.attribution._averaging import Averaging
+from attribkit.attribution._cam import GradCAM
 from attribkit.attribution._compose import AVERAGING_OPTIONS, create_attributor, with_averaging
 from attribkit.attribution._gradient import GradientAttributor, saliency_map
 from attribkit.attribution._noise import SmoothGrad, VarGrad
@@ -16,6 +17,7 @@ from attribkit.attribution._tencrop import TenCrop
 __all__ = [
     "AVERAGING_OPTIONS",
     "Averaging",
+    "GradCAM",
     "GradientAttributor",
     "MultiScale",
     "SmoothGrad",

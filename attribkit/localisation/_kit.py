@@ -75,6 +75,7 @@ def is_flat(saliency: np.ndarray) -> bool:
     return known.size == 0 or bool(known.max() == known.min())
 
 
-def whole_image(height: int, width: int) -> Localisation:
-    """The documented fallback when a map has nothing to say: the whole image."""
-    return Localisation(np.ones((height, width), dtype=bool), (0, 0, width, height))
+def whole_image(height: int, width: int, reason: str = "flat map") -> Localisation:
+    """The documented fallback when a map has nothing to say: the whole image, with ``reason`` as its
+    :attr:`~attribkit.Localisation.fallback`."""
+    return Localisation(np.ones((height, width), dtype=bool), (0, 0, width, height), reason)

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from attribkit import Localisation
-from attribkit.localisation import box_mask, is_flat, largest_component, mask_box, photo_map, smooth
+from attribkit.localisation import box_mask, is_flat, largest_component, mask_box, photo_map, smooth, whole_image
 from attribkit.hookspecs import Registrar, hookimpl
 
 
@@ -36,7 +36,7 @@ class Threshold:
         m = smooth(photo_map(image, saliency), self.blur)
         height, width = m.shape
         if is_flat(m):
-            return Localisation(np.ones((height, width), dtype=bool), (0, 0, width, height))
+            return whole_image(height, width)
         known = np.nan_to_num(m, nan=-np.inf)
         lo, hi = np.nanmin(m), np.nanmax(m)
         # Relative to the map's range, so a map with an offset (all values > 0) still thresholds.

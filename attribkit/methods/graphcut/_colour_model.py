@@ -81,6 +81,8 @@ def fit_colour_model(samples: np.ndarray, components: int, rng: np.random.Genera
     """A ``components``-Gaussian mixture (fewer if there are fewer distinct colours) on ``[N, 3]`` colours."""
     if fit not in FITS:
         raise ValueError(f"fit must be one of {FITS}; got {fit!r}")
+    if len(samples) == 0:
+        raise ValueError("no seed colours to fit a colour model on")
     if len(samples) > MAX_FIT_PIXELS:
         samples = samples[rng.choice(len(samples), MAX_FIT_PIXELS, replace=False)]
     k = max(1, min(components, len(np.unique(samples @ _PACK))))
@@ -89,6 +91,10 @@ def fit_colour_model(samples: np.ndarray, components: int, rng: np.random.Genera
 
 
 def _kmeans_fit(samples: np.ndarray, k: int, seed: int) -> ColourModel:
+    if k == 1:
+        # One component is the samples' mean and covariance; cv2.kmeans is not needed, and it would
+        # read a single [1, 3] sample as three one-dimensional ones.
+        return _single(samples)
     data = np.ascontiguousarray(samples, dtype=np.float32)
     cv2.setRNGSeed(seed)  # OpenCV's generator is per thread: this seeds only the k-means++ below
     criteria = (cv2.TERM_CRITERIA_MAX_ITER + cv2.TERM_CRITERIA_EPS, 10, 0.5)
@@ -103,7 +109,16 @@ def _kmeans_fit(samples: np.ndarray, k: int, seed: int) -> ColourModel:
     return ColourModel.from_covariances(np.array(weights), np.array(means), np.array(covariances))
 
 
+def _single(samples: np.ndarray) -> ColourModel:
+    members = np.asarray(samples, dtype=np.float64).reshape(-1, 3)
+    covariance = np.cov(members, rowvar=False, bias=True).reshape(3, 3) if len(members) > 1 else np.zeros((3, 3))
+    return ColourModel.from_covariances(np.ones(1), members.mean(0, keepdims=True),
+                                        (covariance + REG_COVAR * np.eye(3))[None])
+
+
 def _em_fit(samples: np.ndarray, k: int, seed: int) -> ColourModel:
+    if k == 1 and len(samples) < 2:
+        return _single(samples)  # scikit-learn's mixtures need two samples
     # One EM step from k-means++ centres: GrabCut, too, re-estimates once per round.
     mixture = GaussianMixture(k, covariance_type="full", reg_covar=REG_COVAR, max_iter=1,
                               init_params="k-means++", random_state=seed)

@@ -120,15 +120,14 @@ class GraphCut:
         if is_flat(full):
             return whole_image(height, width)
         small_rgb, small_map = _downsample(rgb, full, self.work_size)
-        known = small_map[np.isfinite(small_map)]
-        lo, hi = np.quantile(known, [self.background_quantile, self.foreground_quantile])
-        if not lo < hi:
-            return whole_image(height, width)
-        with np.errstate(invalid="ignore"):
-            fg_seed, bg_seed = small_map >= hi, small_map <= lo
+        fg_seed, bg_seed, lo, hi = seeds(small_map, self.background_quantile, self.foreground_quantile)
+        if not fg_seed.any() or not bg_seed.any():
+            return whole_image(height, width, "no seeds")
+        fallback = None
         foreground, unaries = self._segment(small_rgb, fg_seed, bg_seed)
         if not foreground.any():
             foreground = fg_seed  # the cut kept nothing: the seeds are the best answer left
+            fallback = "empty cut: the foreground seeds"
         if self.component == "largest":
             foreground = largest_component(foreground)
         mask = cv2.resize(foreground.astype(np.uint8), (width, height), interpolation=cv2.INTER_NEAREST) > 0
@@ -142,7 +141,7 @@ class GraphCut:
             mask = band_cut(rgb, mask, band, unaries, self.smoothness, *sure)
             if self.component == "largest":
                 mask = largest_component(mask)
-        return Localisation(mask, mask_box(mask))
+        return Localisation(mask, mask_box(mask), fallback)
 
     def _segment(self, rgb: np.ndarray, fg_seed: np.ndarray, bg_seed: np.ndarray) -> tuple[np.ndarray, Unaries]:
         """The cut's foreground, and the unaries of the colour models it was cut with."""
@@ -160,6 +159,24 @@ class GraphCut:
             if not fg.any() or not bg.any():
                 break
         return labels, unaries
+
+
+def seeds(saliency: np.ndarray, background_quantile: float,
+          foreground_quantile: float) -> tuple[np.ndarray, np.ndarray, float, float]:
+    """Foreground and background seed masks of a map (NaN: neither), and the two levels.
+
+    The paper seeds the foreground with pixels whose saliency is *higher than* the foreground quantile
+    and the background with those *lower than* the background quantile. Read as ``>=`` and ``<=`` (they
+    differ only at ties), except where the two levels tie: a map that is zero but on a small object (a
+    ReLU-clipped class activation map) puts both quantiles at 0, and then the foreground is the pixels
+    strictly above the tied value, the background those at it or below.
+    """
+    known = saliency[np.isfinite(saliency)]
+    lo, hi = (float(v) for v in np.quantile(known, [background_quantile, foreground_quantile]))
+    with np.errstate(invalid="ignore"):
+        if lo < hi:
+            return saliency >= hi, saliency <= lo, lo, hi
+        return saliency > hi, saliency <= lo, lo, hi
 
 
 def _unaries(foreground: ColourModel, background: ColourModel) -> Unaries:

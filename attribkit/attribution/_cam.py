@@ -1,0 +1,163 @@
+"""Grad-CAM (Selvaraju et al., ICCV 2017, "Grad-CAM: visual explanations from deep networks via
+gradient-based localization", section 3, equations 1-2), built in because the default localisation
+pipeline uses it (docs/localisation.md): on the 500 ILSVRC dev photos its maps box the object far more
+often than input gradients do.
+
+For a layer with feature maps ``A^k`` (``[N, D, h, w]``) and the unnormalised class score ``S_c``:
+``alpha_k^c = mean_ij dS_c / dA^k_ij`` (eq. 1) and ``L^c = ReLU(sum_k alpha_k^c A^k)`` (eq. 2), upsampled
+bilinearly to the input's size. K classes per image cost one forward pass and K backward passes from
+the scores to the layer only (the head, not the whole network).
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from attribkit._core.guards import check_inputs, check_model, frozen
+from attribkit._core.interfaces import TargetType
+from attribkit._core.targets import resolve_targets
+from attribkit.errors import OptionError
+
+#: Child names tried in order: the last feature map before global pooling in common families. timm
+#: EfficientNets end ``conv_head -> bn2`` (bn2 carries the activation: the rectified feature map Grad-CAM
+#: was defined on); torchvision ResNets end in ``layer4``; VGG, AlexNet, DenseNet, MobileNet, EfficientNet
+#: and ConvNeXt keep their convolutional trunk in ``features``; timm ConvNeXts in ``stages``.
+DEFAULT_LAYERS = ("bn2", "layer4", "features", "trunk_output", "stages")
+
+
+def default_layer_name(model: torch.nn.Module) -> str:
+    """The layer Grad-CAM uses when none is named: a known last feature block, else the last Conv2d.
+
+    Raises
+    ------
+    OptionError
+        The model has neither (pass ``layer=``).
+    """
+    children = dict(model.named_children())
+    for name in DEFAULT_LAYERS:
+        if name in children:
+            return name
+    convs = [n for n, m in model.named_modules() if isinstance(m, torch.nn.Conv2d)]
+    if not convs:
+        raise OptionError(f"{type(model).__name__} has no Conv2d layer, so Grad-CAM has no default layer; "
+                          "pass layer='dotted.module.name'")
+    return convs[-1]
+
+
+def find_layer(model: torch.nn.Module, name: str | None) -> tuple[str, torch.nn.Module]:
+    """``(name, module)`` for a dotted module name (``None``: :func:`default_layer_name`).
+
+    Raises
+    ------
+    OptionError
+        No such submodule (close names suggested).
+    """
+    name = default_layer_name(model) if name is None else name
+    try:
+        return name, model.get_submodule(name)
+    except AttributeError:
+        known = [n for n, _ in model.named_modules() if n]
+        close = difflib.get_close_matches(name, known, n=3, cutoff=0.6)
+        hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+        raise OptionError(f"{type(model).__name__} has no layer {name!r}.{hint}") from None
+
+
+def as_feature_map(output: torch.Tensor, layer: str) -> torch.Tensor:
+    """A layer's output as ``[N, D, h, w]``: feature maps as they are; ViT-style tokens ``[N, T, D]`` with
+    ``T`` or ``T - 1`` (a class token first) a square number reshaped onto their grid.
+
+    Raises
+    ------
+    OptionError
+        Any other shape (name a layer with spatial feature maps).
+    """
+    if output.ndim == 4:
+        return output
+    if output.ndim == 3:
+        tokens = output.shape[1]
+        for skip in (1, 0):
+            side = math.isqrt(tokens - skip)
+            if side * side == tokens - skip and side > 0:
+                grid = output[:, skip:]
+                return grid.transpose(1, 2).reshape(output.shape[0], output.shape[2], side, side)
+    raise OptionError(f"Grad-CAM needs feature maps [N, D, h, w] or tokens [N, T, D] at layer {layer!r}; "
+                      f"it gives shape {tuple(output.shape)}: pass layer= naming another layer")
+
+
+class GradCAM:
+    """Grad-CAM maps of a layer, upsampled to the input (Selvaraju et al. 2017, equations 1-2).
+
+    Parameters
+    ----------
+    model
+        A classifier returning unnormalised class scores ``[N, num_classes]``.
+    layer
+        Dotted name of the layer whose feature maps are weighted (default: :func:`default_layer_name`).
+    relu
+        Keep only positive evidence (equation 2); ``False`` returns the signed map.
+    eval_mode
+        Run the model in eval mode (restored afterwards).
+    """
+
+    def __init__(self, model: torch.nn.Module, *, layer: str | None = None, relu: bool = True,
+                 eval_mode: bool = True) -> None:
+        self.model = check_model(model)
+        self.layer_name, self.layer = find_layer(self.model, layer)
+        self.relu, self.eval_mode = relu, eval_mode
+
+    def attribute(
+        self,
+        inputs: torch.Tensor,
+        target: TargetType = None,
+        *,
+        top_k: int | None = None,
+        additional_forward_args: tuple[Any, ...] | None = None,
+    ) -> torch.Tensor:
+        """Class activation maps on the input's grid.
+
+        Parameters
+        ----------
+        inputs
+            ``[N, C, H, W]``, preprocessed for the model.
+        target, top_k, additional_forward_args
+            As :meth:`attribkit.Attributor.attribute`.
+
+        Returns
+        -------
+        torch.Tensor
+            ``[N, 1, H, W]`` (or ``[N, K, 1, H, W]`` for K classes per image), in units of the layer's
+            activations times score per activation; ``>= 0`` with ``relu``.
+        """
+        check_inputs(inputs)
+        captured: list[torch.Tensor] = []
+        handle = self.layer.register_forward_hook(lambda _m, _i, out: captured.append(out))
+        try:
+            with frozen(self.model, eval_mode=self.eval_mode), torch.enable_grad():
+                x = inputs.detach().requires_grad_(True)  # so the layer's output is in the graph
+                scores = self.model(x, *(additional_forward_args or ()))
+                if not captured or not isinstance(captured[-1], torch.Tensor):
+                    raise OptionError(f"layer {self.layer_name!r} was not run by the forward pass, or does "
+                                      "not return one tensor; pass layer= naming another layer")
+                activation = captured[-1]
+                targets = resolve_targets(target, top_k, scores)
+                maps = []
+                for k in range(targets.k):
+                    chosen = scores.gather(1, targets.index[:, k : k + 1]).sum()
+                    (grad,) = torch.autograd.grad(chosen, activation, retain_graph=k < targets.k - 1)
+                    features, grads = as_feature_map(activation.detach(), self.layer_name), \
+                        as_feature_map(grad, self.layer_name)
+                    weights = grads.mean(dim=(2, 3), keepdim=True)  # equation 1
+                    cam = (weights * features).sum(dim=1, keepdim=True)  # equation 2, before the ReLU
+                    maps.append(F.relu(cam) if self.relu else cam)
+        finally:
+            handle.remove()
+        out = torch.stack(maps, dim=1)  # [N, K, 1, h, w]
+        n, k = out.shape[:2]
+        up = F.interpolate(out.flatten(0, 1), size=tuple(inputs.shape[-2:]), mode="bilinear", align_corners=False)
+        up = up.reshape(n, k, 1, *inputs.shape[-2:])
+        return up[:, 0] if targets.single else up
