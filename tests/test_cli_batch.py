@@ -11,7 +11,7 @@ from PIL import Image
 
 import attribkit
 from attribkit.cli import main
-from attribkit.cli._common import collect_photos
+from attribkit.cli._photos import collect_photos
 
 
 @pytest.fixture

@@ -9,15 +9,14 @@ from typing import Any
 from attribkit.cli._common import (
     CommandError,
     add_model_args,
-    add_photo_args,
     add_target_args,
-    batch_from_args,
     class_indices,
     model_from_args,
     output_dir,
     progress,
 )
 from attribkit.cli._outputs import JsonReport, averaging_suffix, class_targets, save_maps_of
+from attribkit.cli._photos import add_photo_args, batch_from_args
 from attribkit.render import slug
 
 

@@ -7,7 +7,8 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from attribkit.cli._common import CommandError, Rows
+from attribkit.cli._common import CommandError
+from attribkit.cli._photos import Rows
 from attribkit.render._files import slug
 
 if TYPE_CHECKING:

@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from attribkit.cli._common import (
     CommandError,
     add_model_args,
-    add_photo_args,
     add_target_args,
-    batch_from_args,
     class_indices,
     model_from_args,
     output_dir,
@@ -20,6 +17,7 @@ from attribkit.cli._common import (
 )
 from attribkit.cli._localise import parse_options
 from attribkit.cli._outputs import JsonReport, averaging_suffix, class_targets, save_maps_of
+from attribkit.cli._photos import add_photo_args, batch_from_args
 from attribkit.render import slug
 
 if TYPE_CHECKING:
