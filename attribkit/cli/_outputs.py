@@ -46,8 +46,12 @@ def save_maps_of(stem: Path, photo_map: np.ndarray) -> dict[str, str]:
 def averaging_suffix(options: dict[str, Any]) -> str:
     """The options in a file name, so that differently averaged maps never overwrite each other:
     ``{"ten_crop": True, "smoothgrad": 25}`` → ``"_tencrop_smoothgrad25"``."""
+    from attribkit.attribution import AVERAGING_OPTIONS
+
+    # One order whatever the order on the command line: the averaging (innermost first), then the rest.
+    order = {k: i for i, k in enumerate(AVERAGING_OPTIONS)}
     parts = []
-    for key, value in options.items():
+    for key, value in sorted(options.items(), key=lambda kv: (order.get(kv[0], len(order)), kv[0])):
         name = key.replace("_", "")
         if value is True:
             parts.append(name)
