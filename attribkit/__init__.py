@@ -16,6 +16,7 @@ torch.Size([1, 224, 224])
 
 from attribkit._core.guards import check_inputs, check_model, frozen
 from attribkit._core.interfaces import Attributor, Box, Localisation, Localiser, TargetType, Visualiser
+from attribkit._core.outputs import class_scores, set_output
 from attribkit._core.registry import (
     PluginInfo,
     Registration,
@@ -47,7 +48,10 @@ from attribkit.errors import (
     AttribkitError,
     AttribkitWarning,
     ImageError,
+    ImageWarning,
+    InputError,
     ModelError,
+    ModelInUseError,
     OptionError,
     PluginConflictWarning,
     PluginError,
@@ -77,11 +81,14 @@ __all__ = [
     "Geometry",
     "GradientAttributor",
     "ImageError",
+    "ImageWarning",
+    "InputError",
     "LoadedImage",
     "Localisation",
     "LocalisedClass",
     "Localiser",
     "ModelError",
+    "ModelInUseError",
     "ModelInfo",
     "MultiScale",
     "OptionError",
@@ -105,6 +112,7 @@ __all__ = [
     "build_registry",
     "check_inputs",
     "check_model",
+    "class_scores",
     "create_attributor",
     "create_localiser",
     "create_visualiser",
@@ -124,6 +132,7 @@ __all__ = [
     "resolve_targets",
     "saliency",
     "saliency_map",
+    "set_output",
     "set_registry",
     "with_averaging",
 ]

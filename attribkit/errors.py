@@ -13,7 +13,10 @@ __all__ = [
     "AttribkitError",
     "AttribkitWarning",
     "ImageError",
+    "ImageWarning",
+    "InputError",
     "ModelError",
+    "ModelInUseError",
     "OptionError",
     "PluginConflictWarning",
     "PluginError",
@@ -79,6 +82,19 @@ class TargetError(AttribkitError, ValueError):
 
 class ImageError(AttribkitError, ValueError):
     """A file or array that is not a usable image."""
+
+
+class InputError(AttribkitError, ValueError):
+    """Model inputs or class scores that cannot be attributed (NaN or infinite values); the message
+    names the first bad position, e.g. ``input has NaN at [0, 2, 10, 31]``."""
+
+
+class ModelInUseError(AttribkitError, RuntimeError):
+    """A nested :func:`~attribkit.frozen` would switch the mode of a model other threads are using."""
+
+
+class ImageWarning(AttribkitWarning):
+    """A photo that was read but is not quite right (damaged JPEG data, with ``corrupt="warn"``)."""
 
 
 class ModelError(AttribkitError, ValueError):

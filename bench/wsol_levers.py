@@ -57,8 +57,11 @@ MAP_KINDS: dict[str, dict[str, Any]] = {
     "guided": {"method": "guided_backprop"},
     "guided-10crop": {"method": "guided_backprop", "ten_crop": True},
     "deconvnet": {"method": "deconvnet"},
-    "gradcam": {"method": "captum:gradcam"},
-    "gradcam-10crop": {"method": "captum:gradcam", "ten_crop": True},
+    "gradcam": {"method": "gradcam"},
+    "gradcam-10crop": {"method": "gradcam", "ten_crop": True},
+    "gradcam-scale2": {"method": "gradcam", "scales": (2.0,)},
+    "gradcam-scales1-2": {"method": "gradcam", "scales": (1.0, 2.0)},
+    "gradcam-blocks4": {"method": "gradcam", "layer": "blocks.4"},
     "guided-gradcam": {"product": ("gradcam", "guided")},
     "gradcam-x-gradient": {"product": ("gradcam", "gradient")},
     "gradcam-x-smoothgrad": {"product": ("gradcam", "smoothgrad16")},
@@ -169,6 +172,8 @@ def grid(name: str, cache: Path) -> Iterator[tuple[str, str, dict[str, Any]]]:
         for kind in cached_kinds(cache):
             for fraction, blur in itertools.product((0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5), (0.0, 0.02, 0.05)):
                 yield kind, "threshold", {"fraction": fraction, "blur": blur}
+            for fraction in (0.1, 0.15, 0.2, 0.25, 0.3):
+                yield kind, "threshold", {"fraction": fraction, "blur": 0.0, "component": "all"}
     elif name.startswith("graphcut:"):
         kinds = name.split(":", 1)[1].split(",")
         for kind in kinds:
@@ -186,6 +191,19 @@ def grid(name: str, cache: Path) -> Iterator[tuple[str, str, dict[str, Any]]]:
                        {"foreground_quantile": 0.8}, {"foreground_quantile": 0.6}, {"smoothness": 50.0},
                        {"sure_seeds": False}, {"iterations": 3}, {"blur": 0.02}):
             yield kind, "graphcut", {**base, **change}
+    elif name.startswith("cam:"):
+        # GraphCut seeded from a class activation map: objects fill much of an ILSVRC photo.
+        kind = name.split(":", 1)[1]
+        for fg, bg in ((0.3, 0.05), (0.5, 0.1), (0.3, 0.1), (0.5, 0.05)):
+            yield kind, "graphcut", {"foreground_quantile": fg, "background_quantile": bg, "smoothness": 150.0,
+                                     "component": "all", "refine": False, "levels": "range"}
+        for fg, bg in ((0.75, 0.4), (0.75, 0.2)):
+            yield kind, "graphcut", {"foreground_quantile": fg, "background_quantile": bg, "smoothness": 150.0,
+                                     "component": "all", "refine": False}
+    elif name.startswith("preset:"):
+        # A localiser's registered preset on a map kind: "preset:paper:graphcut:gradient".
+        _, preset, localiser, kind = name.split(":")
+        yield kind, localiser, attribkit.get_registry().get("localiser", localiser).preset(preset)
     elif name == "centre":
         for area in (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0):
             yield "gradient", "centre", {"area": area}
@@ -285,7 +303,7 @@ def report(cache: Path, data: Path, groups: list[str]) -> None:
     truth = np.array([info.class_index(item.labels[0]) for item in images])
     print(f"centre box (area 0.5): {100 * centre.mean():.1f}  {_ci(centre)}")
     for group in groups:
-        hits = {k: v >= 0.5 for k, v in cuts.items() if group in k}
+        hits = {k: v >= 0.5 for k, v in cuts.items() if k.startswith(group)}
         if not hits:
             continue
         held, chosen = cross_validate(hits, fold)
@@ -318,14 +336,14 @@ def main() -> None:
     parser.add_argument("--kinds", default=",".join(MAP_KINDS), help="map kinds, comma-separated")
     parser.add_argument("--grid", default="threshold", help="threshold, centre or graphcut:KIND,KIND")
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--group", action="append", default=[], help="report: keys containing this")
+    parser.add_argument("--group", action="append", default=[], help="report: keys starting with this")
     args = parser.parse_args()
     if args.step == "maps":
         compute_maps(args.data, args.cache, args.kinds.split(","))
     elif args.step == "cut":
         run_cuts(args.data, args.cache, list(grid(args.grid, args.cache)), args.workers)
     else:
-        report(args.cache, args.data, args.group or [" | threshold", " | graphcut"])
+        report(args.cache, args.data, args.group or sorted({" | ".join(k.split(" | ")[:2]) for k in load_cuts(args.cache)}))
 
 
 if __name__ == "__main__":

@@ -153,7 +153,7 @@ def test_settings_errors():
         settings_for("papr")
     with pytest.raises(TypeError, match="unknown class-model option.*stepz"):
         settings_for("paper", stepz=3)
-    with pytest.raises(ValueError, match="steps must be >= 1"):
+    with pytest.raises(ValueError, match="steps must be an int >= 1"):
         settings_for("paper", steps=0)
     with pytest.raises(ValueError, match="need parametrisation='pixel'"):
         settings_for("fourier", blur_every=2)

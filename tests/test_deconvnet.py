@@ -59,10 +59,10 @@ def test_guided_is_deconvnet_masked_by_the_forward_switch(tiny_model):
 
 
 def test_uncovered_activation_option_reaches_the_rule():
-    net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.SiLU(), torch.nn.Flatten(),
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.SELU(), torch.nn.Flatten(),
                               torch.nn.Linear(4 * 6 * 6, 3))
     x = torch.randn(1, 3, 8, 8)
-    with pytest.raises(UnsupportedActivationError, match="SiLU"):
+    with pytest.raises(UnsupportedActivationError, match="SELU"):
         attribkit.create_attributor("deconvnet", net, unsupported="raise").attribute(x)
     with pytest.warns(attribkit.rules.UnsupportedActivationWarning):
         attribkit.create_attributor("deconvnet", net).attribute(x)

@@ -11,7 +11,7 @@ import attribkit
 from attribkit._core import registry as _registry
 from attribkit.errors import OptionError, PluginError
 from attribkit.hookspecs import hookimpl
-from attribkit.localisation._presets import resolve_options
+from attribkit.localisation._presets import MAP_PRESETS, resolve_options
 
 
 class Plugin:
@@ -70,7 +70,7 @@ def test_options_are_read_from_the_factory_signature():
 
 def test_graphcut_owns_its_presets():
     reg = attribkit.get_registry().get("localiser", "graphcut")
-    assert set(reg.presets) == {"paper", "default"}
+    assert set(reg.presets) == {"paper", "default", "gradient"}
     assert reg.preset("paper")["foreground_quantile"] == 0.95
     # A copy: changing it changes nothing registered.
     reg.preset("paper")["foreground_quantile"] = 0.5
@@ -82,7 +82,7 @@ def test_graphcut_owns_its_presets():
 def test_a_replacement_localiser_is_handed_none_of_graphcuts_options(replaced):
     plugin = replaced(Plugin())
     maps, loc = resolve_options("default", "graphcut", {})
-    assert loc == {} and maps == {"ten_crop": True}
+    assert loc == {} and maps == MAP_PRESETS["default"]
     maps, loc = resolve_options("paper", "graphcut", {"margin": 3})
     assert loc == {"margin": 3}
     attribkit.create_localiser("graphcut", **loc)
@@ -124,14 +124,14 @@ def test_plugins_command_lists_options_and_presets(capsys):
     assert main(["plugins"]) == 0
     out = capsys.readouterr().out
     assert "options: foreground_quantile, background_quantile" in out
-    assert "presets: default, paper" in out
+    assert "presets: default, gradient, paper" in out
 
 
 def test_localise_routes_method_options_to_the_method():
     """An option the attributor declares (and the localiser does not) reaches the attributor."""
     maps, loc = resolve_options("default", "graphcut", {"unsupported": "raise", "blur": 0.1},
                                 attributor="deconvnet")
-    assert maps == {"ten_crop": True, "unsupported": "raise"} and loc["blur"] == 0.1
+    assert maps == {**MAP_PRESETS["default"], "unsupported": "raise"} and loc["blur"] == 0.1
     # Unknown to every side: one error naming every side's options and the close names.
     with pytest.raises(OptionError, match=r"unknown option 'smoothgrd' for deconvnet \+ threshold\. "
                                           r"Did you mean 'smoothgrad'\?.*averaging: .*threshold: fraction, blur"):
@@ -149,8 +149,8 @@ def test_a_name_both_sides_take_must_be_given_to_one_side():
 def test_a_localiser_may_register_presets_of_its_own_names(replaced):
     replaced(Plugin(presets={"fast": {"margin": 1}, "default": {"margin": 7}}))
     maps, loc = resolve_options("fast", "graphcut", {})
-    assert loc == {"margin": 1} and maps == {"ten_crop": True}  # the maps take the default half
-    with pytest.raises(OptionError, match="unknown preset 'slow'; known: default, fast, paper"):
+    assert loc == {"margin": 1} and maps == MAP_PRESETS["default"]  # the maps take the default half
+    with pytest.raises(OptionError, match="unknown preset 'slow'; known: default, fast, gradient, paper"):
         resolve_options("slow", "graphcut", {})
 
 

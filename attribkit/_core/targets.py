@@ -18,8 +18,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Union
 
+import numpy as np
 import torch
 
+from attribkit._core.inputs import check_finite
 from attribkit._core.interfaces import TargetType
 from attribkit.errors import TargetError
 
@@ -90,7 +92,11 @@ def resolve_targets(
     Raises
     ------
     TargetError
-        For every target that does not fit (message: what was given and what was expected).
+        For every target that does not fit (message: what was given and what was expected): entries
+        that are not class indices (``None``, ``1.5``, ``True``), an empty target, a wrong shape or
+        length, a class out of range, an unknown name.
+    InputError
+        ``scores`` hold NaN or infinite values (classes chosen from them would be arbitrary).
 
     Example
     -------
@@ -105,6 +111,7 @@ def resolve_targets(
         )
     num_classes: int | None
     if scores is not None:
+        check_finite(scores.detach(), "the model's output")
         n, num_classes = int(scores.shape[0]), int(scores.shape[1])
     elif batch is not None:
         n, num_classes = int(batch), (len(classes) if classes is not None else None)
@@ -190,16 +197,21 @@ class _Names:
             return target
         if isinstance(target, str):
             return self.index(target)
-        if isinstance(target, (list, tuple)) and _has_str(target):
-            target = self._named(target)
+        if isinstance(target, (list, tuple)):
+            check_entries(target, target)
+            if _has_str(target):
+                target = self._named(target)
         try:
             t = torch.as_tensor(target)
         except (TypeError, ValueError, RuntimeError) as exc:
             raise TargetError(
                 f"target must be an int, a sequence of ints [N] or [N, K]; got {target!r}"
             ) from exc
+        if t.numel() == 0:
+            raise TargetError(f"target is empty ({target!r}); give at least one class per image")
         if t.dtype.is_floating_point or t.dtype.is_complex or t.dtype == torch.bool:
-            raise TargetError(f"target must hold integer class indices; got dtype {t.dtype}")
+            shown = repr(t.item()) if t.numel() == 1 else f"dtype {t.dtype}"
+            raise TargetError(f"target must hold integer class indices, not {shown}")
         return t
 
     def _named(self, items: Any) -> Any:
@@ -234,6 +246,16 @@ class _Names:
         hint = f"; close matches: {', '.join(self.classes[self._lowered[c]] for c in close)}" if close else ""
         what = "WordNet id" if WNID.fullmatch(text) else "class"
         raise TargetError(f"unknown {what} {name!r} (not among the model's {len(self.classes)} classes){hint}")
+
+
+def check_entries(items: Sequence[Any], target: Any) -> None:
+    """Refuse the first entry of (nested) sequences that is not a class index or a name: ``None``, a
+    float (``1.5``, also ``1.0``) or a bool (``True`` is not class 1); ``target`` is named in the message."""
+    for item in items:
+        if isinstance(item, (list, tuple)):
+            check_entries(item, target)
+        elif item is None or isinstance(item, (bool, float, np.bool_, np.floating)):
+            raise TargetError(f"target {target!r} holds {item!r}, which is not a class index")
 
 
 def _has_str(items: Sequence[Any]) -> bool:

@@ -7,7 +7,8 @@ Example
 """
 
 from attribkit.attribution._averaging import Averaging
-from attribkit.attribution._cam import GradCAM
+from attribkit.attribution._cam import GradCAM, find_layer
+from attribkit.attribution._cam_layers import FeatureLayout, default_layer_name, feature_layout, prefix_tokens
 from attribkit.attribution._compose import AVERAGING_OPTIONS, create_attributor, with_averaging
 from attribkit.attribution._gradient import GradientAttributor, saliency_map
 from attribkit.attribution._noise import SmoothGrad, VarGrad
@@ -17,6 +18,7 @@ from attribkit.attribution._tencrop import TenCrop
 __all__ = [
     "AVERAGING_OPTIONS",
     "Averaging",
+    "FeatureLayout",
     "GradCAM",
     "GradientAttributor",
     "MultiScale",
@@ -24,6 +26,10 @@ __all__ = [
     "TenCrop",
     "VarGrad",
     "create_attributor",
+    "default_layer_name",
+    "feature_layout",
+    "find_layer",
+    "prefix_tokens",
     "saliency_map",
     "with_averaging",
 ]

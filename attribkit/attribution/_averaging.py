@@ -14,6 +14,7 @@ import torch
 
 from attribkit._core.guards import check_inputs, frozen
 from attribkit._core.interfaces import Attributor, TargetType
+from attribkit._core.outputs import class_scores
 from attribkit._core.targets import Targets, needs_scores, resolve_targets
 from attribkit.errors import PluginError
 
@@ -90,7 +91,7 @@ class Averaging:
             # Explicit classes need no forward pass; the wrapped attributor checks their range.
             return resolve_targets(target, top_k, batch=inputs.shape[0])
         with frozen(self.model, eval_mode=self.eval_mode), torch.no_grad():
-            scores = self.model(inputs, *extra)
+            scores = class_scores(self.model, inputs, *extra)
         return resolve_targets(target, top_k, scores)
 
     def _average(self, inputs: torch.Tensor, index: torch.Tensor, extra: tuple[Any, ...]) -> torch.Tensor:

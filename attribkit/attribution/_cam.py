@@ -12,7 +12,6 @@ the scores to the layer only (the head, not the whole network).
 from __future__ import annotations
 
 import difflib
-import math
 from typing import Any
 
 import torch
@@ -20,34 +19,10 @@ import torch.nn.functional as F
 
 from attribkit._core.guards import check_inputs, check_model, frozen
 from attribkit._core.interfaces import TargetType
+from attribkit._core.outputs import class_scores
 from attribkit._core.targets import resolve_targets
+from attribkit.attribution._cam_layers import default_layer_name, feature_layout, prefix_tokens
 from attribkit.errors import OptionError
-
-#: Child names tried in order: the last feature map before global pooling in common families. timm
-#: EfficientNets end ``conv_head -> bn2`` (bn2 carries the activation: the rectified feature map Grad-CAM
-#: was defined on); torchvision ResNets end in ``layer4``; VGG, AlexNet, DenseNet, MobileNet, EfficientNet
-#: and ConvNeXt keep their convolutional trunk in ``features``; timm ConvNeXts in ``stages``.
-DEFAULT_LAYERS = ("bn2", "layer4", "features", "trunk_output", "stages")
-
-
-def default_layer_name(model: torch.nn.Module) -> str:
-    """The layer Grad-CAM uses when none is named: a known last feature block, else the last Conv2d.
-
-    Raises
-    ------
-    OptionError
-        The model has neither (pass ``layer=``).
-    """
-    children = dict(model.named_children())
-    for name in DEFAULT_LAYERS:
-        if name in children:
-            return name
-    convs = [n for n, m in model.named_modules() if isinstance(m, torch.nn.Conv2d)]
-    if not convs:
-        raise OptionError(f"{type(model).__name__} has no Conv2d layer, so Grad-CAM has no default layer; "
-                          "pass layer='dotted.module.name'")
-    return convs[-1]
-
 
 def find_layer(model: torch.nn.Module, name: str | None) -> tuple[str, torch.nn.Module]:
     """``(name, module)`` for a dotted module name (``None``: :func:`default_layer_name`).
@@ -68,25 +43,14 @@ def find_layer(model: torch.nn.Module, name: str | None) -> tuple[str, torch.nn.
 
 
 def as_feature_map(output: torch.Tensor, layer: str) -> torch.Tensor:
-    """A layer's output as ``[N, D, h, w]``: feature maps as they are; ViT-style tokens ``[N, T, D]`` with
-    ``T`` or ``T - 1`` (a class token first) a square number reshaped onto their grid.
+    """A layer's output as ``[N, D, h, w]`` on a square grid (see :func:`feature_layout` for the rest).
 
     Raises
     ------
     OptionError
         Any other shape (name a layer with spatial feature maps).
     """
-    if output.ndim == 4:
-        return output
-    if output.ndim == 3:
-        tokens = output.shape[1]
-        for skip in (1, 0):
-            side = math.isqrt(tokens - skip)
-            if side * side == tokens - skip and side > 0:
-                grid = output[:, skip:]
-                return grid.transpose(1, 2).reshape(output.shape[0], output.shape[2], side, side)
-    raise OptionError(f"Grad-CAM needs feature maps [N, D, h, w] or tokens [N, T, D] at layer {layer!r}; "
-                      f"it gives shape {tuple(output.shape)}: pass layer= naming another layer")
+    return feature_layout(output, layer).to_spatial(output)
 
 
 class GradCAM:
@@ -135,22 +99,33 @@ class GradCAM:
         """
         check_inputs(inputs)
         captured: list[torch.Tensor] = []
-        handle = self.layer.register_forward_hook(lambda _m, _i, out: captured.append(out))
+
+        def leaf(_module: torch.nn.Module, _inputs: Any, out: Any) -> Any:
+            # The layer's output becomes a leaf of the graph: only the head after it is recorded and
+            # differentiated (half the time of a graph from the input on EfficientNet-Lite0).
+            if not isinstance(out, torch.Tensor):
+                return None
+            captured.append(out.detach().requires_grad_(True))
+            return captured[-1]
+
+        handle = self.layer.register_forward_hook(leaf)
         try:
             with frozen(self.model, eval_mode=self.eval_mode), torch.enable_grad():
-                x = inputs.detach().requires_grad_(True)  # so the layer's output is in the graph
-                scores = self.model(x, *(additional_forward_args or ()))
+                scores = class_scores(self.model, inputs.detach(), *(additional_forward_args or ()))
                 if not captured or not isinstance(captured[-1], torch.Tensor):
                     raise OptionError(f"layer {self.layer_name!r} was not run by the forward pass, or does "
                                       "not return one tensor; pass layer= naming another layer")
                 activation = captured[-1]
+                # Tokens [N, P + hw, D] and channels-last [N, h, w, D] are put on their grid first.
+                layout = feature_layout(activation, self.layer_name, layer=self.layer,
+                                        image=(int(inputs.shape[-2]), int(inputs.shape[-1])),
+                                        prefix=prefix_tokens(self.model))
                 targets = resolve_targets(target, top_k, scores)
                 maps = []
                 for k in range(targets.k):
                     chosen = scores.gather(1, targets.index[:, k : k + 1]).sum()
                     (grad,) = torch.autograd.grad(chosen, activation, retain_graph=k < targets.k - 1)
-                    features, grads = as_feature_map(activation.detach(), self.layer_name), \
-                        as_feature_map(grad, self.layer_name)
+                    features, grads = layout.to_spatial(activation.detach()), layout.to_spatial(grad)
                     weights = grads.mean(dim=(2, 3), keepdim=True)  # equation 1
                     cam = (weights * features).sum(dim=1, keepdim=True)  # equation 2, before the ReLU
                     maps.append(F.relu(cam) if self.relu else cam)

@@ -13,6 +13,7 @@ import torch
 
 from attribkit._core.guards import check_inputs, check_model, frozen
 from attribkit._core.interfaces import TargetType
+from attribkit._core.outputs import class_scores
 from attribkit._core.targets import Targets, resolve_targets
 from attribkit.attribution._tencrop import TenCrop
 
@@ -140,7 +141,7 @@ class GradientAttributor:
         """One forward, one (batched) backward: ``[N, K, C, H, W]`` gradients."""
         x = inputs.detach().requires_grad_(True)
         with self.backward_rules():
-            scores = self.model(x, *extra)
+            scores = class_scores(self.model, x, *extra)
             targets = resolve_targets(target, top_k, scores)
             cotangents = _one_hot(targets, scores)
             if targets.k == 1:

@@ -22,10 +22,13 @@ class CommandError(Exception):
 
 def add_model_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", default="efficientnet_lite0",
-                        help="efficientnet_lite0 (default, bundled ImageNet weights) or a torchvision "
-                             "architecture (see `attribkit models`)")
+                        help="efficientnet_lite0 (default, bundled ImageNet weights), a torchvision "
+                             "architecture (resnet50) or a timm one (timm:convnext_tiny); see `attribkit models`")
     parser.add_argument("--weights", default=None, metavar="FILE",
-                        help="local state-dict file for --model (nothing is downloaded)")
+                        help="local weights for --model: state dict, checkpoint, .safetensors or TorchScript "
+                             "(class count read from the file; nothing is downloaded)")
+    parser.add_argument("--classes", dest="class_names_file", default=None, metavar="FILE",
+                        help="class names, one per line in output order (default: the model's own)")
     parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:1, ... (default: cuda if present)")
 
 
@@ -52,7 +55,8 @@ def device_from_args(args: argparse.Namespace) -> torch.device:
 def model_from_args(args: argparse.Namespace) -> torch.nn.Module:
     from attribkit.models import load_model
 
-    return load_model(args.model, weights=args.weights).to(device_from_args(args))
+    classes = getattr(args, "class_names_file", None)
+    return load_model(args.model, weights=args.weights, classes=classes).to(device_from_args(args))
 
 
 def class_indices(model: torch.nn.Module, names: list[str]) -> list[int]:

@@ -6,17 +6,21 @@ import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Union
+from typing import Literal, Union
 
 import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from attribkit._core.inputs import check_finite
 from attribkit._core.reprs import array_summary
-from attribkit.errors import ImageError
+from attribkit.data._jpeg import jpeg_damage
+from attribkit.errors import ImageError, ImageWarning
 from attribkit.models._info import Preprocessing, model_info
 
 ImageSource = Union[str, os.PathLike, np.ndarray, Image.Image]
+CorruptPolicy = Literal["raise", "warn", "ignore"]
+_POLICIES = ("raise", "warn", "ignore")
 
 
 @dataclass(frozen=True)
@@ -90,8 +94,13 @@ class LoadedImage:
         return np.asarray(resized)[g.top : g.top + g.crop, g.left : g.left + g.crop]
 
 
-def read_rgb(source: ImageSource) -> tuple[np.ndarray, str]:
-    """Any image file, PIL image or array → ``[H, W, 3]`` uint8 RGB, with a name for messages."""
+def read_rgb(source: ImageSource, *, corrupt: CorruptPolicy = "raise") -> tuple[np.ndarray, str]:
+    """Any image file, PIL image or array → ``[H, W, 3]`` uint8 RGB, with a name for messages.
+
+    ``corrupt`` and the value rules for arrays are those of :func:`load_image`.
+    """
+    if corrupt not in _POLICIES:
+        raise ValueError(f"corrupt must be one of {_POLICIES}; got {corrupt!r}")
     if isinstance(source, np.ndarray):
         return _array_to_rgb(source), "<array>"
     if isinstance(source, Image.Image):
@@ -107,9 +116,17 @@ def read_rgb(source: ImageSource) -> tuple[np.ndarray, str]:
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             with Image.open(path) as img:
                 img.load()
-                return _pil_to_rgb(img, str(path)), str(path)
+                rgb, is_jpeg = _pil_to_rgb(img, str(path)), img.format == "JPEG"
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
         raise ImageError(f"{path}: not a readable image ({exc})") from exc
+    if is_jpeg and corrupt != "ignore":
+        damage = jpeg_damage(path.read_bytes())
+        if damage is not None:
+            message = f"{path}: corrupt JPEG data, decoded with garbage in the damaged part (libjpeg: {damage})"
+            if corrupt == "raise":
+                raise ImageError(f"{message}; pass corrupt='warn' to use it anyway")
+            warnings.warn(message, ImageWarning, stacklevel=3)
+    return rgb, str(path)
 
 
 def _pil_to_rgb(img: Image.Image, name: str) -> np.ndarray:
@@ -129,7 +146,7 @@ def _pil_to_rgb(img: Image.Image, name: str) -> np.ndarray:
 
 
 def _array_to_rgb(arr: np.ndarray) -> np.ndarray:
-    """Gray, RGB or RGBA arrays of uint8, uint16, bool or float in [0, 1] → uint8 RGB."""
+    """Gray, RGB or RGBA arrays → uint8 RGB, by the value rules of :func:`load_image`."""
     if arr.ndim == 3 and arr.shape[2] == 1:
         arr = arr[..., 0]
     if arr.ndim == 2:
@@ -138,16 +155,12 @@ def _array_to_rgb(arr: np.ndarray) -> np.ndarray:
         raise ImageError(f"expected an [H, W], [H, W, 3] or [H, W, 4] image array; got shape {arr.shape}")
     if arr.dtype == np.uint8:
         out = arr
-    elif arr.dtype == np.uint16:
-        out = (arr.astype(np.float64) / 257).round().astype(np.uint8)
     elif arr.dtype == np.bool_:
         out = arr.astype(np.uint8) * 255
     elif np.issubdtype(arr.dtype, np.floating):
-        if not np.isfinite(arr).all():
-            raise ImageError("image array contains NaN or infinite values")
-        out = (np.clip(arr, 0.0, 1.0) * 255).round().astype(np.uint8)
+        out = _float_to_uint8(arr)
     elif np.issubdtype(arr.dtype, np.integer):
-        out = np.clip(arr, 0, 255).astype(np.uint8)
+        out = _integer_to_uint8(arr)
     else:
         raise ImageError(f"unsupported image dtype {arr.dtype}")
     if out.shape[2] == 4:
@@ -156,13 +169,45 @@ def _array_to_rgb(arr: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(out)
 
 
+#: Float values this close outside [0, 1] still round to 0 or 255 (half an 8-bit step): resampling noise.
+_FLOAT_SLACK = 0.5 / 255
+
+
+def _float_to_uint8(arr: np.ndarray) -> np.ndarray:
+    """Floats in [0, 1] → 0..255; whole numbers in 0..255 (8-bit values kept in a float array) → as they
+    are; anything else is refused with the range found (clipping it would silently whiten the photo)."""
+    # torch takes native byte order and at most float64 (FITS and some TIFFs are big-endian).
+    native = np.float64 if arr.dtype.itemsize > 8 else arr.dtype.newbyteorder("=")
+    check_finite(torch.from_numpy(np.ascontiguousarray(arr, dtype=native)), "image array", error=ImageError)
+    low, high = float(arr.min()), float(arr.max())
+    if low >= -_FLOAT_SLACK and high <= 1 + _FLOAT_SLACK:
+        return (np.clip(arr, 0.0, 1.0) * 255).round().astype(np.uint8)
+    if low >= 0 and high <= 255 and bool((arr == np.round(arr)).all()):
+        return arr.astype(np.uint8)
+    raise ImageError(
+        f"float image values must lie in [0, 1] (or be whole numbers in 0..255); found [{low:g}, {high:g}]"
+    )
+
+
+def _integer_to_uint8(arr: np.ndarray) -> np.ndarray:
+    """Integers up to 255 are 8-bit values; up to 65535, 16-bit values (uint16 always is, whatever its
+    largest value, as a 16-bit PNG is); negative or larger values are refused with the range found."""
+    low, high = int(arr.min()), int(arr.max())
+    if low < 0 or high > 65535:
+        raise ImageError(f"integer image values must lie in 0..255 (8-bit) or 0..65535 (16-bit); found "
+                         f"[{low}, {high}] ({arr.dtype})")
+    if arr.dtype == np.uint16 or high > 255:
+        return (arr.astype(np.float64) / 257).round().astype(np.uint8)
+    return arr.astype(np.uint8)
+
+
 def preprocess(rgb: np.ndarray, preprocessing: Preprocessing) -> tuple[torch.Tensor, Geometry]:
     """Resize the shorter side, centre-crop, normalise: ``[1, 3, crop, crop]`` and its geometry."""
     height, width = rgb.shape[:2]
     scale = preprocessing.resize / min(height, width)
     # The shorter side becomes exactly ``resize`` (>= crop), so the crop always fits.
     size = (max(preprocessing.resize, round(width * scale)), max(preprocessing.resize, round(height * scale)))
-    resized = np.asarray(Image.fromarray(rgb).resize(size, Image.Resampling.BILINEAR))
+    resized = np.asarray(Image.fromarray(rgb).resize(size, Image.Resampling[preprocessing.interpolation.upper()]))
     left, top = (size[0] - preprocessing.crop) // 2, (size[1] - preprocessing.crop) // 2
     crop = resized[top : top + preprocessing.crop, left : left + preprocessing.crop]
     x = torch.from_numpy(np.ascontiguousarray(crop)).permute(2, 0, 1).float().div_(255)
@@ -170,15 +215,28 @@ def preprocess(rgb: np.ndarray, preprocessing: Preprocessing) -> tuple[torch.Ten
     return preprocessing.normalise(x).unsqueeze(0), geometry
 
 
-def load_image(source: ImageSource, model: torch.nn.Module | Preprocessing | None = None) -> LoadedImage:
+def load_image(
+    source: ImageSource,
+    model: torch.nn.Module | Preprocessing | None = None,
+    *,
+    corrupt: CorruptPolicy = "raise",
+) -> LoadedImage:
     """Read a photo and preprocess it for ``model``.
 
     Parameters
     ----------
     source
-        A file path, a PIL image, or an array (``[H, W]``, ``[H, W, 3]`` or ``[H, W, 4]``; uint8, uint16
-        or float in ``[0, 1]``). Grayscale, palette, RGBA (shown on white), 16-bit and EXIF-rotated
-        files are handled.
+        A file path, a PIL image, or an array ``[H, W]``, ``[H, W, 3]`` or ``[H, W, 4]`` (RGBA is shown on
+        white). Array values: uint8 as they are; bool as black/white; other integers up to 255 as 8-bit
+        values, up to 65535 as 16-bit values (scaled by 1/257; uint16 always); floats in ``[0, 1]``, or
+        whole numbers in 0..255 kept in a float array (``np.asarray(photo, dtype=float)``), which are read
+        as 8-bit values. Anything else (negative values, floats such as 0.5..300, NaN) is refused, not
+        clipped. Grayscale, palette, RGBA, 16-bit and EXIF-rotated files are handled.
+    corrupt
+        What to do with a JPEG file whose compressed data is damaged (libjpeg reports "Corrupt JPEG
+        data"; the decoder would fill the damage with garbage): ``"raise"`` (default) an
+        :class:`~attribkit.ImageError`, ``"warn"`` an :class:`~attribkit.ImageWarning` and go on with what
+        was decoded, ``"ignore"``.
     model
         The model whose :class:`~attribkit.ModelInfo` says how to preprocess (or a
         :class:`~attribkit.Preprocessing`; ``None`` uses torchvision's ImageNet conventions).
@@ -191,7 +249,13 @@ def load_image(source: ImageSource, model: torch.nn.Module | Preprocessing | Non
     Raises
     ------
     ImageError
-        The file is missing, corrupt or not an image (the message names the file).
+        The file is missing, corrupt or not an image (the message names the file), or an array's values
+        are outside the ranges above (the message gives the range found).
+
+    Warns
+    -----
+    ImageWarning
+        Damaged JPEG data with ``corrupt="warn"``.
 
     Example
     -------
@@ -205,6 +269,6 @@ def load_image(source: ImageSource, model: torch.nn.Module | Preprocessing | Non
         preprocessing = Preprocessing()
     else:
         preprocessing = model_info(model).preprocessing
-    rgb, name = read_rgb(source)
+    rgb, name = read_rgb(source, corrupt=corrupt)
     tensor, geometry = preprocess(rgb, preprocessing)
     return LoadedImage(tensor, rgb, geometry, name)

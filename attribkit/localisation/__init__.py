@@ -10,9 +10,13 @@ from attribkit._core.boxes import box_mask, largest_component, mask_box
 from attribkit.localisation._kit import is_flat, photo_map, resize_known, smooth, whole_image
 from attribkit.localisation._maps import SaliencyMaps, crop_maps, photo_saliency, saliency
 from attribkit.localisation._pipeline import LocalisedClass, localise
+from attribkit.localisation._presets import MAP_PRESETS, PIPELINES, Pipeline, pipeline
 
 __all__ = [
+    "MAP_PRESETS",
+    "PIPELINES",
     "LocalisedClass",
+    "Pipeline",
     "SaliencyMaps",
     "box_mask",
     "crop_maps",
@@ -22,6 +26,7 @@ __all__ = [
     "mask_box",
     "photo_map",
     "photo_saliency",
+    "pipeline",
     "resize_known",
     "saliency",
     "smooth",

@@ -16,6 +16,7 @@ import torch
 
 from attribkit._core.guards import frozen, model_device
 from attribkit._core.interfaces import Attributor
+from attribkit._core.outputs import class_scores
 from attribkit._core.reprs import array_summary
 from attribkit.attribution import AVERAGING_OPTIONS, create_attributor, saliency_map, with_averaging
 from attribkit.data._image import Geometry, ImageSource, LoadedImage, load_image
@@ -142,7 +143,7 @@ def saliency(
     device = model_device(model)
     x = loaded.tensor.to(device)
     with frozen(model), torch.no_grad():
-        scores = model(x).float().softmax(-1)
+        scores = class_scores(model, x).float().softmax(-1)
     info = model_info(model)
     targets = info.targets(_one_photo(target), top_k, scores)
     maps = crop_maps(attributor, x, targets.index)[0].cpu().numpy().astype(np.float32)

@@ -18,7 +18,7 @@ from attribkit._core.registry import create_localiser
 from attribkit._core.reprs import array_summary
 from attribkit.data._image import ImageSource, LoadedImage, load_image
 from attribkit.localisation._maps import SaliencyMaps, saliency
-from attribkit.localisation._presets import resolve_options
+from attribkit.localisation._presets import pipeline, resolve_options
 
 
 @dataclass(frozen=True, repr=False)
@@ -48,8 +48,8 @@ def localise(
     *,
     target: Any = None,
     top_k: int | None = None,
-    attributor: str | Attributor = "saliency",
-    localiser: str | Localiser = "graphcut",
+    attributor: str | Attributor | None = None,
+    localiser: str | Localiser | None = None,
     preset: str | None = "default",
     attributor_options: dict[str, Any] | None = None,
     localiser_options: dict[str, Any] | None = None,
@@ -68,13 +68,17 @@ def localise(
     top_k
         Localise each of the model's K highest-scoring classes (the paper's top-5 protocol: K=5).
     attributor
-        A registered attributor (``"saliency"``, ``"deconvnet"``, ``"captum:gradcam"``, ...) or an
-        attributor object; the preset's averaging (the default's 10 crops) wraps any of them.
+        A registered attributor (``"saliency"``, ``"gradcam"``, ``"deconvnet"``, ...) or an attributor
+        object; the preset's averaging wraps any of them. Default: the preset's
+        (:data:`~attribkit.localisation.PIPELINES`: ``gradcam`` for ``"default"``, ``saliency`` for
+        ``"gradient"`` and ``"paper"``).
     localiser
         A registered localiser (``"graphcut"``, ``"threshold"``, ``"centre"``) or a localiser object.
+        Default: the preset's.
     preset
-        ``"default"`` (the measured best) or ``"paper"`` (the paper read literally), or another preset
-        the localiser registers; explicit options override it.
+        ``"default"`` (the best pipeline measured out of sample), ``"gradient"`` (the best with the
+        paper's gradient maps), ``"paper"`` (the paper read literally), or another preset the localiser
+        registers; explicit options override it.
     attributor_options, localiser_options
         Options for one side only, unexamined: for a name both sides take (``seed``).
     **options
@@ -94,6 +98,9 @@ def localise(
     >>> [r.box for r in attribkit.localise(model, "cat.jpg", top_k=5)]    # doctest: +SKIP
     """
     loaded = image if isinstance(image, LoadedImage) else load_image(image, model)
+    chosen_pipeline = pipeline(preset)
+    attributor = chosen_pipeline.attributor if attributor is None else attributor
+    localiser = chosen_pipeline.localiser if localiser is None else localiser
     map_options, localiser_options = resolve_options(
         preset, localiser if isinstance(localiser, str) else "", options,
         attributor=attributor if isinstance(attributor, str) else "",

@@ -11,7 +11,7 @@ from typing import Any
 
 import torch
 
-from attribkit import TargetType, check_inputs, check_model, resolve_targets
+from attribkit import TargetType, check_inputs, check_model, class_scores, resolve_targets
 from attribkit.hookspecs import Registrar, hookimpl
 
 
@@ -44,7 +44,7 @@ class RandomAttribution:
         """Random ``[N, C, H, W]`` (or ``[N, K, C, H, W]`` for ``[N, K]`` targets and ``top_k``)."""
         check_inputs(inputs)
         with torch.no_grad():
-            targets = resolve_targets(target, top_k, self.model(inputs, *(additional_forward_args or ())))
+            targets = resolve_targets(target, top_k, class_scores(self.model, inputs, *(additional_forward_args or ())))
         maps = []
         for image in inputs.detach().cpu():
             generator = torch.Generator().manual_seed(self.seed ^ zlib.crc32(image.numpy().tobytes()))

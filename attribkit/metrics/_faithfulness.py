@@ -16,6 +16,7 @@ import torch
 
 from attribkit._core.interfaces import TargetType
 from attribkit._core.guards import frozen
+from attribkit._core.outputs import class_scores
 from attribkit._core.targets import resolve_targets
 
 #: What replaces (deletion) or precedes (insertion) the image: a constant in the model's input space,
@@ -197,7 +198,7 @@ def _curve(
     counts = torch.round(torch.arange(steps + 1, dtype=torch.float64) * pixels / steps).long().to(device)
 
     with frozen(model), torch.no_grad():
-        resolved = resolve_targets(target, None, model(x))
+        resolved = resolve_targets(target, None, class_scores(model, x))
         if not resolved.single:
             raise ValueError("deletion and insertion curves explain one class per image (target int or [N])")
         classes = resolved.index[:, 0]
@@ -208,7 +209,7 @@ def _curve(
             img, step = pairs[start : start + batch_size].unbind(1)
             perturbed = (rank[img] < counts[step].unsqueeze(1)).view(-1, 1, height, width)
             batch = torch.where(perturbed, x[img], base[img]) if insert else torch.where(perturbed, base[img], x[img])
-            logits = model(batch)
+            logits = class_scores(model, batch)
             values = logits.softmax(dim=1) if score == "probability" else logits
             out[start : start + batch_size] = values.gather(1, classes[img].unsqueeze(1))[:, 0]
     fractions = counts.to(torch.float64) / pixels

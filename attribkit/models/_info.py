@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any
+from typing import Any, Literal
 
 import torch
 
@@ -30,17 +30,21 @@ def imagenet_classes() -> tuple[str, ...]:
 class Preprocessing:
     """Resize the shorter side, centre-crop a square, normalise ``(x - mean) / std`` per channel.
 
-    ``mean`` and ``std`` are on the 0–1 scale of the RGB values.
+    ``mean`` and ``std`` are on the 0–1 scale of the RGB values; ``interpolation`` is the resampling of
+    the resize (``"bilinear"``, ``"bicubic"`` or ``"nearest"``, as the model's own eval transform).
     """
 
     resize: int = 256
     crop: int = 224
     mean: tuple[float, float, float] = (0.485, 0.456, 0.406)
     std: tuple[float, float, float] = (0.229, 0.224, 0.225)
+    interpolation: Literal["bilinear", "bicubic", "nearest"] = "bilinear"
 
     def __post_init__(self) -> None:
         if not 0 < self.crop <= self.resize:
             raise ValueError(f"need 0 < crop <= resize; got crop={self.crop}, resize={self.resize}")
+        if self.interpolation not in ("bilinear", "bicubic", "nearest"):
+            raise ValueError(f"interpolation must be 'bilinear', 'bicubic' or 'nearest'; got {self.interpolation!r}")
 
     def _stats(self, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         mean = torch.tensor(self.mean, dtype=like.dtype, device=like.device).view(-1, 1, 1)
@@ -98,6 +102,15 @@ def attach_info(model: torch.nn.Module, info: ModelInfo) -> torch.nn.Module:
 
 
 def model_info(model: torch.nn.Module) -> ModelInfo:
-    """The attached :class:`ModelInfo`, or torchvision's ImageNet conventions if none is attached."""
+    """The attached :class:`ModelInfo`, else what the model says of itself, else torchvision's conventions.
+
+    A model attribkit did not load still gets its own preprocessing when it carries it: a timm model its
+    ``pretrained_cfg`` (mean, std, input size, crop_pct, interpolation), a Hugging Face model its
+    ``config`` (``id2label``, ``image_size``). Anything else: ImageNet's 256 -> 224, mean/std, class names.
+    """
     info = getattr(model, INFO_ATTRIBUTE, None)
-    return info if isinstance(info, ModelInfo) else ModelInfo(name=type(model).__name__)
+    if isinstance(info, ModelInfo):
+        return info
+    from attribkit.models._guess import own_info
+
+    return own_info(model) or ModelInfo(name=type(model).__name__)

@@ -9,7 +9,6 @@ variants.
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -95,14 +94,13 @@ _CANDIDATES: list[tuple[Any, Parser]] = [
 #: The rectifier entry points the rules replace, keyed by the function object a mode receives.
 RECTIFIERS: dict[Any, Parser] = dict(_CANDIDATES)
 
-_NOT_COVERED_NAMES = [
-    "silu", "gelu", "elu", "elu_", "selu", "selu_", "celu", "celu_", "leaky_relu", "leaky_relu_",
-    "rrelu", "rrelu_", "prelu", "hardswish", "mish", "softplus", "glu",
-]
+_NOT_COVERED_NAMES = ["selu", "selu_", "celu", "celu_", "rrelu", "rrelu_", "prelu", "glu"]
 
-#: Rectifier-like activations with no DeconvNet/guided definition: the rules leave their plain gradient,
-#: and :func:`attribkit.rules.applied` warns (or raises) when a model uses one. Sigmoid, tanh, softmax and
-#: hardsigmoid are gates or squashers, not rectifiers, and keep their gradient without a warning.
+#: Rectifier-like activations with neither a DeconvNet/guided definition nor a generalisation here: the
+#: rules leave their plain gradient, and :func:`attribkit.rules.applied` warns (or raises) when a model
+#: calls one. Sigmoid, tanh, softmax and hardsigmoid are gates or squashers, not rectifiers, and keep their
+#: gradient without a warning. (GELU, SiLU, ELU, LeakyReLU, Hardswish, Mish, Softplus are covered:
+#: ``attribkit.rules._smooth``.)
 NOT_COVERED: dict[Any, str] = {
     getattr(namespace, name): name
     for name in _NOT_COVERED_NAMES
@@ -110,16 +108,38 @@ NOT_COVERED: dict[Any, str] = {
     if hasattr(namespace, name)
 }
 
-#: Module classes of rectifier-like activations written in Python (e.g. timm's ``Swish``, ``GELUTanh``),
-#: which a function-level check cannot recognise; matched by lower-case class-name fragments.
-#: "elu" only counts when not part of "relu" (``ConvReLU2d`` is covered; ``CELU``, ``SELU`` are not).
-NOT_COVERED_MODULE_PATTERN = re.compile(r"silu|swish|gelu|mish|softplus|leakyrelu|prelu|(^|[^r])elu")
+#: Module types of uncovered activations, matched with ``isinstance`` (subclasses too) before the forward.
+NOT_COVERED_MODULES: tuple[type[torch.nn.Module], ...] = (
+    torch.nn.SELU, torch.nn.CELU, torch.nn.RReLU, torch.nn.PReLU, torch.nn.GLU,
+)
+
+#: Activations written in Python arithmetic (``x * x.sigmoid()``) or as their own autograd function, whose
+#: calls a function-level check cannot recognise; matched by the exact qualified name of the class or of
+#: a base class (never by fragments of names), so neither library needs importing.
+PYTHON_ACTIVATIONS: frozenset[str] = frozenset(
+    [f"timm.layers.activations.{n}" for n in ("Swish", "Mish", "HardSwish", "HardMish", "QuickGELU")]
+    + [f"timm.layers.activations_me.{n}" for n in ("SwishMe", "MishMe", "HardSwishMe", "HardMishMe")]
+    + [f"transformers.activations.{n}" for n in (
+        "NewGELUActivation", "FastGELUActivation", "QuickGELUActivation", "AccurateGELUActivation",
+        "LaplaceActivation", "ReLUSquaredActivation")]
+)
 
 
 def not_covered_modules(model: torch.nn.Module) -> list[str]:
-    """Class names of submodules that look like activations the rules do not cover (sorted, unique)."""
+    """Names of the activation modules in ``model`` that the rules do not cover (sorted, unique).
+
+    Matches types, never substrings of names: ``nn.PixelUnshuffle`` or a user's ``Model_elu_x`` is not an
+    activation.
+    """
     names = set()
+    if isinstance(model, torch.jit.ScriptModule):
+        names.add("TorchScript code (its activations are invisible to the rules)")
     for module in model.modules():
-        if NOT_COVERED_MODULE_PATTERN.search(type(module).__name__.lower()):
+        if isinstance(module, NOT_COVERED_MODULES):
             names.add(type(module).__name__)
+            continue
+        for cls in type(module).__mro__:
+            if f"{cls.__module__}.{cls.__qualname__}" in PYTHON_ACTIVATIONS:
+                names.add(f"{cls.__module__}.{cls.__qualname__}")
+                break
     return sorted(names)

@@ -24,6 +24,7 @@ from attribkit.rules._activations import NOT_COVERED, RECTIFIERS, not_covered_mo
 from attribkit.rules._function import RuledRectifier
 from attribkit.errors import UnsupportedActivationError, UnsupportedActivationWarning
 from attribkit.rules._rule import Rule
+from attribkit.rules._smooth import SMOOTH, covers_activations, ruled_activation
 
 UnsupportedPolicy = Literal["warn", "raise", "ignore"]
 _POLICIES = ("warn", "raise", "ignore")
@@ -74,8 +75,23 @@ class ActiveRule(TorchFunctionMode):
                     return RuledRectifier.apply(
                         call.input, self.rule, call.upper, _rebind(func, args, kwargs), call.inplace
                     )
+            elif func in SMOOTH:
+                return self._smooth(func, args, kwargs)
             elif func in NOT_COVERED:
                 self.meet(NOT_COVERED[func])
+        return func(*args, **kwargs)
+
+    def _smooth(self, func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        """A smooth or leaky activation (GELU, SiLU, ...): the rule's generalisation, if it has one."""
+        try:
+            call = SMOOTH[func](*args, **kwargs)
+        except (TypeError, KeyError, IndexError):  # an unusual spelling: let torch answer it as it would
+            return func(*args, **kwargs)
+        if not covers_activations(self.rule):
+            self.meet(call.name)
+        elif torch.is_grad_enabled() and isinstance(call.input, torch.Tensor) and call.input.requires_grad:
+            self.replaced += 1
+            return ruled_activation(call.input, self.rule, _rebind(func, args, kwargs), call.inplace)
         return func(*args, **kwargs)
 
     def meet(self, name: str) -> None:
@@ -86,14 +102,18 @@ class ActiveRule(TorchFunctionMode):
         self.not_covered.append(name)
         if self.unsupported == "ignore":
             return
+        covered = "ReLU, ReLU6, hardtanh(x, 0, m)" + (_SMOOTH_NAMES if covers_activations(self.rule) else "")
         message = (
-            f"the {self.rule.name} rule covers ReLU, ReLU6 and hardtanh(x, 0, m) only; the model uses "
-            f"{name}, which keeps its plain gradient (see docs/rules.md). Pass unsupported='ignore' to "
-            "accept this or unsupported='raise' to refuse."
+            f"the {self.rule.name} rule covers {covered} only; the model uses {name}, which keeps its "
+            "plain gradient (see docs/rules.md). Pass unsupported='ignore' to accept this or "
+            "unsupported='raise' to refuse."
         )
         if self.unsupported == "raise":
             raise UnsupportedActivationError(message)
         warnings.warn(message, UnsupportedActivationWarning, stacklevel=3)
+
+
+_SMOOTH_NAMES = ", GELU, SiLU, ELU, LeakyReLU, Hardswish, Mish, Softplus"
 
 
 def _key(name: str) -> str:
@@ -117,12 +137,14 @@ def applied(
     *,
     unsupported: UnsupportedPolicy = "warn",
 ) -> Iterator[ActiveRule]:
-    """Replace the backward of every rectifier (ReLU, ReLU6) with ``rule`` inside a ``with`` block.
+    """Replace the backward of every rectifier (ReLU, ReLU6) and smooth activation with ``rule`` in a ``with`` block.
 
     Covered, however the model spells them: ``nn.ReLU``/``nn.ReLU6``/``nn.Hardtanh(0, m)`` modules
     (also reused ones), ``F.relu``, ``torch.relu``, ``Tensor.relu()``, their in-place variants,
-    ``F.relu6``, ``F.hardtanh(x, 0, m)`` and ``threshold(x, 0, 0)``. Forward values are the original
-    function's, in place where the model asked for it.
+    ``F.relu6``, ``F.hardtanh(x, 0, m)`` and ``threshold(x, 0, 0)``; and, for rules that define
+    :meth:`~attribkit.rules.Rule.activation_signal` (DeconvNet, guided backprop), GELU, SiLU, ELU,
+    LeakyReLU, Hardswish, Mish and Softplus as modules, ``F.*`` functions, ``torch._C._nn`` kernels and
+    in-place variants. Forward values are the original function's, in place where the model asked for it.
 
     Parameters
     ----------
@@ -133,9 +155,10 @@ def applied(
         model's modules are scanned for uncovered activations up front. When ``None``, every call in the
         block (in this thread) is.
     unsupported
-        What to do on meeting a rectifier-like activation the rule does not cover (SiLU, GELU, ELU,
-        LeakyReLU, Hardswish, Mish, Softplus, ...), which would otherwise silently pass its plain
-        gradient: ``"warn"`` (:class:`UnsupportedActivationWarning`), ``"raise"``
+        What to do on meeting an activation the rule does not cover (SELU, CELU, PReLU, RReLU, GLU,
+        Python-written activations such as timm's ``Swish``, TorchScript code; and GELU, SiLU, ... for a
+        rule without :meth:`~attribkit.rules.Rule.activation_signal`), which would otherwise silently pass
+        its plain gradient: ``"warn"`` (:class:`UnsupportedActivationWarning`), ``"raise"``
         (:class:`UnsupportedActivationError`) or ``"ignore"``.
 
     Yields
@@ -164,7 +187,10 @@ def applied(
         if model is not None:
             for name in not_covered_modules(model):
                 active.meet(name)
-            _count_forwards(stack, active, model)
+            if isinstance(model, torch.jit.ScriptModule):
+                active.depth = 0  # scripted code never reaches the mode: nothing to scope
+            else:
+                _count_forwards(stack, active, model)
         stack.enter_context(active)
         yield active
 

@@ -36,6 +36,11 @@ class Rule:
     #: A short name, used in messages.
     name: str = "rule"
 
+    #: For the smooth and leaky activations (GELU, SiLU, ELU, LeakyReLU, Hardswish, Mish, Softplus):
+    #: whether the activation's local derivative ``f'(x)`` multiplies :meth:`activation_signal`
+    #: (guided backprop: yes; DeconvNet: no, the activation passes back as the identity).
+    keeps_local_derivative: bool = True
+
     def rectifier_backward(
         self, grad_out: torch.Tensor, output: torch.Tensor, upper: float
     ) -> torch.Tensor:
@@ -54,6 +59,15 @@ class Rule:
         -------
         torch.Tensor
             The signal for the rectifier's input, shaped like ``grad_out``.
+        """
+        raise NotImplementedError
+
+    def activation_signal(self, grad_out: torch.Tensor) -> torch.Tensor:
+        """The signal a smooth or leaky activation passes back (times ``f'(x)`` if
+        :attr:`keeps_local_derivative`).
+
+        A rule that does not override this leaves those activations their plain gradient, and
+        :func:`attribkit.rules.applied` warns that it does not cover them. See ``docs/rules.md``.
         """
         raise NotImplementedError
 
@@ -90,6 +104,9 @@ class Gradient(Rule):
     ) -> torch.Tensor:
         return self.forward_switch(grad_out, output, upper)
 
+    def activation_signal(self, grad_out: torch.Tensor) -> torch.Tensor:
+        return grad_out
+
 
 class DeconvNet(Rule):
     """DeconvNet (Zeiler & Fergus 2014): ReLU applied to the *backward signal*, ``relu(grad_out)``.
@@ -97,9 +114,16 @@ class DeconvNet(Rule):
     At ReLU the forward sign is ignored, as the paper's section 5 says. At ReLU6's upper clamp we keep
     the forward switch, like a max-pooling switch: where the input was at or above ``upper`` the output did
     not depend on it, so nothing is passed back. In full: ``relu(grad_out) * (x < upper)``.
+
+    Smooth and leaky activations (GELU, SiLU, ...) get the generalisation that keeps DeconvNet's defining
+    step and drops the forward switch: ``relu(grad_out)``, whatever ``x`` was.
     """
 
     name = "deconvnet"
+    keeps_local_derivative = False
+
+    def activation_signal(self, grad_out: torch.Tensor) -> torch.Tensor:
+        return grad_out.clamp(min=0)
 
     def rectifier_backward(
         self, grad_out: torch.Tensor, output: torch.Tensor, upper: float
@@ -110,9 +134,16 @@ class DeconvNet(Rule):
 
 
 class GuidedBackprop(Rule):
-    """Guided backpropagation (Springenberg et al. 2015): both masks, ``relu(grad_out) * (0 < x < upper)``."""
+    """Guided backpropagation (Springenberg et al. 2015): both masks, ``relu(grad_out) * (0 < x < upper)``.
+
+    Smooth and leaky activations (GELU, SiLU, ...) get the generalisation that keeps the local derivative
+    and rectifies the backward signal: ``f'(x) * relu(grad_out)`` (at ReLU, ``f'(x) = (x > 0)``).
+    """
 
     name = "guided_backprop"
+
+    def activation_signal(self, grad_out: torch.Tensor) -> torch.Tensor:
+        return grad_out.clamp(min=0)
 
     def rectifier_backward(
         self, grad_out: torch.Tensor, output: torch.Tensor, upper: float

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from attribkit._core.guards import model_device
+from attribkit._core.outputs import class_scores
 from attribkit.data._image import LoadedImage, load_image
 from attribkit.localisation._maps import crop_maps, photo_saliency
 from attribkit.study._batches import pad_batch, pad_rows
@@ -206,7 +207,7 @@ def _forward(model: torch.nn.Module, batch: Sequence[StudyImage], plan: Plan, de
     loaded = [load_image(item.read(), model) for item in batch]
     x = pad_batch(torch.cat([image.tensor for image in loaded]).to(device), plan.batch)
     with torch.no_grad():
-        probs = model(x).softmax(dim=1)[: len(batch)]
+        probs = class_scores(model, x).softmax(dim=1)[: len(batch)]
     photos = []
     for item, image, p in zip(batch, loaded, probs):
         predicted = int(p.argmax())

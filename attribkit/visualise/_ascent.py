@@ -7,16 +7,22 @@ depends only on its own class score. One ascent step is one forward and one back
 
 from __future__ import annotations
 
+import math
+import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass, fields, replace
 from typing import Any, Literal
 
+import numpy as np
 import torch
 from tqdm.auto import tqdm
 
 from attribkit._core.guards import frozen
+from attribkit._core.inputs import check_finite
+from attribkit._core.outputs import class_scores
 from attribkit._core.reprs import array_summary
-from attribkit.errors import OptionError, TargetError
+from attribkit._core.targets import check_entries
+from attribkit.errors import InputError, OptionError, TargetError
 from attribkit.models import model_info
 from attribkit.visualise._parametrisation import FourierImage, Parametrisation, PixelImage
 from attribkit.visualise._regularisers import (
@@ -72,25 +78,52 @@ class AscentSettings:
     clip_contribution: float = 0.0
 
     def __post_init__(self) -> None:
-        if self.steps < 1:
-            raise ValueError(f"steps must be >= 1; got {self.steps}")
-        if self.lr <= 0:
-            raise ValueError(f"lr must be positive; got {self.lr}")
-        for name in ("l2", "tv", "jitter", "blur_every"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name} must be >= 0; got {getattr(self, name)}")
+        _require(self, "steps", integer=True, low=1)
+        _require(self, "lr", low=0, open_low=True)
+        for name in ("l2", "tv"):
+            _require(self, name, low=0)
+        for name in ("jitter", "blur_every"):
+            _require(self, name, integer=True, low=0)
+        _require(self, "blur_sigma", low=0, open_low=True)
         for name in ("clip_norm", "clip_contribution"):
-            if not 0 <= getattr(self, name) < 100:
-                raise ValueError(f"{name} is a percentile in [0, 100); got {getattr(self, name)}")
+            _require(self, name, low=0, high=100, kind="a percentile")
         if self.optimiser not in ("sgd", "adam"):
-            raise ValueError(f"optimiser must be 'sgd' or 'adam'; got {self.optimiser!r}")
+            raise OptionError(f"optimiser must be 'sgd' or 'adam'; got {self.optimiser!r}")
         if self.parametrisation not in ("pixel", "fourier"):
-            raise ValueError(f"parametrisation must be 'pixel' or 'fourier'; got {self.parametrisation!r}")
+            raise OptionError(f"parametrisation must be 'pixel' or 'fourier'; got {self.parametrisation!r}")
         pixel_only = [n for n in ("blur_every", "clip_norm", "clip_contribution") if getattr(self, n)]
         if self.parametrisation != "pixel" and pixel_only:
-            raise ValueError(
+            raise OptionError(
                 f"{', '.join(pixel_only)} act on pixels and need parametrisation='pixel'"
             )
+
+
+def _require(
+    settings: AscentSettings,
+    name: str,
+    *,
+    integer: bool = False,
+    low: float,
+    open_low: bool = False,
+    high: float | None = None,
+    kind: str | None = None,
+) -> None:
+    """Refuse a setting that is not a finite number (an int where ``integer``) in its range.
+
+    The range is ``[low, high)``, or ``(low, high)`` with ``open_low``; NaN and infinities are refused
+    everywhere, since every setting enters the ascent's arithmetic (a NaN ``lr`` turns the image to NaN
+    at the first step).
+    """
+    value = getattr(settings, name)
+    kind = kind or ("an int" if integer else "a finite number")
+    lower = f"> {low:g}" if open_low else f">= {low:g}"
+    wanted = f"{kind} in [{low:g}, {high:g})" if high is not None else f"{kind} {lower}"
+    number = numbers.Integral if integer else numbers.Real
+    ok = isinstance(value, number) and not isinstance(value, (bool, np.bool_)) and math.isfinite(value)
+    if ok:
+        ok = (value > low if open_low else value >= low) and (high is None or value < high)
+    if not ok:
+        raise OptionError(f"class-model option {name} must be {wanted}; got {value!r}")
 
 
 #: The named presets. ``paper`` is the paper's method; the others are the modern ones to compare with.
@@ -126,6 +159,23 @@ def settings_for(mode: str = "paper", **overrides: Any) -> AscentSettings:
     if unknown:
         raise OptionError(f"unknown class-model option(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
     return replace(MODES[mode], **{k: v for k, v in overrides.items() if v is not None})
+
+
+#: What to try when the ascent diverges.
+_ADVICE = "lower lr ({s.lr:g}) or raise l2 ({s.l2:g})"
+
+
+def _check_scores(scores: torch.Tensor, index: torch.Tensor, step: int, settings: AscentSettings) -> None:
+    """Stop the ascent when a class score is no longer finite (the image has diverged or the model
+    overflows): every later step would only carry NaN along."""
+    finite = torch.isfinite(scores)
+    if bool(finite.all()):
+        return
+    k = int((~finite).nonzero()[0, 0])
+    raise InputError(
+        f"class-model ascent diverged: the score of class {int(index[k, 0])} is {float(scores[k])} at step "
+        f"{step + 1} of {settings.steps}; {_ADVICE.format(s=settings)}"
+    )
 
 
 @dataclass(frozen=True, repr=False)
@@ -196,6 +246,9 @@ class ClassModel:
         self.progress = progress
         crop = model_info(model).preprocessing.crop
         self.size = size or (crop, crop)
+        if (len(self.size) != 2 or not all(isinstance(v, numbers.Integral) and not isinstance(v, bool) and v > 0
+                                           for v in self.size)):
+            raise OptionError(f"class-model option size must be (height, width) in pixels > 0; got {size!r}")
         self.eval_mode = eval_mode
 
     def visualise(self, target: ClassTargets, **options: Any) -> torch.Tensor:
@@ -241,26 +294,45 @@ class ClassModel:
         with frozen(self.model, eval_mode=self.eval_mode), torch.enable_grad():
             for step in steps:
                 history.append(self._step(settings, image, index, optimiser, step, generator))
+        final = image.model_input().detach()
+        try:
+            check_finite(final, "the class-model image")
+        except InputError as exc:
+            raise InputError(f"{exc} after the last step; {_ADVICE.format(s=settings)}") from None
         return Ascent(
             rgb=image.rgb(),
-            inputs=image.model_input().detach(),
+            inputs=final,
             scores=torch.stack(history),
             targets=targets,
             settings=settings,
         )
 
     def resolve(self, target: ClassTargets) -> torch.Tensor:
-        """``[K]`` class indices from indices and/or names (unknown names list close matches)."""
-        if isinstance(target, torch.Tensor):
-            items: list[ClassTarget] = [int(t) for t in target.flatten().tolist()]
-        elif isinstance(target, (int, str)):
-            items = [target]
-        else:
-            items = list(target)
-        if not items:
-            raise TargetError("target needs at least one class")
+        """``[K]`` class indices from indices and/or names (unknown names list close matches).
+
+        Raises
+        ------
+        TargetError
+            ``None``, an empty sequence, an entry that is not a class index or name (``1.5``, ``True``),
+            or a class the model does not have.
+        """
+        if target is None:
+            raise TargetError("the class model needs target classes (an index, a name, or a sequence of them); "
+                              "got None")
         info = model_info(self.model)
-        return torch.tensor([info.class_index(t) for t in items], dtype=torch.long)
+        if isinstance(target, (torch.Tensor, np.ndarray)):
+            classes: Any = target.reshape(1, -1)
+        elif isinstance(target, (list, tuple)):
+            if not target:
+                raise TargetError("target needs at least one class")
+            if any(isinstance(t, (list, tuple)) for t in target):
+                raise TargetError(f"the class model takes a flat sequence of classes; got {target!r}")
+            check_entries(target, target)
+            classes = [list(target)]
+        else:
+            # One class: the resolver refuses None, floats and bools with the value in the message.
+            return info.targets(target, batch=1).index[0].cpu()
+        return info.targets(classes, batch=1).index[0].cpu()
 
     def _image(
         self,
@@ -296,11 +368,12 @@ class ClassModel:
         if settings.jitter:
             dy, dx = torch.randint(-settings.jitter, settings.jitter + 1, (2,), generator=generator).tolist()
             seen = jitter(x, (dy, dx))
-        scores = self.model(seen)
+        scores = class_scores(self.model, seen)
         if step == 0 and int(index.max()) >= scores.shape[1]:
             raise TargetError(f"class index {int(index.max())} is out of range for a model with "
                              f"{scores.shape[1]} outputs")
         target_scores = scores.gather(1, index).squeeze(1)
+        _check_scores(target_scores.detach(), index, step, settings)
         # S_c is the unnormalised score (the logit): maximising the softmax would also be served by
         # pushing the other classes down, which is not what the paper visualises.
         objective = target_scores.sum()

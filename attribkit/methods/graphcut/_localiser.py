@@ -71,6 +71,10 @@ class GraphCut:
     component
         ``"largest"``: the box of the largest connected foreground component (the paper);
         ``"all"``: the box of all foreground.
+    levels
+        How ``foreground_quantile`` and ``background_quantile`` set the seed levels: ``"quantile"``, as
+        quantiles of the map's values (the paper), or ``"range"``, as fractions of its range
+        (``min + q (max - min)``, as class-activation-map papers threshold maps).
     seed
         Random seed for the mixture fits (results are deterministic).
 
@@ -93,6 +97,7 @@ class GraphCut:
     refine: bool = True
     blur: float = 0.0
     component: str = "largest"
+    levels: str = "quantile"
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -109,6 +114,8 @@ class GraphCut:
             raise ValueError(f"work_size must be >= 8 or None; got {self.work_size}")
         if self.component not in ("largest", "all"):
             raise ValueError(f"component must be 'largest' or 'all'; got {self.component!r}")
+        if self.levels not in LEVELS:
+            raise ValueError(f"levels must be one of {LEVELS}; got {self.levels!r}")
         if self.colour_fit not in FITS:
             raise ValueError(f"colour_fit must be one of {FITS}; got {self.colour_fit!r}")
 
@@ -120,7 +127,7 @@ class GraphCut:
         if is_flat(full):
             return whole_image(height, width)
         small_rgb, small_map = _downsample(rgb, full, self.work_size)
-        fg_seed, bg_seed, lo, hi = seeds(small_map, self.background_quantile, self.foreground_quantile)
+        fg_seed, bg_seed, lo, hi = seeds(small_map, self.background_quantile, self.foreground_quantile, self.levels)
         if not fg_seed.any() or not bg_seed.any():
             return whole_image(height, width, "no seeds")
         fallback = None
@@ -161,8 +168,12 @@ class GraphCut:
         return labels, unaries
 
 
-def seeds(saliency: np.ndarray, background_quantile: float,
-          foreground_quantile: float) -> tuple[np.ndarray, np.ndarray, float, float]:
+#: How seed levels are read: quantiles of the map's values, or fractions of its range.
+LEVELS = ("quantile", "range")
+
+
+def seeds(saliency: np.ndarray, background_quantile: float, foreground_quantile: float,
+          levels: str = "quantile") -> tuple[np.ndarray, np.ndarray, float, float]:
     """Foreground and background seed masks of a map (NaN: neither), and the two levels.
 
     The paper seeds the foreground with pixels whose saliency is *higher than* the foreground quantile
@@ -172,7 +183,11 @@ def seeds(saliency: np.ndarray, background_quantile: float,
     strictly above the tied value, the background those at it or below.
     """
     known = saliency[np.isfinite(saliency)]
-    lo, hi = (float(v) for v in np.quantile(known, [background_quantile, foreground_quantile]))
+    if levels == "range":
+        low, high = float(known.min()), float(known.max())
+        lo, hi = low + background_quantile * (high - low), low + foreground_quantile * (high - low)
+    else:
+        lo, hi = (float(v) for v in np.quantile(known, [background_quantile, foreground_quantile]))
     with np.errstate(invalid="ignore"):
         if lo < hi:
             return saliency >= hi, saliency <= lo, lo, hi

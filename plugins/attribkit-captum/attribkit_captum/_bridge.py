@@ -10,7 +10,7 @@ from typing import Any
 
 import torch
 
-from attribkit import TargetType, check_inputs, check_model, frozen, resolve_targets
+from attribkit import TargetType, check_inputs, check_model, class_scores, frozen, resolve_targets
 
 
 class CaptumAttributor:
@@ -29,6 +29,11 @@ class CaptumAttributor:
     def __init__(self, model: torch.nn.Module, *, eval_mode: bool = True) -> None:
         self.model = check_model(model)
         self.eval_mode = eval_mode
+
+    def scores(self, inputs: torch.Tensor, *args: Any) -> torch.Tensor:
+        """The model's class scores ``[N, C]`` (:func:`attribkit.class_scores`): what Captum differentiates,
+        so a model returning a tuple, a dict or a ``ModelOutput`` works as in attribkit's own methods."""
+        return class_scores(self.model, inputs, *args)
 
     def _attribute_one(
         self, inputs: torch.Tensor, target: torch.Tensor, extra: tuple[Any, ...] | None
@@ -68,7 +73,7 @@ class CaptumAttributor:
         x = inputs.detach()
         with frozen(self.model, eval_mode=self.eval_mode):
             with torch.no_grad():
-                targets = resolve_targets(target, top_k, self.model(x, *extra))
+                targets = resolve_targets(target, top_k, self.scores(x, *extra))
             with torch.enable_grad():
                 # Captum would set requires_grad itself, with a warning per call.
                 x = x.clone().requires_grad_(True)

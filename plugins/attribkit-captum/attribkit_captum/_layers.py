@@ -1,27 +1,27 @@
-"""Which layer Grad-CAM explains: a sensible default per architecture, or a dotted module name."""
+"""Which layer Grad-CAM explains: attribkit's default per architecture, or a dotted module name.
+
+The defaults are attribkit's (:func:`attribkit.attribution.default_layer_name`), so ``captum:gradcam``
+and the built-in ``gradcam`` explain the same layer: the last block's norm for ViT, DeiT, Swin and
+ConvNeXt, the last feature block for CNNs, an error asking for ``layer=`` for unknown transformers.
+"""
 
 from __future__ import annotations
 
-import difflib
-
 import torch
 
-#: Attribute names tried in order: the last feature map before global pooling in common families.
-#: timm EfficientNets end ``conv_head -> bn2`` (bn2 carries the activation, so it is the rectified
-#: feature map Grad-CAM was defined on); torchvision ResNets end in ``layer4``; VGG, AlexNet, DenseNet,
-#: MobileNet, EfficientNet and ConvNeXt keep their convolutional trunk in ``features``.
-_DEFAULT_LAYERS = ("bn2", "layer4", "features", "trunk_output", "stages")
+from attribkit.attribution import find_layer as _attribkit_find_layer
+from attribkit.errors import OptionError
 
 
 class LayerError(LookupError):
-    """A ``layer=`` name that is not a submodule of the model."""
+    """A ``layer=`` name that is not a submodule of the model, or a model with no default layer."""
 
     def __str__(self) -> str:  # LookupError would otherwise quote the message
         return str(self.args[0])
 
 
 def default_layer_name(model: torch.nn.Module) -> str:
-    """The layer Grad-CAM uses when none is named: a known last feature block, else the last Conv2d.
+    """The layer Grad-CAM uses when none is named (:func:`attribkit.attribution.default_layer_name`).
 
     Example
     -------
@@ -29,26 +29,12 @@ def default_layer_name(model: torch.nn.Module) -> str:
     >>> default_layer_name(torchvision.models.resnet18())
     'layer4'
     """
-    children = dict(model.named_children())
-    for name in _DEFAULT_LAYERS:
-        if name in children:
-            return name
-    convs = [n for n, m in model.named_modules() if isinstance(m, torch.nn.Conv2d)]
-    if not convs:
-        raise LayerError(
-            f"{type(model).__name__} has no Conv2d layer, so Grad-CAM has no default layer; "
-            "pass layer='dotted.module.name'"
-        )
-    return convs[-1]
+    return find_layer(model, None)[0]
 
 
 def find_layer(model: torch.nn.Module, name: str | None) -> tuple[str, torch.nn.Module]:
-    """``(name, module)`` for a dotted module name (``None``: :func:`default_layer_name`)."""
-    name = default_layer_name(model) if name is None else name
+    """``(name, module)`` for a dotted module name (``None``: the default layer); :class:`LayerError` if none."""
     try:
-        return name, model.get_submodule(name)
-    except AttributeError:
-        known = [n for n, _ in model.named_modules() if n]
-        close = difflib.get_close_matches(name, known, n=3, cutoff=0.6)
-        hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
-        raise LayerError(f"{type(model).__name__} has no layer {name!r}.{hint}") from None
+        return _attribkit_find_layer(model, name)
+    except OptionError as exc:
+        raise LayerError(str(exc)) from None

@@ -13,8 +13,11 @@ from captum.attr import (
     Occlusion,
 )
 
+from attribkit.attribution import prefix_tokens
+
 from attribkit_captum._bridge import CaptumAttributor
 from attribkit_captum._layers import find_layer
+from attribkit_captum._tokens import spatial_proxy
 
 
 class CaptumIntegratedGradients(CaptumAttributor):
@@ -44,7 +47,7 @@ class CaptumIntegratedGradients(CaptumAttributor):
         self.internal_batch_size = internal_batch_size
 
     def _attribute_one(self, inputs: torch.Tensor, target: torch.Tensor, extra: Any) -> torch.Tensor:
-        return IntegratedGradients(self.model).attribute(
+        return IntegratedGradients(self.scores).attribute(
             inputs, baselines=self.baseline, target=target, additional_forward_args=extra,
             n_steps=self.n_steps, method=self.method, internal_batch_size=self.internal_batch_size,
         )
@@ -54,7 +57,7 @@ class CaptumInputXGradient(CaptumAttributor):
     """Input × gradient (Shrikumar et al. 2016)."""
 
     def _attribute_one(self, inputs: torch.Tensor, target: torch.Tensor, extra: Any) -> torch.Tensor:
-        return InputXGradient(self.model).attribute(inputs, target=target, additional_forward_args=extra)
+        return InputXGradient(self.scores).attribute(inputs, target=target, additional_forward_args=extra)
 
 
 class CaptumOcclusion(CaptumAttributor):
@@ -88,7 +91,7 @@ class CaptumOcclusion(CaptumAttributor):
 
     def _attribute_one(self, inputs: torch.Tensor, target: torch.Tensor, extra: Any) -> torch.Tensor:
         channels = inputs.shape[1]
-        return Occlusion(self.model).attribute(
+        return Occlusion(self.scores).attribute(
             inputs, sliding_window_shapes=(channels, self.window, self.window),
             strides=(channels, self.stride, self.stride), baselines=self.baseline, target=target,
             additional_forward_args=extra, perturbations_per_eval=self.perturbations_per_eval,
@@ -97,6 +100,10 @@ class CaptumOcclusion(CaptumAttributor):
 
 class CaptumGradCam(CaptumAttributor):
     """Grad-CAM (Selvaraju et al. 2017) of one layer, upsampled to the input: ``[N, 1, H, W]``.
+
+    The layer may return a feature map ``[N, C, h, w]``, a channels-last map ``[N, h, w, C]`` (Swin,
+    ConvNeXt's block norm) or transformer tokens ``[N, P + h*w, D]`` with ``P`` class tokens first (ViT,
+    DeiT): the map is taken over the spatial grid in each case, class tokens left out.
 
     Parameters
     ----------
@@ -122,9 +129,14 @@ class CaptumGradCam(CaptumAttributor):
         super().__init__(model, eval_mode=eval_mode)
         self.layer_name, self.layer = find_layer(model, layer)
         self.relu, self.interpolate = relu, interpolate
+        self._proxy = torch.nn.Identity()
 
     def _attribute_one(self, inputs: torch.Tensor, target: torch.Tensor, extra: Any) -> torch.Tensor:
-        cam = LayerGradCam(self.model, self.layer).attribute(
-            inputs, target=target, additional_forward_args=extra, relu_attributions=self.relu
-        )
+        # Captum explains the proxy, which sees the layer's output as [N, D, h, w] whatever its layout
+        # (feature map, channels-last map, or transformer tokens with a class token): see _tokens.py.
+        image = (int(inputs.shape[-2]), int(inputs.shape[-1]))
+        with spatial_proxy(self.layer, self._proxy, image, self.layer_name, prefix_tokens(self.model)):
+            cam = LayerGradCam(self.scores, self._proxy).attribute(
+                inputs, target=target, additional_forward_args=extra, relu_attributions=self.relu
+            )
         return LayerAttribution.interpolate(cam, tuple(inputs.shape[-2:]), interpolate_mode=self.interpolate)
