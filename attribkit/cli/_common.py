@@ -122,14 +122,6 @@ def _value(text: str) -> object:
     return text
 
 
-def existing_files(paths: list[str]) -> list[Path]:
-    """The paths as ``Path``s; a usage error (exit 2) naming every one that is not a file."""
-    missing = [p for p in paths if not Path(p).is_file()]
-    if missing:
-        raise CommandError(f"no such file: {', '.join(missing)}", status=2)
-    return [Path(p) for p in paths]
-
-
 def class_indices(model: torch.nn.Module, names: list[str]) -> list[int]:
     """Class names, WordNet ids or indices → indices (:func:`attribkit.resolve_targets` with the model's
     classes); a usage error (exit 2), listing close names, for an unknown one."""

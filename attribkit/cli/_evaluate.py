@@ -58,7 +58,10 @@ def run(args: argparse.Namespace) -> int:
     custom = (args.method, args.localiser, args.preset)
     if any(c is not None for c in custom) or args.option:
         # Any of these options asks for one custom setting instead of a named list.
-        method, localiser, preset = args.method or "saliency", args.localiser or "graphcut", args.preset or "default"
+        from attribkit.localisation import pipeline
+
+        preset = args.preset or "default"
+        method, localiser = args.method or pipeline(preset).attributor, args.localiser or pipeline(preset).localiser
         settings = [Setting(f"{method}+{localiser} ({preset})", method, localiser, preset,
                             parse_options(args.option))]
     else:

@@ -76,7 +76,10 @@ def _check_methods(args: argparse.Namespace) -> None:
     for name in _names(getattr(args, "localisers", None)):
         registry.get("localiser", name)
     if isinstance(localiser, str) or (hasattr(args, "localiser") and getattr(args, "preset", None)):
-        _check_localise_options(registry, method or "saliency", localiser or "graphcut",
+        from attribkit.localisation._presets import pipeline
+
+        chosen = pipeline(getattr(args, "preset", None))
+        _check_localise_options(registry, method or chosen.attributor, localiser or chosen.localiser,
                                 getattr(args, "preset", None), options)
     elif isinstance(method, str):
         from attribkit.attribution import AVERAGING_OPTIONS
