@@ -7,6 +7,7 @@ from attribkit.metrics._faithfulness import (
     deletion_curve,
     insertion_curve,
 )
+from attribkit.metrics._road import RoadCurve, noisy_linear_imputation, removal_masks, road
 from attribkit.metrics._uncertainty import PairedDifference, bootstrap_interval, paired_difference
 from attribkit.metrics._localisation import (
     BoxAccuracy,
@@ -25,6 +26,7 @@ __all__ = [
     "BoxAccuracyV2",
     "PairedDifference",
     "PerturbationCurve",
+    "RoadCurve",
     "auc",
     "blur",
     "bootstrap_interval",
@@ -36,8 +38,11 @@ __all__ = [
     "localisation_error",
     "max_box_acc",
     "max_box_acc_v2",
+    "noisy_linear_imputation",
     "paired_difference",
     "pointing_game",
+    "removal_masks",
+    "road",
 ]
 
 from attribkit._core.exports import publish as _publish  # noqa: E402
