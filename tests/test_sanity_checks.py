@@ -103,10 +103,14 @@ def test_ssim_and_hog_follow_scikit_image():
     assert result.hog[0] == pytest.approx(np.corrcoef(h[0], h[1])[0, 1])
 
 
-def test_constant_maps_are_nan_not_an_error():
+def test_a_constant_map_correlates_zero_with_a_map_and_nan_with_a_constant():
+    # A randomised model whose units all died has a zero gradient: it has certainly changed.
     result = map_similarity(torch.zeros(2, 1, 16, 16), torch.rand(2, 1, 16, 16))
-    assert np.isnan(result.spearman).all() and np.isnan(result.hog).all()
-    assert np.isnan(result.means()["spearman"])
+    for name in ("spearman", "spearman_abs", "hog"):
+        np.testing.assert_array_equal(getattr(result, name), 0.0)
+    both = map_similarity(torch.zeros(2, 1, 16, 16), torch.ones(2, 1, 16, 16))
+    assert np.isnan(both.spearman).all() and np.isnan(both.hog).all()
+    assert np.isnan(both.means()["spearman"])
 
 
 def test_map_similarity_rejects_mismatched_shapes():

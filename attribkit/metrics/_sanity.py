@@ -45,8 +45,8 @@ class MapSimilarity:
     """Per-input similarity of two sets of maps of the same inputs; each field is ``[N]``.
 
     ``spearman`` and ``spearman_abs`` are in ``[-1, 1]``, ``ssim`` in ``[-1, 1]``, ``hog`` in ``[-1, 1]``;
-    1 means the same map. NaN where a measure is undefined (a constant map has no ranks and no HOG
-    variance).
+    1 means the same map. A correlation with a constant map (no ranks, no HOG variance) is 0 when only
+    one of the two maps is constant and NaN when both are.
     """
 
     spearman: np.ndarray
@@ -114,11 +114,18 @@ def _normalised(absolute: np.ndarray) -> np.ndarray:
     return np.clip(absolute / top, 0.0, 1.0) if top > 0 else np.zeros_like(absolute)
 
 
+def _undefined(a: np.ndarray, b: np.ndarray) -> float:
+    """A correlation with a constant map: 0 when only one is constant (it ranks nothing, so it shares no
+    ranking with the other: a randomised model whose units all died gives a zero gradient, which has
+    certainly changed), NaN when both are."""
+    return float("nan") if np.ptp(a) == 0 and np.ptp(b) == 0 else 0.0
+
+
 def _spearman(a: np.ndarray, b: np.ndarray) -> float:
     from scipy.stats import spearmanr
 
     if np.ptp(a) == 0 or np.ptp(b) == 0:
-        return float("nan")
+        return _undefined(a, b)
     return float(spearmanr(a.ravel(), b.ravel()).statistic)
 
 
@@ -144,8 +151,10 @@ def _hog(image: np.ndarray) -> np.ndarray:
 
 
 def _pearson(a: np.ndarray, b: np.ndarray) -> float:
-    if a.size < 2 or np.ptp(a) == 0 or np.ptp(b) == 0:
+    if a.size < 2:
         return float("nan")
+    if np.ptp(a) == 0 or np.ptp(b) == 0:
+        return _undefined(a, b)
     return float(np.corrcoef(a, b)[0, 1])
 
 
