@@ -31,9 +31,12 @@ class ClassScores(torch.nn.Module):
         super().__init__()
         self.model = model
         self.extra = extra
+        self.completed = 0  # forward passes that returned: tells a failing model from an unused layer
 
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
-        return class_scores(self.model, inputs, *self.extra)
+        scores = class_scores(self.model, inputs, *self.extra)
+        self.completed += 1
+        return scores
 
 
 @contextmanager
@@ -153,20 +156,22 @@ class PgcAttributor:
                 with torch.enable_grad(), self._calling():
                     for k in range(targets.k):
                         chosen = [ClassifierOutputTarget(int(c)) for c in targets.index[:, k].tolist()]
-                        maps.append(self._call(cam, x, chosen))
+                        maps.append(self._call(cam, scorer, x, chosen))
             finally:
                 cam.activations_and_grads.release()
         out = torch.stack(maps, dim=1).unsqueeze(2).to(device=inputs.device, dtype=inputs.dtype)
         return out[:, 0] if targets.single else out
 
-    def _call(self, cam: Any, x: torch.Tensor, chosen: list[Any]) -> torch.Tensor:
+    def _call(self, cam: Any, scorer: ClassScores, x: torch.Tensor, chosen: list[Any]) -> torch.Tensor:
+        """One library call: ``[N, H, W]`` maps of class ``chosen[i]`` for image ``i``."""
+        before = scorer.completed
         try:
             result = cam(input_tensor=x, targets=chosen, aug_smooth=self.aug_smooth,
                          eigen_smooth=self.eigen_smooth)
         except OptionError:
             raise
         except Exception:
-            if not cam.activations_and_grads.activations:
+            if scorer.completed > before and not cam.activations_and_grads.activations:
                 raise OptionError(f"layer {self.layer_name!r} was not run by the forward pass; pass layer= "
                                   "naming another layer") from None
             raise
