@@ -231,3 +231,9 @@ def test_registering_does_not_import_the_library():
             "print('pytorch_grad_cam' in sys.modules, 'attribkit_gradcam._methods' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"]
+
+
+def test_attribkits_averaging_wraps_the_bridge(model, x):
+    plain = attribkit.create_attributor("pgc:layercam", model, layer="layer3").attribute(x, target=1)
+    noiseless = attribkit.create_attributor("pgc:layercam", model, layer="layer3", smoothgrad=2, noise=0.0)
+    torch.testing.assert_close(noiseless.attribute(x, target=1), plain)

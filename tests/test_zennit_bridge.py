@@ -219,3 +219,9 @@ def test_registering_does_not_import_zennit():
             "print('zennit' in sys.modules, 'attribkit_zennit._methods' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"]
+
+
+def test_attribkits_averaging_wraps_the_bridge(model, x):
+    plain = attribkit.create_attributor("zennit:epsilon_plus", model).attribute(x, target=1)
+    noiseless = attribkit.create_attributor("zennit:epsilon_plus", model, smoothgrad=2, noise=0.0)
+    torch.testing.assert_close(noiseless.attribute(x, target=1), plain)
