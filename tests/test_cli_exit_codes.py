@@ -52,7 +52,7 @@ CASES = [
     (["localise", "--preset", "fast"], "unknown preset 'fast'; known: default"),
     (["localise", "--option", "blurr=0.03"], "Did you mean 'blur'?"),
     (["localise", "--option", "blur=abc"], "option blur='abc' of localiser 'threshold': takes float"),  # the default preset's localiser
-    (["localise", "--option", "iterations=0"], "components and iterations must be >= 1"),
+    (["localise", "--localiser", "graphcut", "--option", "iterations=0"], "components and iterations must be >= 1"),
     (["localise", "--method", "gradcm"], "unknown attributor 'gradcm'. Did you mean 'gradcam'"),
 ]
 
