@@ -136,3 +136,19 @@ def test_default_model_localises_the_cat(default_model, chelsea):
     (r,) = attribkit.localise(default_model, chelsea, target="Egyptian cat")
     # The cat fills the photo but for a strip of background on the right (boxed by hand).
     assert iou(r.box, (0, 0, 395, 300)) >= 0.5
+
+
+def test_default_and_gradient_presets_keep_their_values():
+    """The values chosen by cross-validation on the 500 ILSVRC dev photos (docs/localisation.md)."""
+    from attribkit.localisation import PIPELINES
+
+    assert (PIPELINES["default"].attributor, PIPELINES["default"].localiser) == ("gradcam", "threshold")
+    assert (PIPELINES["gradient"].attributor, PIPELINES["gradient"].localiser) == ("saliency", "graphcut")
+    assert (PIPELINES["paper"].attributor, PIPELINES["paper"].localiser) == ("saliency", "graphcut")
+    maps, loc = resolve_options("default", "threshold", {}, attributor="gradcam")
+    assert maps == {} and loc == {"fraction": 0.2, "blur": 0.0, "component": "largest"}
+    maps, loc = resolve_options("gradient", "graphcut", {}, attributor="saliency")
+    assert maps == {} and loc == {"component": "all", "background_quantile": 0.15, "smoothness": 150.0,
+                                  "refine": False}
+    # localise without a method or localiser takes the preset's.
+    assert attribkit.localisation.pipeline(None) == PIPELINES["default"]
