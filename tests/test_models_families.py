@@ -175,12 +175,22 @@ def _tokens(prefix: int, h: int, w: int) -> Callable[[torch.Tensor], torch.Tenso
     return lambda t: t[:, prefix:].reshape(t.shape[0], h, w, t.shape[-1])
 
 
+def _hf_vit_layer() -> str:
+    try:
+        import transformers
+    except ImportError:
+        return "vit.layers.1.layernorm_before"
+    old = int(transformers.__version__.split(".")[0]) < 5
+    return "vit.encoder.layer.1.layernorm_before" if old else "vit.layers.1.layernorm_before"
+
+
 GRADCAM = {
     # family: (default layer, its output as [N, h, w, D])
     "timm_vit": ("blocks.5.norm1", _tokens(1, 4, 4)),
     "timm_swin": ("layers.1.blocks.0.norm1", lambda t: t),
     "timm_convnext": ("stages.3.blocks.1.norm", lambda t: t),
-    "hf_vit": ("vit.encoder.layer.1.layernorm_before", _tokens(1, 4, 4)),
+    # transformers 5 names the blocks vit.layers.N (vit.encoder.layer.N before).
+    "hf_vit": (_hf_vit_layer(), _tokens(1, 4, 4)),
     "torchvision_resnet": ("layer4", lambda t: t.permute(0, 2, 3, 1)),
 }
 

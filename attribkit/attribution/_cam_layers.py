@@ -35,6 +35,15 @@ def _last(module: Any) -> str:
     return str(len(module) - 1)
 
 
+def _hf_blocks(backbone: Any) -> str:
+    """The last transformer block of a Hugging Face ViT/DeiT backbone: ``encoder.layer.N`` up to
+    transformers 4, ``layers.N`` from transformers 5 on."""
+    encoder = getattr(backbone, "encoder", None)
+    if encoder is not None and hasattr(encoder, "layer"):
+        return f"encoder.layer.{_last(encoder.layer)}"
+    return f"layers.{_last(backbone.layers)}"
+
+
 #: Qualified class name (or a base class's) -> the dotted name of its default layer.
 FAMILY_LAYERS: dict[str, Callable[[Any], str]] = {
     "timm.models.vision_transformer.VisionTransformer": lambda m: f"blocks.{_last(m.blocks)}.norm1",
@@ -49,9 +58,9 @@ FAMILY_LAYERS: dict[str, Callable[[Any], str]] = {
     "torchvision.models.convnext.ConvNeXt":
         lambda m: f"features.{_last(m.features)}.{_last(m.features[-1])}.block.2",
     "transformers.models.vit.modeling_vit.ViTForImageClassification":
-        lambda m: f"vit.encoder.layer.{_last(m.vit.encoder.layer)}.layernorm_before",
+        lambda m: f"vit.{_hf_blocks(m.vit)}.layernorm_before",
     "transformers.models.deit.modeling_deit.DeiTForImageClassification":
-        lambda m: f"deit.encoder.layer.{_last(m.deit.encoder.layer)}.layernorm_before",
+        lambda m: f"deit.{_hf_blocks(m.deit)}.layernorm_before",
     "transformers.models.swin.modeling_swin.SwinForImageClassification":
         lambda m: (f"swin.encoder.layers.{_last(m.swin.encoder.layers)}.blocks."
                    f"{_last(m.swin.encoder.layers[-1].blocks)}.layernorm_before"),
