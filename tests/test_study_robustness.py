@@ -232,10 +232,10 @@ def test_file_names_do_not_collide_after_being_made_safe():
     from attribkit.render import file_name
     from attribkit.study._gallery import gallery_path
 
-    names = ["a b", "a_b", "a__b", "a/b", "a\\b", "A b", "", "x", "_", "a b_", "é", "e", "a" * 300, "a" * 301]
+    names = ["a b", "a_b", "a__b", "a/b", "a\\b", "A b", "", "x", "_", "a b_", "é", "e", "a" * 300, "a" * 301, ".", "..", ".x"]
     made = [file_name(n) for n in names]
     assert len(set(made)) == len(names)
-    assert all(m and len(m) <= 120 and "__" not in m and "/" not in m for m in made)
+    assert all(m and len(m) <= 120 and "__" not in m and "/" not in m and m[0] != "." for m in made)
     assert file_name("photo00") == "photo00" and file_name("ILSVRC2012_val_00000001") == "ILSVRC2012_val_00000001"
     assert gallery_path(Path("o"), "a b", "saliency") != gallery_path(Path("o"), "a_b", "saliency")
     # The image/method separator cannot be forged by a name.

@@ -10,7 +10,7 @@ from pathlib import Path
 from attribkit._core.guards import model_device
 from attribkit.cli._common import CommandError, add_model_args, model_from_args, output_dir
 from attribkit.cli._localise import parse_options
-from attribkit.render import slug
+from attribkit.render import file_name
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -122,4 +122,4 @@ def _examples(model, result, count: int) -> None:  # type: ignore[no-untyped-def
 
 
 def _example_path(out, pick):  # type: ignore[no-untyped-def]
-    return out / "examples" / f"{slug(pick.setting.name)}_{pick.kind}_{slug(pick.image.name)}.png"
+    return out / "examples" / f"{file_name(pick.setting.name)}_{pick.kind}_{file_name(pick.image.name)}.png"

@@ -2,9 +2,9 @@
 
 from attribkit.render._boxes import draw_boxes
 from attribkit.render._figures import heatmap, overlay, save_panel, to_uint8_rgb
-from attribkit.render._files import slug
+from attribkit.render._files import file_name, slug
 
-__all__ = ["draw_boxes", "heatmap", "overlay", "save_panel", "slug", "to_uint8_rgb"]
+__all__ = ["draw_boxes", "file_name", "heatmap", "overlay", "save_panel", "slug", "to_uint8_rgb"]
 
 from attribkit._core.exports import publish as _publish  # noqa: E402
 
