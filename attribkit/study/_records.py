@@ -108,10 +108,11 @@ def _lines(path: Path, *, timing: bool = False) -> Iterator[Record]:
                 continue  # the partial last line of a killed process: that record is recomputed
             problem = f"not JSON ({exc})" if isinstance(exc, json.JSONDecodeError) else "not UTF-8"
         else:
-            problem = _problem(value, timing=timing)
-            if problem is None:
+            found = _problem(value, timing=timing)
+            if found is None:
                 yield value
                 continue
+            problem = found
         then = "its time is left out" if timing else "its result is computed again"
         warnings.warn(f"{path}: line {i + 1} skipped ({problem}); {then}", AttribkitWarning, stacklevel=3)
 
