@@ -232,7 +232,8 @@ def test_file_names_do_not_collide_after_being_made_safe():
     from attribkit.render import file_name
     from attribkit.study._gallery import gallery_path
 
-    names = ["a b", "a_b", "a__b", "a/b", "a\\b", "A b", "", "x", "_", "a b_", "é", "e", "a" * 300, "a" * 301, ".", "..", ".x"]
+    names = ["a b", "a_b", "a__b", "a/b", "a\\b", "A b", "", "x", "_", "a b_", "é", "e", "a" * 300, "a" * 301,
+             ".", "..", ".x"]
     made = [file_name(n) for n in names]
     assert len(set(made)) == len(names)
     assert all(m and len(m) <= 120 and "__" not in m and "/" not in m and m[0] != "." for m in made)

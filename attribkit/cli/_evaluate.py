@@ -53,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
     from attribkit.study._evaluate import evaluate
     from attribkit.study._settings import Setting, named_settings
 
-    check_numbers(args, {"--limit": 0, "--top-k": 0, "--examples": 0, "--workers": 0, "--map-batch": 1})
+    check_numbers(args, {"--limit": 1, "--top-k": 0, "--examples": 0, "--workers": 0, "--map-batch": 1})
     try:
         entries = read_annotations(args.data, allow_outside=args.allow_outside_paths)
     except AnnotationError as exc:

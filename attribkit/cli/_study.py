@@ -44,7 +44,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 #: The study's numeric options and their least values.
-MINIMUMS = {"--limit": 0, "--workers": 0, "--steps": 0, "--batch-size": 1, "--gallery": 0, "--top-k": 0,
+MINIMUMS = {"--limit": 1, "--workers": 0, "--steps": 0, "--batch-size": 1, "--gallery": 0, "--top-k": 0,
             "--map-batch": 1}
 
 

@@ -18,6 +18,7 @@ from PIL import Image, ImageDraw
 
 from attribkit._core.interfaces import Box
 from attribkit.render import file_name
+from attribkit.study._atomic import replacing
 
 GALLERY_DIR = "gallery"
 TRUTH, FOUND = (40, 220, 60), (235, 40, 40)
@@ -45,14 +46,9 @@ def complete(path: Path) -> bool:
 
 
 def _save(img: Image.Image, path: Path) -> None:
-    """Write a PNG atomically: a temporary file beside it, then ``os.replace``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.part")
-    try:
+    """Write a PNG atomically (:func:`~attribkit.study._atomic.replacing`)."""
+    with replacing(path) as temporary:
         img.save(temporary, format="PNG")
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
 
 
 def _draw_boxes(rgb: np.ndarray, boxes: Sequence[Sequence[float]], colour: tuple[int, int, int]) -> Image.Image:

@@ -21,7 +21,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import os
 import re
 import warnings
 from collections.abc import Sequence
@@ -31,6 +30,7 @@ from typing import Any
 import torch
 
 from attribkit.errors import AttribkitWarning, OptionError
+from attribkit.study._atomic import write_text
 from attribkit.study._settings import ResolvedSetting
 
 MANIFEST = "study.json"
@@ -127,13 +127,4 @@ def check_and_store(out: Path, wanted: dict[str, Any], *, has_records: bool) -> 
         if has_records:
             warnings.warn(f"{out}: records without {MANIFEST} (an older study): they are taken to match these "
                           "settings", AttribkitWarning, stacklevel=3)
-    _write_atomic(path, json.dumps(merged, sort_keys=True, indent=1) + "\n")
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.part")
-    try:
-        temporary.write_text(text, encoding="utf-8")
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
+    write_text(path, json.dumps(merged, sort_keys=True, indent=1) + "\n")

@@ -4,8 +4,8 @@ Each record is one line, written with a single ``write`` and then ``fsync``'d: a
 holds every finished record and at most one partial last line, which :func:`read_records` drops (the
 resumed study recomputes it). Any other line that is not a record (``{}``, ``null``, truncated JSON,
 invalid UTF-8) is skipped with a warning naming the file and the line, and its result is recomputed; the
-line itself is left where it is (the study never deletes what it did not write just now). Floats are written with ``repr`` precision, so a record read back is
-bit-identical to the one computed.
+line itself is left where it is (the study never deletes what it did not write just now). Floats are
+written with ``repr`` precision, so a record read back is bit-identical to the one computed.
 """
 
 from __future__ import annotations
@@ -84,7 +84,7 @@ def _problem(value: Any, *, timing: bool = False) -> str | None:
     missing = [k for k in ("image", "method", *(("ms",) if timing else _REQUIRED[kind])) if k not in value]
     if missing:
         return f"no {', '.join(repr(k) for k in missing)}"
-    if not all(isinstance(value[k], str) for k in ("image", "method")) or not isinstance(value.get("localiser", ""), str):
+    if not all(isinstance(value.get(k, ""), str) for k in ("image", "method", "localiser")):
         return "'image', 'method' and 'localiser' must be strings"
     if timing and not isinstance(value["ms"], (int, float)):
         return "'ms' must be a number"

@@ -16,7 +16,6 @@ The settings that decide a record are stored in ``study.json`` and checked when 
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +26,7 @@ import torch
 from attribkit._core.registry import get_registry
 from attribkit.attribution import create_attributor
 from attribkit.models._info import model_info
+from attribkit.study._atomic import write_text
 from attribkit.study._compute import BoxPlan, MapPlan, Plan, compute, record_keys
 from attribkit.study._data import DataSpec, StudyImage, class_of, study_images
 from attribkit.study._distributed import current_shard
@@ -202,15 +202,8 @@ def compute_records(
 
 
 def _write_skipped(path: Path, skipped: Mapping[str, str]) -> None:
-    if not skipped and not path.exists():
-        return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.part")
-    try:
-        temporary.write_text(json.dumps(dict(skipped), indent=1) + "\n", encoding="utf-8")
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
+    if skipped or path.exists():  # an empty list only to replace an older one
+        write_text(path, json.dumps(dict(skipped), indent=1) + "\n")
 
 
 def run_study(
