@@ -131,7 +131,7 @@ def test_localise_routes_method_options_to_the_method():
     """An option the attributor declares (and the localiser does not) reaches the attributor."""
     maps, loc = resolve_options("default", "graphcut", {"unsupported": "raise", "blur": 0.1},
                                 attributor="deconvnet")
-    assert maps == {"ten_crop": True, "unsupported": "raise"} and loc["blur"] == 0.1
+    assert maps == {**MAP_PRESETS["default"], "unsupported": "raise"} and loc["blur"] == 0.1
     # Unknown to every side: one error naming every side's options and the close names.
     with pytest.raises(OptionError, match=r"unknown option 'smoothgrd' for deconvnet \+ threshold\. "
                                           r"Did you mean 'smoothgrad'\?.*averaging: .*threshold: fraction, blur"):
@@ -149,8 +149,8 @@ def test_a_name_both_sides_take_must_be_given_to_one_side():
 def test_a_localiser_may_register_presets_of_its_own_names(replaced):
     replaced(Plugin(presets={"fast": {"margin": 1}, "default": {"margin": 7}}))
     maps, loc = resolve_options("fast", "graphcut", {})
-    assert loc == {"margin": 1} and maps == {"ten_crop": True}  # the maps take the default half
-    with pytest.raises(OptionError, match="unknown preset 'slow'; known: default, fast, paper"):
+    assert loc == {"margin": 1} and maps == MAP_PRESETS["default"]  # the maps take the default half
+    with pytest.raises(OptionError, match="unknown preset 'slow'; known: default, fast, gradient, paper"):
         resolve_options("slow", "graphcut", {})
 
 

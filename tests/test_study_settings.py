@@ -277,13 +277,14 @@ def test_named_settings_resolve_to_shared_maps():
     resolved = [s.resolve() for s in named_settings("ablation")]
     labels = {r.map_label for r in resolved}
     assert labels == {
-        "saliency", "saliency[ten_crop=True]", "saliency[scales=(0.75, 1.0, 1.25, 1.5)]",
-        "saliency[smoothgrad=8]", "guided_backprop[ten_crop=True]", "deconvnet[ten_crop=True]",
+        "gradcam", "gradcam[ten_crop=True]", "gradcam[scales=(2.0,)]", "saliency", "saliency[ten_crop=True]",
+        "guided_backprop", "deconvnet",
     }
     standard = [s.resolve() for s in named_settings("standard")]
     assert [r.map_label for r in standard] == [
-        "saliency[ten_crop=True]", "saliency", "saliency[ten_crop=True]", "saliency[ten_crop=True]"]
-    assert standard[0].localiser_label.startswith("graphcut[") and standard[3].localiser_label == "centre"
+        "gradcam", "saliency[ten_crop=True]", "saliency", "gradcam", "gradcam"]
+    assert standard[0].localiser_label.startswith("threshold[") and standard[3].localiser_label == "centre"
+    assert standard[1].localiser_label.startswith("graphcut[") and standard[4].localiser_label == "centre[area=1.0]"
     assert len({r.localiser_label for r in resolved if r.localiser_label}) == len(
         {(r.setting.localiser, repr(sorted(r.localiser_options.items()))) for r in resolved})
     assert math.isclose(resolved[0].map_options["noise"], 0.15)

@@ -43,7 +43,10 @@ class Pipeline:
 PIPELINES: dict[str, Pipeline] = {
     # Section 4 of the paper: the gradient saliency map seeds GraphCut.
     "paper": Pipeline("saliency", "graphcut"),
+    # The best measured with the paper's own gradient maps (held out: below the centre box).
     "gradient": Pipeline("saliency", "graphcut"),
+    # Held out on the 500 ILSVRC dev photos, Grad-CAM maps boxed by a threshold beat every gradient
+    # map and every GraphCut setting on them (docs/localisation.md, "The levers").
     "default": Pipeline("gradcam", "threshold"),
 }
 
@@ -52,6 +55,7 @@ MAP_PRESETS: dict[str, dict[str, Any]] = {
     # The paper read literally: one plain gradient at the model's input size.
     "paper": {"ten_crop": False, "smoothgrad": 0, "scales": (1.0,)},
     "gradient": {"ten_crop": True},
+    # Grad-CAM at the model's own input: 10 crops, 2x input scale and whole-photo input did not help.
     "default": {},
 }
 PRESETS = tuple(MAP_PRESETS)
