@@ -8,6 +8,9 @@ can raise these without import cycles.
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
+
 __all__ = [
     "AnnotationError",
     "AttribkitError",
@@ -20,6 +23,7 @@ __all__ = [
     "OptionError",
     "PluginConflictWarning",
     "PluginError",
+    "PluginLoadWarning",
     "TargetError",
     "UnknownMethodError",
     "UnsupportedActivationError",
@@ -43,6 +47,27 @@ class PluginConflictWarning(AttribkitWarning):
     """Two plugins registered the same kind and name; the first registration wins."""
 
 
+class PluginLoadWarning(AttribkitWarning):
+    """A plugin failed to import or to register: it is set aside, every other plugin keeps working, and
+    asking for one of its methods raises :class:`PluginError`. ``ATTRIBKIT_STRICT_PLUGINS=1`` raises instead."""
+
+
+def close_matches(name: str, known: Iterable[str], *, n: int = 3, cutoff: float = 0.7) -> list[str]:
+    """The ``known`` names close to ``name`` (``difflib`` ratio at least ``cutoff``), best first; a
+    namespaced name (``captum:gradcam``) is also compared by its part after the colon, so ``gradcam``
+    finds it. The cutoff keeps suggestions to real misspellings: ``gradcam`` does not suggest ``random``."""
+    def ratio(a: str, b: str) -> float:
+        return difflib.SequenceMatcher(None, a, b).ratio()
+
+    bare = name.rpartition(":")[2]
+    scored = []
+    for k in dict.fromkeys(known):
+        whole = ratio(name, k)
+        scored.append((max(whole, ratio(bare, k.rpartition(":")[2])), whole, k))
+    # Ties (gradcm ~ gradcam and captum:gradcam) go to the closer whole name, then alphabetically.
+    return [k for score, _, k in sorted(scored, key=lambda s: (-s[0], -s[1], s[2])) if score >= cutoff][:n]
+
+
 class UnknownMethodError(AttribkitError, LookupError):
     """No plugin registered the requested name.
 
@@ -55,9 +80,7 @@ class UnknownMethodError(AttribkitError, LookupError):
     """
 
     def __init__(self, kind: str, name: str, known: list[str]) -> None:
-        import difflib
-
-        close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
+        close = close_matches(name, known)
         hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
         super().__init__(
             f"unknown {kind} {name!r}.{hint} Registered {kind}s: {', '.join(known) or '(none)'}."

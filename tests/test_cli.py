@@ -39,9 +39,10 @@ def test_unknown_class_is_a_usage_error(tmp_path, cat_file, capsys):
     assert "close matches: espresso" in capsys.readouterr().err
 
 
-def test_missing_file_is_a_usage_error(tmp_path, capsys):
-    assert main(["saliency", str(tmp_path / "nope.jpg"), "--out", str(tmp_path)]) == 2
-    assert "no such file" in capsys.readouterr().err
+def test_missing_file_is_reported_and_skipped(tmp_path, capsys):
+    # Issue 15: a missing photo no longer aborts the batch (was exit 2 before any photo was done).
+    assert main(["saliency", str(tmp_path / "nope.jpg"), "--out", str(tmp_path)]) == 1
+    assert "skipping " + str(tmp_path / "nope.jpg") + ": no such file" in capsys.readouterr().err
 
 
 def test_unreadable_image_fails_without_traceback(tmp_path, cat_file, capsys):
@@ -54,9 +55,10 @@ def test_unreadable_image_fails_without_traceback(tmp_path, cat_file, capsys):
 
 
 def test_unknown_method_and_model(tmp_path, cat_file, capsys):
-    assert main(["saliency", str(cat_file), "--out", str(tmp_path), "--method", "salency"]) == 1
+    # Issue 15: an unknown method and a model without weights are usage errors (2), no longer failures (1).
+    assert main(["saliency", str(cat_file), "--out", str(tmp_path), "--method", "salency"]) == 2
     assert "Did you mean 'saliency'" in capsys.readouterr().err
-    assert main(["saliency", str(cat_file), "--out", str(tmp_path), "--model", "resnet50"]) == 1
+    assert main(["saliency", str(cat_file), "--out", str(tmp_path), "--model", "resnet50"]) == 2
     assert "never downloads" in capsys.readouterr().err
 
 

@@ -27,7 +27,10 @@ def test_localise_writes_a_picture_per_photo(small_set, tmp_path, capsys):
     status = main(["localise", str(small_set / "p0.png"), "--out", str(out), "--preset", "paper", "--top-k", "2"])
     assert status == 0
     lines = capsys.readouterr().out.strip().splitlines()
-    assert len(lines) == 2 and (out / "p0_graphcut.png").is_file()
+    # Issue 15: a header line first, and the method in the file name.
+    assert lines[0].split("\t") == ["photo", "panel", "label", "name", "score", "x0", "y0", "x1", "y1"]
+    assert len(lines) == 3 and (out / "p0_saliency_graphcut_paper.png").is_file()
+    assert all(len(line.split("\t")) == 9 for line in lines)
 
 
 def test_evaluate_writes_csv_and_markdown(small_set, tmp_path, capsys):
@@ -60,5 +63,5 @@ def test_evaluate_bad_data_is_a_usage_error(tmp_path, capsys):
     (tmp_path / "bad.json").write_text("{")
     assert main(["evaluate", "--data", str(tmp_path / "bad.json"), "--out", str(tmp_path / "o")]) == 2
     assert "not valid JSON" in capsys.readouterr().err
-    assert main(["localise", str(tmp_path / "missing.png"), "--out", str(tmp_path / "o")]) == 2
+    assert main(["localise", str(tmp_path / "missing.png"), "--out", str(tmp_path / "o")]) == 1  # skipped
     assert main(["localise", str(tmp_path / "bad.json"), "--out", str(tmp_path / "o"), "--option", "x"]) == 2

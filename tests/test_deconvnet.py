@@ -100,4 +100,6 @@ def test_demo_step_writes_the_side_by_side_png(tmp_path, capsys):
     assert main(["demo", "--out", str(tmp_path), "--photos", "coffee", "--steps", "deconvnet"]) == 0
     png = tmp_path / "coffee_deconvnet.png"
     assert str(png) in capsys.readouterr().out
-    assert Image.open(png).size[0] > 3 * Image.open(png).size[1]  # photo and three maps side by side
+    # Photo and three maps side by side, in one row (issue 15 added a caption line under them).
+    width, height = Image.open(png).size
+    assert width > 4 * 224 and height < 2 * 224

@@ -226,6 +226,7 @@ def test_cli_saliency_takes_averaging_for_any_method(tmp_path, chelsea, capsys):
     Image.fromarray(chelsea).save(path)
     assert main(["saliency", str(path), "--out", str(tmp_path), "--method", "random", "--ten-crop",
                  "--option", "smoothgrad=2", "--target", "n02124075"]) == 0
-    assert [p.name for p in tmp_path.glob("cat_*.png")] == ["cat_Egyptian_cat_random.png"]
-    assert main(["saliency", str(path), "--out", str(tmp_path), "--option", "smoothgrads=2"]) == 1
+    # Issue 15: the file name carries the averaging (was cat_Egyptian_cat_random.png for any averaging).
+    assert [p.name for p in tmp_path.glob("cat_*.png")] == ["cat_Egyptian_cat_random_tencrop_smoothgrad2.png"]
+    assert main(["saliency", str(path), "--out", str(tmp_path), "--option", "smoothgrads=2"]) == 2
     assert "unknown option 'smoothgrads'" in capsys.readouterr().err

@@ -72,7 +72,7 @@ def test_blocked_by_attribkit_disable_plugins(tmp_path, monkeypatch, fresh_regis
     assert out.returncode == 0 and "template" not in out.stdout
     photo = tmp_path / "cat.jpg"
     Image.new("RGB", (64, 64)).save(photo)
-    assert main(["saliency", str(photo), "--method", NAME, "--out", str(tmp_path)]) == 1
+    assert main(["saliency", str(photo), "--method", NAME, "--out", str(tmp_path)]) == 2  # usage (issue 15)
     assert f"unknown attributor {NAME!r}" in capsys.readouterr().err
 
 
@@ -91,9 +91,10 @@ def test_override_of_a_builtin_by_entry_point_precedence(tmp_path, monkeypatch):
     assert attribkit.build_registry().get("attributor", "saliency").plugin == "saliency"
     _override_distribution(tmp_path)
     monkeypatch.syspath_prepend(str(tmp_path))
+    registry = attribkit.build_registry()
+    # Entry points load when a name needs them, so the conflict is reported when "saliency" is asked.
     with pytest.warns(attribkit.PluginConflictWarning, match="'my_saliency' and 'saliency'"):
-        registry = attribkit.build_registry()
-    reg = registry.get("attributor", "saliency")
+        reg = registry.get("attributor", "saliency")
     assert reg.plugin == "my_saliency" and registry.distributions["my_saliency"] == "my-override"
     from attribkit_template.override import TemplateSaliency
 

@@ -2,11 +2,19 @@
 
 No plugin manager exists at import time. The first call of a verb builds one (see :func:`get_registry`);
 tests build their own with :func:`build_registry`.
+
+Entry points are loaded lazily, when a name needs them (:meth:`Registry.get`): a namespaced name
+``captum:gradcam`` loads only the ``captum`` entry point; a bare name loads the entry point of that name
+(built-ins are named after their main method) and every third-party plugin (any of them may override a
+built-in); a name found nowhere else, and every listing, loads them all. So ``--method saliency`` never
+imports GraphCut's scikit-learn. A plugin that fails to import or to register is reported once as a
+:class:`~attribkit.errors.PluginLoadWarning` and set aside; asking for its methods raises
+:class:`~attribkit.errors.PluginError` saying why. ``ATTRIBKIT_STRICT_PLUGINS=1`` loads every plugin when
+the registry is built and raises at the first broken one (for CI).
 """
 
 from __future__ import annotations
 
-import difflib
 import fnmatch
 import inspect
 import importlib
@@ -17,19 +25,32 @@ import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import metadata
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import pluggy
 
 from attribkit import hookspecs
-from attribkit._core.interfaces import Attributor, Localiser, Visualiser
-from attribkit.errors import OptionError, PluginConflictWarning, PluginError, UnknownMethodError
+from attribkit.errors import (
+    OptionError,
+    PluginConflictWarning,
+    PluginError,
+    PluginLoadWarning,
+    UnknownMethodError,
+    close_matches,
+)
+
+if TYPE_CHECKING:  # the interfaces import torch; the registry itself must not (``attribkit --help``)
+    from attribkit._core.interfaces import Attributor, Localiser, Visualiser
 
 Kind = Literal["attributor", "visualiser", "localiser"]
 KINDS: tuple[Kind, ...] = ("attributor", "visualiser", "localiser")
 
 #: Comma-separated plugin names (entry-point names) that are not loaded.
 DISABLE_ENV = "ATTRIBKIT_DISABLE_PLUGINS"
+#: ``1`` (or ``true``/``yes``): load every plugin when the registry is built and raise at a broken one.
+STRICT_ENV = "ATTRIBKIT_STRICT_PLUGINS"
+#: Separates a plugin's namespace from the method name (``captum:gradcam``).
+NAMESPACE_SEP = ":"
 BUILTIN_DISTRIBUTION = "attribkit"
 
 
@@ -84,7 +105,8 @@ class Registration:
 
 
 def _unknown(what: str, key: str, method: str, known: Sequence[str]) -> str:
-    close = difflib.get_close_matches(key, list(known), n=3, cutoff=0.6)
+    known = list(dict.fromkeys(known))
+    close = close_matches(key, known)
     hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
     return f"unknown {what} {key!r} for {method}.{hint} Known: {', '.join(known) or '(none)'}."
 
@@ -107,28 +129,56 @@ def signature_options(factory: Callable[..., Any], *, skip: int) -> tuple[str, .
 
 @dataclass(frozen=True)
 class PluginInfo:
-    """A loaded plugin and what it registered (what ``attribkit plugins`` prints)."""
+    """A plugin and what it registered (what ``attribkit plugins`` prints).
+
+    Attributes
+    ----------
+    error
+        Why the plugin is set aside (failed to import or to register), or ``None`` when it loaded.
+    """
 
     name: str
     distribution: str | None
     registrations: tuple[Registration, ...]
+    error: str | None = None
 
 
 #: How many positional arguments each kind's factory takes before its options (the model, or nothing).
 _POSITIONAL = {"attributor": 1, "visualiser": 1, "localiser": 0}
 
 
+def _registration(kind: Kind, name: str, factory: Callable[..., Any], plugin: str, description: str,
+                  options: Sequence[str] | None,
+                  presets: Mapping[str, Mapping[str, Any]] | None) -> Registration:
+    """A checked :class:`Registration`; :class:`~attribkit.errors.PluginError` naming the plugin otherwise."""
+    if not isinstance(name, str) or not name:
+        raise PluginError(f"plugin {plugin!r} registered a {kind} with an invalid name {name!r}")
+    if not callable(factory):
+        raise PluginError(f"plugin {plugin!r} registered {kind} {name!r} with a non-callable factory")
+    if options is None:
+        options = signature_options(factory, skip=_POSITIONAL[kind])
+    known = None if options is None else tuple(options)
+    checked = {}
+    for preset, values in (presets or {}).items():
+        if known is not None and (stray := sorted(set(values) - set(known))):
+            raise PluginError(f"plugin {plugin!r}: preset {preset!r} of {kind} {name!r} sets unknown "
+                              f"options {stray}")
+        checked[preset] = dict(values)
+    return Registration(kind, name, factory, plugin, description, known, checked)
+
+
 class PluginRegistrar:
     """The :class:`~attribkit.hookspecs.Registrar` handed to ``attribkit_register``: it credits every
-    registration to the plugin being called."""
+    registration to the plugin being called, and holds them until the hook returns, so a plugin that
+    raises half-way registers nothing."""
 
-    def __init__(self, registry: Registry, plugin: str) -> None:
-        self._registry = registry
+    def __init__(self, plugin: str) -> None:
         self._plugin = plugin
+        self.added: list[Registration] = []
 
     def _add(self, kind: Kind, name: str, factory: Callable[..., Any], description: str,
              options: Sequence[str] | None, presets: Mapping[str, Mapping[str, Any]] | None) -> None:
-        self._registry._add(kind, name, factory, self._plugin, description, options, presets)
+        self.added.append(_registration(kind, name, factory, self._plugin, description, options, presets))
 
     def add_attributor(self, name: str, factory: Callable[..., Any], *, description: str = "",
                        options: Sequence[str] | None = None,
@@ -149,73 +199,171 @@ class PluginRegistrar:
         self._add("localiser", name, factory, description, options, presets)
 
 
+#: (hook order class, registration rank): the larger is called first by pluggy, and wins a name.
+_Priority = tuple[int, int]
+
+
 @dataclass
 class Registry:
-    """Every registered method, by kind and name, with the plugin manager that produced them."""
+    """Every registered method, by kind and name, with the plugin manager that produced them.
+
+    Entry points are loaded when a name needs them (see the module docstring); ``broken`` maps each plugin
+    set aside to why. Lookups are thread-safe.
+    """
 
     plugin_manager: pluggy.PluginManager
     distributions: dict[str, str | None] = field(default_factory=dict)
+    broken: dict[str, str] = field(default_factory=dict)
     _entries: dict[Kind, dict[str, Registration]] = field(
         default_factory=lambda: {kind: {} for kind in KINDS}
     )
+    _pending: dict[str, metadata.EntryPoint] = field(default_factory=dict)
+    _rank: dict[str, int] = field(default_factory=dict)
+    _priority: dict[tuple[Kind, str], _Priority] = field(default_factory=dict)
+    _strict: bool = False
+    _lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
 
-    def _add(
-        self,
-        kind: Kind,
-        name: str,
-        factory: Callable[..., Any],
-        plugin: str,
-        description: str = "",
-        options: Sequence[str] | None = None,
-        presets: Mapping[str, Mapping[str, Any]] | None = None,
-    ) -> None:
-        if not isinstance(name, str) or not name:
-            raise PluginError(f"plugin {plugin!r} registered a {kind} with an invalid name {name!r}")
-        if not callable(factory):
-            raise PluginError(f"plugin {plugin!r} registered {kind} {name!r} with a non-callable factory")
-        table = self._entries[kind]
-        if name in table:
+    # -- loading ---------------------------------------------------------------------------------------
+    def _register(self, name: str, plugin: object) -> None:
+        """Register ``plugin`` with pluggy and call its ``attribkit_register``; errors propagate."""
+        pm = self.plugin_manager
+        if pm.register(plugin, name=name) is None:
+            return  # blocked
+        try:
+            pm.check_pending()
+            # Call each implementation on its own, so an error names its plugin and every registration
+            # is credited to the plugin that made it. Who wins a name does not depend on the order plugins
+            # are loaded in: it is pluggy's call order (tryfirst/trylast, then last registered first).
+            for impl in pm.hook.attribkit_register.get_hookimpls():
+                if impl.plugin_name != name:
+                    continue
+                registrar = PluginRegistrar(name)
+                try:
+                    kwargs = {"registry": registrar}
+                    impl.function(*(kwargs[arg] for arg in impl.argnames))
+                except PluginError:
+                    raise
+                except Exception as exc:
+                    raise PluginError(
+                        f"plugin {name!r} raised while registering: {type(exc).__name__}: {exc}"
+                    ) from exc
+                order = 2 if impl.tryfirst else 0 if impl.trylast else 1
+                for reg in registrar.added:
+                    self._commit(reg, (order, self._rank[name]))
+        except BaseException:
+            pm.unregister(name=name)
+            raise
+
+    def _commit(self, reg: Registration, priority: _Priority) -> None:
+        table, key = self._entries[reg.kind], (reg.kind, reg.name)
+        if reg.name in table:
+            old = table[reg.name]
+            keep, lose = (reg, old) if priority > self._priority[key] else (old, reg)
             warnings.warn(
-                f"{kind} {name!r} is registered by both {table[name].plugin!r} and {plugin!r}; "
-                f"using {table[name].plugin!r} (the plugin called first wins, see attribkit_register)",
+                f"{reg.kind} {reg.name!r} is registered by both {keep.plugin!r} and {lose.plugin!r}; "
+                f"using {keep.plugin!r} (the plugin called first wins, see attribkit_register)",
                 PluginConflictWarning,
-                stacklevel=4,
+                stacklevel=6,
             )
-            return
-        if options is None:
-            options = signature_options(factory, skip=_POSITIONAL[kind])
-        known = None if options is None else tuple(options)
-        checked = {}
-        for preset, values in (presets or {}).items():
-            if known is not None and (stray := sorted(set(values) - set(known))):
-                raise PluginError(f"plugin {plugin!r}: preset {preset!r} of {kind} {name!r} sets unknown "
-                                  f"options {stray}")
-            checked[preset] = dict(values)
-        table[name] = Registration(kind, name, factory, plugin, description, known, checked)
+            if keep is old:
+                return
+        table[reg.name] = reg
+        self._priority[key] = priority
 
+    def _load(self, name: str) -> None:
+        """Load one pending entry point; a broken one is set aside with a warning (or raised if strict)."""
+        ep = self._pending.pop(name, None)
+        if ep is None:
+            return
+        try:
+            try:
+                plugin = ep.load()
+            except Exception as exc:
+                raise PluginError(
+                    f"plugin {name!r} (entry point {ep.value!r} of distribution {self.distributions.get(name)!r}) "
+                    f"failed to import: {type(exc).__name__}: {exc}"
+                ) from exc
+            try:
+                self._register(name, plugin)
+            except PluginError:
+                raise
+            except Exception as exc:  # pluggy's validation of the hook implementations
+                raise PluginError(f"plugin {name!r} is not a valid attribkit plugin: {exc}") from exc
+        except PluginError as exc:
+            if self._strict:
+                raise PluginError(f"{exc}. Set {DISABLE_ENV}={name} to skip it.") from exc.__cause__
+            self.broken[name] = str(exc)
+            warnings.warn(
+                f"{exc}; its methods are unavailable, everything else works. Set {DISABLE_ENV}={name} to "
+                f"skip it, or {STRICT_ENV}=1 to make this an error.",
+                PluginLoadWarning,
+                stacklevel=5,
+            )
+
+    def load_all(self) -> None:
+        """Load every pending entry point (what listing needs)."""
+        with self._lock:
+            for name in list(self._pending):
+                self._load(name)
+
+    def _load_for(self, name: str) -> None:
+        namespace, sep, _ = name.partition(NAMESPACE_SEP)
+        if sep and namespace in self._pending:
+            self._load(namespace)  # a namespaced name belongs to the plugin of that name
+            return
+        if name in self._pending:
+            self._load(name)
+        # Any third-party plugin may override a built-in's bare name (see attribkit_register).
+        for other in [n for n in self._pending if self.distributions.get(n) != BUILTIN_DISTRIBUTION]:
+            self._load(other)
+
+    # -- lookups ---------------------------------------------------------------------------------------
     def names(self, kind: Kind, pattern: str = "*") -> list[str]:
-        return sorted(n for n in self._entries[kind] if fnmatch.fnmatchcase(n, pattern))
+        with self._lock:
+            self.load_all()
+            return sorted(n for n in self._entries[kind] if fnmatch.fnmatchcase(n, pattern))
 
     def get(self, kind: Kind, name: str) -> Registration:
-        try:
-            return self._entries[kind][name]
-        except KeyError:
-            raise UnknownMethodError(kind, name, self.names(kind)) from None
+        """The registration of ``name``, loading only the plugins it needs.
+
+        Raises :class:`~attribkit.errors.PluginError` when the plugin the name belongs to (its namespace,
+        or the plugin of that name) is broken, :class:`~attribkit.errors.UnknownMethodError` otherwise.
+        """
+        with self._lock:
+            table = self._entries[kind]
+            self._load_for(name)  # even when the name is known: a plugin not loaded yet may override it
+            if name not in table:
+                self.load_all()
+            if name in table:
+                return table[name]
+            owner = name.partition(NAMESPACE_SEP)[0]
+            for plugin in (owner, name):
+                if plugin in self.broken:
+                    raise PluginError(f"{kind} {name!r} is unavailable: {self.broken[plugin]}. "
+                                      f"Fix or reinstall that plugin, or set {DISABLE_ENV}={plugin}.")
+            raise UnknownMethodError(kind, name, self.names(kind))
 
     def plugins(self) -> list[PluginInfo]:
-        by_plugin: dict[str, list[Registration]] = {}
-        for table in self._entries.values():
-            for reg in table.values():
-                by_plugin.setdefault(reg.plugin, []).append(reg)
-        names = [self.plugin_manager.get_name(p) for p in self.plugin_manager.get_plugins()]
-        return [
-            PluginInfo(n, self.distributions.get(n), tuple(by_plugin.get(n, ())))
-            for n in sorted(n for n in names if n is not None)
-        ]
+        with self._lock:
+            self.load_all()
+            by_plugin: dict[str, list[Registration]] = {}
+            for table in self._entries.values():
+                for reg in table.values():
+                    by_plugin.setdefault(reg.plugin, []).append(reg)
+            pm = self.plugin_manager
+            names = {n for n in (pm.get_name(p) for p in pm.get_plugins()) if n is not None}
+            return [
+                PluginInfo(n, self.distributions.get(n), tuple(by_plugin.get(n, ())), self.broken.get(n))
+                for n in sorted(names | set(self.broken))
+            ]
 
 
 def _disabled_from_env() -> set[str]:
     return {n.strip() for n in os.environ.get(DISABLE_ENV, "").split(",") if n.strip()}
+
+
+def _strict_from_env() -> bool:
+    return os.environ.get(STRICT_ENV, "").strip().lower() in ("1", "true", "yes", "on")
 
 
 def _entry_points() -> list[tuple[metadata.EntryPoint, str | None]]:
@@ -241,60 +389,52 @@ def build_registry(
     *,
     entry_points: bool = True,
     disabled: Iterable[str] | None = None,
+    strict: bool | None = None,
 ) -> Registry:
     """Build a fresh plugin manager and registry.
 
     Parameters
     ----------
     plugins
-        Extra ``(name, plugin)`` pairs registered after the entry points (so they are called first and
-        win a name conflict against them).
+        Extra ``(name, plugin)`` pairs, registered now, after the entry points (so they are called first
+        and win a name conflict against them). A broken one raises :class:`~attribkit.errors.PluginError`.
     entry_points
-        Load the ``attribkit`` entry-point group (built-ins and installed third-party plugins).
+        Use the ``attribkit`` entry-point group (built-ins and installed third-party plugins); each is
+        loaded when a name needs it.
     disabled
         Plugin names not to load; defaults to the comma-separated ``ATTRIBKIT_DISABLE_PLUGINS``.
+    strict
+        Load every entry point now and raise :class:`~attribkit.errors.PluginError` at a broken one,
+        instead of warning (:class:`~attribkit.errors.PluginLoadWarning`) and setting it aside; defaults to
+        ``ATTRIBKIT_STRICT_PLUGINS``.
     """
     blocked = _disabled_from_env() if disabled is None else set(disabled)
     pm = pluggy.PluginManager(hookspecs.PROJECT_NAME)
     pm.add_hookspecs(hookspecs)
-    registry = Registry(pm)
+    registry = Registry(pm, _strict=_strict_from_env() if strict is None else bool(strict))
     for name in blocked:
         pm.set_blocked(name)
 
+    # Ranks follow the order an eager load would register in (built-ins, third parties, code plugins):
+    # pluggy calls the last registered first, so that order decides who wins a name.
     if entry_points:
         for ep, dist in _entry_points():
-            if pm.is_blocked(ep.name):
-                continue
-            try:
-                plugin = ep.load()
-            except Exception as exc:
-                raise PluginError(
-                    f"plugin {ep.name!r} (entry point {ep.value!r} of distribution {dist!r}) "
-                    f"failed to import: {type(exc).__name__}: {exc}. "
-                    f"Set {DISABLE_ENV}={ep.name} to skip it."
-                ) from exc
-            pm.register(plugin, name=ep.name)
-            registry.distributions[ep.name] = dist
+            if not pm.is_blocked(ep.name):
+                registry._pending[ep.name] = ep
+                registry._rank[ep.name] = len(registry._rank)
+                registry.distributions[ep.name] = dist
     for name, plugin in plugins:
         if isinstance(plugin, str):
             plugin = importlib.import_module(plugin)
-        if pm.register(plugin, name=name) is not None:
-            registry.distributions[name] = None
-    pm.check_pending()
-
-    # Call the implementations one by one, in pluggy's order, so an error names its plugin and each
-    # registration is credited to the plugin that made it.
-    for impl in reversed(pm.hook.attribkit_register.get_hookimpls()):
-        try:
-            kwargs = {"registry": PluginRegistrar(registry, impl.plugin_name)}
-            impl.function(*(kwargs[arg] for arg in impl.argnames))
-        except PluginError:
-            raise
-        except Exception as exc:
-            raise PluginError(
-                f"plugin {impl.plugin_name!r} raised while registering: {type(exc).__name__}: {exc}. "
-                f"Set {DISABLE_ENV}={impl.plugin_name} to skip it."
-            ) from exc
+        if pm.is_blocked(name):
+            continue
+        registry._rank[name] = len(registry._rank)
+        registry.distributions[name] = None
+        registry._register(name, plugin)
+    # Code plugins are usually overrides (tests, notebooks): load everything now so that a conflict
+    # with an installed plugin is reported where the override is made, as an eager registry did.
+    if registry._strict or registry._rank.keys() - registry._pending.keys():
+        registry.load_all()
     return registry
 
 

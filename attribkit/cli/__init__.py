@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
+import os
 import sys
-from collections.abc import Sequence
-
-from attribkit.cli._common import CommandError
+from collections.abc import Iterator, Sequence
+from typing import TextIO
 
 # Built-in subcommands, in the order ``attribkit --help`` lists them.
 COMMANDS = (
@@ -26,7 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="attribkit",
         description="Explain PyTorch image classifiers (Simonyan, Vedaldi & Zisserman 2013).",
     )
-    from attribkit import __version__
+    from attribkit import __version__  # the package imports nothing heavy (its public names are lazy)
 
     parser.add_argument("--version", action="version", version=f"attribkit {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -37,26 +38,62 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the exit status (0 ok, 1 failure, 2 bad usage, 130 interrupted)."""
+    """Run the command line; returns the exit status (0 ok, 1 failure, 2 bad usage, 130 interrupted).
+
+    Usage errors (:data:`~attribkit.cli._common.USAGE_ERRORS`, checked in :mod:`attribkit.cli._usage`) are found before the model loads where
+    the registry can tell, and leave no ``--out`` folder behind. Warnings print as one line each.
+    """
+    from attribkit.cli._common import FAILURES, INTERRUPTED, OK, USAGE
+    from attribkit.cli._usage import check_usage, describe, exit_status
+
     parser = build_parser()
     args = parser.parse_args(argv)
-    try:
-        return int(args.func(args) or 0)
-    except CommandError as exc:
-        print(f"attribkit {args.command}: error: {exc}", file=sys.stderr)
-        return exc.status
-    except BrokenPipeError:
-        # `attribkit models | head`: the reader left; that is not an error. Keep Python's own flush quiet.
-        import os
+    out = getattr(args, "out", None)
+    out_existed = out is None or os.path.exists(out)
+    with _one_line_warnings():
+        try:
+            check_usage(args)
+            return int(args.func(args) or OK)
+        except BrokenPipeError:
+            # `attribkit models | head`: the reader left; that is not an error. Keep Python's own flush quiet.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return OK
+        except KeyboardInterrupt:
+            print("attribkit: interrupted", file=sys.stderr)
+            return INTERRUPTED
+        except FAILURES as exc:
+            status = exit_status(exc)
+            print(f"attribkit {args.command}: error: {describe(exc)}", file=sys.stderr)
+            if status == USAGE and out is not None and not out_existed:
+                _remove_if_empty(out)
+            return status
 
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 0
-    except KeyboardInterrupt:
-        print("attribkit: interrupted", file=sys.stderr)
-        return 130
-    except (ValueError, LookupError, OSError, RuntimeError, TypeError) as exc:
-        print(f"attribkit {args.command}: error: {exc}", file=sys.stderr)
-        return 1
+
+def _remove_if_empty(path: str) -> None:
+    """A usage error found after ``--out`` was made (``--top-k`` against the model's classes) leaves no
+    empty folder behind."""
+    try:
+        os.rmdir(path)
+    except OSError:
+        pass
+
+
+@contextlib.contextmanager
+def _one_line_warnings() -> Iterator[None]:
+    """Warnings as ``attribkit: PluginLoadWarning: ...`` on stderr, one line, without the source line
+    Python adds."""
+    import warnings
+
+    def show(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+             file: TextIO | None = None, line: str | None = None) -> None:
+        print(f"attribkit: {category.__name__}: {' '.join(str(message).split())}", file=file or sys.stderr)
+
+    previous = warnings.showwarning
+    warnings.showwarning = show
+    try:
+        yield
+    finally:
+        warnings.showwarning = previous
 
 
 if __name__ == "__main__":  # pragma: no cover

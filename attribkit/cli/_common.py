@@ -1,16 +1,36 @@
-"""Options and helpers shared by the subcommands."""
+"""Options and helpers shared by the subcommands: argument groups, option parsing, files and folders,
+the exit statuses and the errors that mean bad usage (checked in :mod:`attribkit.cli._usage`).
+
+Nothing here imports torch at module level: ``attribkit --help`` builds every verb's parser from it.
+"""
 
 from __future__ import annotations
 
 import argparse
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-import torch
+from attribkit.errors import (
+    AttribkitError,
+    ModelError,
+    OptionError,
+    TargetError,
+    UnknownMethodError,
+)
+
+if TYPE_CHECKING:
+    import torch
 
 T = TypeVar("T")
 
+#: Exit statuses (the README's promise): 0 done, 1 failed, 2 bad usage, 130 interrupted.
+OK, FAILED, USAGE, INTERRUPTED = 0, 1, 2, 130
+
+#: Errors that mean the command line asked for something that does not exist or does not fit: a method,
+#: localiser, preset or option that is unknown or out of range, a target or --top-k the model's classes
+#: do not have, a model without weights. Every other error is a failure (1). One table, used by main().
+USAGE_ERRORS: tuple[type[BaseException], ...] = (UnknownMethodError, OptionError, TargetError, ModelError)
 
 class CommandError(Exception):
     """An error the command line reports in one line, with an exit status (2: bad usage)."""
@@ -18,6 +38,12 @@ class CommandError(Exception):
     def __init__(self, message: str, status: int = 1) -> None:
         super().__init__(message)
         self.status = status
+
+
+#: Everything ``main`` reports in one line with :func:`~attribkit.cli._usage.exit_status` (anything else is a bug: a traceback).
+FAILURES: tuple[type[Exception], ...] = (
+    CommandError, AttribkitError, ValueError, LookupError, OSError, RuntimeError, TypeError,
+)
 
 
 def add_model_args(parser: argparse.ArgumentParser) -> None:
@@ -41,6 +67,8 @@ def add_target_args(parser: argparse.ArgumentParser) -> None:
 
 
 def device_from_args(args: argparse.Namespace) -> torch.device:
+    import torch
+
     if args.device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
@@ -53,18 +81,45 @@ def device_from_args(args: argparse.Namespace) -> torch.device:
 
 
 def model_from_args(args: argparse.Namespace) -> torch.nn.Module:
-    from attribkit.models import load_model
+    """The model ``--model``/``--weights`` name, on ``--device``; a usage error (2) for a ``--top-k`` larger
+    than its number of classes (the one check that needs the model)."""
+    from attribkit.models import load_model, model_info
 
-    classes = getattr(args, "class_names_file", None)
-    return load_model(args.model, weights=args.weights, classes=classes).to(device_from_args(args))
+    names_file = getattr(args, "class_names_file", None)
+    model = load_model(args.model, weights=args.weights, classes=names_file).to(device_from_args(args))
+    top_k = getattr(args, "top_k", None)
+    classes = len(model_info(model).class_names)
+    if top_k is not None and top_k > classes:
+        raise CommandError(f"--top-k {top_k} is more than the {classes} classes of {args.model}; "
+                           f"give 1 to {classes}", status=USAGE)
+    return model
 
 
-def existing_files(paths: list[str]) -> list[Path]:
-    """The paths as ``Path``s; a usage error (exit 2) naming every one that is not a file."""
-    missing = [p for p in paths if not Path(p).is_file()]
-    if missing:
-        raise CommandError(f"no such file: {', '.join(missing)}", status=2)
-    return [Path(p) for p in paths]
+def parse_options(items: list[str]) -> dict[str, Any]:
+    """``["blur=0.03", "ten_crop=true", "scales=1,1.5"]`` → typed options (a usage error for a malformed one)."""
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        if not sep or not key.strip():
+            raise CommandError(f"--option needs KEY=VALUE; got {item!r}", status=USAGE)
+        out[key.strip()] = _value(text.strip())
+    return out
+
+
+def _value(text: str) -> object:
+    lowered = text.lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    if lowered in ("none", "null"):
+        return None
+    if "," in text:
+        return tuple(_value(t) for t in text.split(",") if t)
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
 
 
 def class_indices(model: torch.nn.Module, names: list[str]) -> list[int]:
@@ -85,6 +140,13 @@ def output_dir(path: str) -> Path:
         raise CommandError(f"--out {out} exists and is not a directory", status=2)
     out.mkdir(parents=True, exist_ok=True)
     return out
+
+
+def slug(text: str) -> str:
+    """:func:`attribkit.render.slug`, imported when called: the verbs' parsers must not import torch."""
+    from attribkit.render import slug as _slug
+
+    return _slug(text)
 
 
 def progress(items: Iterable[T], *, desc: str, total: int | None = None) -> Iterator[T]:

@@ -9,20 +9,25 @@ import argparse
 from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
-import torch
+from typing import TYPE_CHECKING
 
 from attribkit.cli._common import CommandError, add_model_args, model_from_args, output_dir, progress
-from attribkit.render import slug
+from attribkit.cli._common import slug
 
-Photos = dict[str, np.ndarray]
-DemoStep = Callable[[torch.nn.Module, Photos, Path], list[Path]]
+if TYPE_CHECKING:  # torch stays unimported for `attribkit demo --help`
+    import numpy as np
+    import torch
+
+Photos = dict[str, "np.ndarray"]
+DemoStep = Callable[["torch.nn.Module", Photos, Path], list[Path]]
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("demo", help="run the main job on bundled sample photos and write PNGs",
-                       description="Saliency maps (plain and 10-crop) for the sample photos that ship "
-                                   "with scikit-image, scikit-learn and matplotlib; no download.")
+                       description="Saliency maps (the paper's, 10-crop and SmoothGrad), DeconvNet and "
+                                   "guided backprop, localisation boxes and class models for the sample "
+                                   "photos that ship with scikit-image, scikit-learn and matplotlib; no "
+                                   "download.")
     p.add_argument("--out", required=True, metavar="DIR")
     p.add_argument("--photos", default=None,
                    help="comma-separated subset of: chelsea, coffee, astronaut, rocket, china, flower, "
@@ -39,19 +44,25 @@ def step_name(step: DemoStep) -> str:
 
 
 def saliency_step(model: torch.nn.Module, photos: Photos, out: Path) -> list[Path]:
-    """Photo, saliency map, 10-crop map and overlay for each photo's top-1 class."""
+    """Photo, the paper's map (one gradient), its 10-crop average (the paper's display maps), SmoothGrad and
+    an overlay, for each photo's top-1 class."""
     import attribkit
-    from attribkit.render import overlay, save_panel
+    from attribkit.cli._saliency import OVERLAY_BLUR, READING, SMOOTH_SAMPLES
+    from attribkit.render import is_low, overlay, probability_label, save_panel
 
     written = []
     for name, rgb in progress(photos.items(), desc="saliency", total=len(photos)):
         plain = attribkit.saliency(model, rgb)
         ten = attribkit.saliency(model, plain.image, target=plain.labels, ten_crop=True)
+        smooth = attribkit.saliency(model, plain.image, target=plain.labels, smoothgrad=SMOOTH_SAMPLES)
         crop = plain.image.input_rgb
         path = out / f"{slug(name)}_saliency.png"
-        save_panel(path, [crop, plain.maps[0], ten.maps[0], overlay(crop, ten.maps[0])],
-                   ["photo (model input)", "saliency |dS_c/dI|", "10-crop average", "overlay"],
-                   suptitle=f"{name}: {plain.names[0]} (p={plain.scores[0]:.2f})")
+        save_panel(path, [crop, plain.maps[0], ten.maps[0], smooth.maps[0], overlay(crop, smooth.maps[0], blur=OVERLAY_BLUR)],
+                   ["photo (model input)", "saliency |∂S_c/∂I|\n(paper: one gradient)",
+                    "10-crop average\n(the paper's figures)", f"SmoothGrad\n({SMOOTH_SAMPLES} noisy copies)",
+                    "overlay (SmoothGrad, blurred)"],
+                   suptitle=f"{name}: {plain.names[0]}, {probability_label(plain.scores[0])}",
+                   muted=is_low(plain.scores[0]), caption=READING)
         written.append(path)
     return written
 
@@ -59,7 +70,8 @@ def saliency_step(model: torch.nn.Module, photos: Photos, out: Path) -> list[Pat
 def deconvnet_step(model: torch.nn.Module, photos: Photos, out: Path) -> list[Path]:
     """Saliency | DeconvNet | guided backprop side by side (paper section 5) for two photos' top-1 class."""
     import attribkit
-    from attribkit.render import save_panel
+    from attribkit.cli._saliency import method_caveat
+    from attribkit.render import probability_label, save_panel
 
     methods = {name: attribkit.create_attributor(name, model)
                for name in ("saliency", "deconvnet", "guided_backprop")}
@@ -71,7 +83,9 @@ def deconvnet_step(model: torch.nn.Module, photos: Photos, out: Path) -> list[Pa
         path = out / f"{slug(name)}_deconvnet.png"
         save_panel(path, [image.input_rgb, *(f.maps[0] for f in found)],
                    ["photo (model input)", "saliency (gradient)", "DeconvNet", "guided backprop"],
-                   suptitle=f"{name}: {found[0].names[0]} — max_c |.| of each backward signal")
+                   suptitle=f"{name}: {found[0].names[0]}, {probability_label(found[0].scores[0])} — "
+                            "max_c |.| of each backward signal",
+                   caption=method_caveat("deconvnet", model))
         written.append(path)
     return written
 
@@ -79,7 +93,7 @@ def deconvnet_step(model: torch.nn.Module, photos: Photos, out: Path) -> list[Pa
 def localisation_step(model: torch.nn.Module, photos: Photos, out: Path) -> list[Path]:
     """Boxes of the top-1 class (default pipeline, paper preset, centre box) drawn on each photo."""
     import attribkit
-    from attribkit.render import draw_boxes, save_panel
+    from attribkit.render import box_legend, draw_boxes, probability_label, save_panel
 
     written = []
     for name, rgb in progress(photos.items(), desc="localise", total=len(photos)):
@@ -88,13 +102,26 @@ def localisation_step(model: torch.nn.Module, photos: Photos, out: Path) -> list
         (paper,) = attribkit.localise(model, image, target=best.label, preset="paper")
         (centre,) = attribkit.localise(model, image, target=best.label, localiser="centre")
         path = out / f"{slug(name)}_localisation.png"
-        save_panel(path, [draw_boxes(rgb, [best.box], [best.name], mask=best.mask),
-                          draw_boxes(rgb, [paper.box], [paper.name], mask=paper.mask),
-                          draw_boxes(rgb, [centre.box], ["centre box"])],
-                   ["default pipeline", "paper preset", "centre baseline"],
-                   suptitle=f"{name}: {best.name} (p={best.score:.2f})", size=4.0)
+        save_panel(path, [draw_boxes(rgb, [best.box], mask=best.mask),
+                          draw_boxes(rgb, [paper.box], mask=paper.mask),
+                          draw_boxes(rgb, [centre.box])],
+                   ["default pipeline (box and mask)", "paper preset (box and mask)", "centre baseline"],
+                   legends=[box_legend([f"{best.name}: {_box_text(best.box)}"]),
+                            box_legend([f"{paper.name}: {_box_text(paper.box)}"]),
+                            box_legend([f"centre box: {_box_text(centre.box)}"])],
+                   suptitle=f"{name}: {best.name}, {probability_label(best.score)}", size=4.0,
+                   caption=LOCALISATION_CAPTION)
         written.append(path)
     return written
+
+
+#: What the tint and the box of a localisation panel are (paper section 4), for a reader new to the method.
+LOCALISATION_CAPTION = ("tint: the foreground the localiser cut out, seeded by the saliency map; box: around its "
+                        "largest connected part; centre box: the blind baseline (same box for every photo)")
+
+
+def _box_text(box: tuple[int, int, int, int] | None) -> str:
+    return "no box" if box is None else f"({box[0]}, {box[1]})–({box[2]}, {box[3]})"
 
 
 #: The eight classes of the class-model montage (several are in the paper's figure 1).
@@ -103,15 +130,12 @@ DEMO_CLASSES = ["goose", "ostrich", "limousine", "washer", "computer keyboard", 
 
 
 def class_model_step(model: torch.nn.Module, photos: Photos, out: Path) -> list[Path]:
-    """Montages of eight class models: the paper's ascent and the Fourier one (Olah et al. 2017) beside it."""
-    from attribkit.cli._class_model import captions, class_model, describe, montage
+    """One montage of eight class models: the paper's ascent and the Fourier one (Olah et al. 2017) beside
+    it, each captioned with the model's probability for the displayed image."""
+    from attribkit.cli._class_model import COMPARED, class_model, side_by_side
 
-    written = []
-    for mode in ("paper", "fourier"):
-        ascent = class_model(model, mode=mode).ascend(DEMO_CLASSES)
-        _, caps = captions(model, ascent)
-        written.append(montage(out / f"class_model_{mode}.png", ascent.rgb, caps, suptitle=describe(ascent, mode)))
-    return written
+    ascents = {mode: class_model(model, mode=mode).ascend(DEMO_CLASSES) for mode in COMPARED}
+    return [side_by_side(model, ascents, out / "class_models.png")]
 
 
 DEMO_STEPS: list[DemoStep] = [saliency_step, deconvnet_step, localisation_step, class_model_step]

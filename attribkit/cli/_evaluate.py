@@ -7,11 +7,9 @@ import argparse
 import os
 from pathlib import Path
 
-from attribkit._core.guards import model_device
 from attribkit.cli._common import CommandError, add_model_args, model_from_args, output_dir
 from attribkit.cli._localise import parse_options
 from attribkit.cli._study import check_numbers, skipped_status
-from attribkit.render import file_name
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -63,7 +61,10 @@ def run(args: argparse.Namespace) -> int:
     custom = (args.method, args.localiser, args.preset)
     if any(c is not None for c in custom) or args.option:
         # Any of these options asks for one custom setting instead of a named list.
-        method, localiser, preset = args.method or "saliency", args.localiser or "graphcut", args.preset or "default"
+        from attribkit.localisation import pipeline
+
+        preset = args.preset or "default"
+        method, localiser = args.method or pipeline(preset).attributor, args.localiser or pipeline(preset).localiser
         settings = [Setting(f"{method}+{localiser} ({preset})", method, localiser, preset,
                             parse_options(args.option))]
     else:
@@ -108,6 +109,8 @@ def _examples(model, result, count: int) -> None:  # type: ignore[no-untyped-def
     if not picks:
         return
     plan = make_plan(model, list({p.setting.name: p.setting for p in picks}.values()), top_k=0, batch=1)
+    from attribkit._core.guards import model_device
+
     device = model_device(model)
     for pick in picks:
         r = pick.setting.resolve()
@@ -126,4 +129,6 @@ def _examples(model, result, count: int) -> None:  # type: ignore[no-untyped-def
 
 
 def _example_path(out, pick):  # type: ignore[no-untyped-def]
+    from attribkit.render import file_name  # distinct names for distinct settings and photos
+
     return out / "examples" / f"{file_name(pick.setting.name)}_{pick.kind}_{file_name(pick.image.name)}.png"

@@ -18,6 +18,9 @@ def run_plugins(args: argparse.Namespace) -> int:
     for plugin in get_registry().plugins():
         origin = plugin.distribution or "registered in code"
         print(f"{plugin.name}  ({origin})")
+        if plugin.error is not None:
+            print(f"    broken, set aside: {plugin.error}")
+            continue
         for reg in sorted(plugin.registrations, key=lambda r: (r.kind, r.name)):
             print(f"    {reg.kind:<10} {reg.name:<28} {reg.description}")
             print(f"    {'':<10} {'':<28} options: {_options(reg.options)}")

@@ -1,30 +1,47 @@
-"""``attribkit saliency IMAGE... --out DIR``: the paper's saliency maps as PNGs."""
+"""``attribkit saliency PHOTO... --out DIR``: the paper's saliency maps as PNG panels, and the maps."""
 
 from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from attribkit.cli._common import (
+    CommandError,
     add_model_args,
     add_target_args,
     class_indices,
-    existing_files,
     model_from_args,
     output_dir,
     progress,
 )
 from attribkit.cli._localise import parse_options
-from attribkit.render import slug
+from attribkit.cli._outputs import JsonReport, averaging_suffix, class_targets, save_maps_of
+from attribkit.cli._photos import add_photo_args, batch_from_args
+from attribkit.cli._common import slug
+
+if TYPE_CHECKING:
+    import torch
+
+#: σ of the blur of the overlaid map, as a fraction of its side: speckle reads as regions once blurred.
+OVERLAY_BLUR = 0.02
+
+#: How to read a saliency panel, in one line (the caption when no method caveat applies).
+READING = ("bright: the pixels whose small change most changes the class score (max over colours of |∂S_c/∂I|; "
+           "each map scaled to its own 99.5th percentile)")
+
+#: SmoothGrad's noisy copies for the smoothed map beside the paper's (``--smooth``).
+SMOOTH_SAMPLES = 25
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("saliency", help="saliency maps for photos (paper section 3)",
-                       description="Write a panel (photo, saliency map, overlay) and the bare map for each "
-                                   "image and target class.")
-    p.add_argument("images", nargs="+", metavar="IMAGE")
+                       description="For each photo and target class, a panel PNG: the model's input crop, "
+                                   "the method's map (the paper's gradient by default), the same method smoothed "
+                                   "by SmoothGrad beside it, and an overlay. --save-maps also writes the "
+                                   "bare maps (.npy and 16-bit PNG, on the photo's pixels); --json a "
+                                   "summary of everything written.")
+    add_photo_args(p)
     p.add_argument("--out", required=True, metavar="DIR")
     p.add_argument("--method", default="saliency",
                    help="attributor to use (see `attribkit plugins`; default: saliency)")
@@ -32,38 +49,105 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                    help="an averaging option (smoothgrad=25, vargrad=25, noise=0.15, scales=0.75,1,1.5, "
                         "crop_fraction=0.875) or the method's own (repeatable)")
+    p.add_argument("--smooth", type=int, default=SMOOTH_SAMPLES, metavar="N",
+                   help=f"show beside the map the same method averaged by SmoothGrad over N noisy copies "
+                        f"(default {SMOOTH_SAMPLES}; 0: leave it out)")
+    p.add_argument("--save-maps", action="store_true",
+                   help="also write each map as <panel>_map.npy (float32, photo pixels, NaN outside the "
+                        "model's crop) and <panel>_map.png (16-bit)")
+    p.add_argument("--json", default=None, metavar="FILE",
+                   help="write per photo and class: label, name, score and the files written")
     add_target_args(p)
     add_model_args(p)
     p.set_defaults(func=run)
 
 
+def describe(method: str, options: dict[str, Any]) -> str:
+    """A panel title for a method with its averaging, in the paper's words where it is the paper's."""
+    title = "saliency |∂S_c/∂I| (paper)" if method == "saliency" else method
+    averaged = []
+    if options.get("ten_crop"):
+        averaged.append("10-crop average")
+    for key in ("smoothgrad", "vargrad"):
+        if options.get(key):
+            averaged.append(f"{'SmoothGrad' if key == 'smoothgrad' else 'VarGrad'} ×{options[key]}")
+    if tuple(options.get("scales", (1.0,))) != (1.0,):
+        averaged.append("multi-scale")
+    return title + ("\n" + ", ".join(averaged) if averaged else "")
+
+
+def method_caveat(method: str, model: torch.nn.Module) -> str | None:
+    """A one-line caption where a method is known to show little of the photo on this model, else None.
+
+    DeconvNet's backward ReLU does not look at the image; only max-pool switches (and ReLU6's upper clamp)
+    do. On a network with strided convolutions and no max-pooling (the default EfficientNet-Lite0, most
+    modern ones) its map is a nearly image-independent grid (measured: docs/rules.md).
+    """
+    import torch
+
+    if method != "deconvnet":
+        return None
+    modules = list(model.modules())
+    strided = any(isinstance(m, torch.nn.Conv2d) and max(m.stride) > 1 for m in modules)
+    pooled = any(isinstance(m, (torch.nn.MaxPool2d, torch.nn.AdaptiveMaxPool2d)) for m in modules)
+    if not strided or pooled:
+        return None
+    return ("DeconvNet on a strided network without max-pooling looks nearly the same for every photo "
+            "(see docs/rules.md); guided backprop or a smoothed map shows the object")
+
+
 def run(args: argparse.Namespace) -> int:
     import attribkit
-    from attribkit.render import overlay, save_panel
+    from attribkit.render import is_low, overlay, probability_label, save_panel
 
-    existing_files(args.images)
+    if args.smooth < 0:
+        raise CommandError(f"--smooth must be >= 0; got {args.smooth}", status=2)
+    photos, rows, failures = batch_from_args(args, "saliency")
     options: dict[str, Any] = parse_options(args.option)
     if args.ten_crop:
         options["ten_crop"] = True
     out = output_dir(args.out)
+    report = JsonReport(args.json, command="saliency", method=args.method, options=options)
     model = model_from_args(args)
     target = None if args.target is None else class_indices(model, [args.target])[0]
+    per_photo = class_targets(model, rows, args.targets)
     # Build once (a bad method or option fails before any photo); every averaging wraps any method.
     attributor = attribkit.create_attributor(args.method, model, **options)
-    failures = 0
-    for path in progress(args.images, desc=args.method):
+    noisy = any(options.get(k) for k in ("smoothgrad", "vargrad"))
+    smooth = None
+    if args.smooth and not noisy:
+        smooth = attribkit.create_attributor(args.method, model, **options, smoothgrad=args.smooth)
+    caveat = method_caveat(args.method, model) or (READING if args.method == "saliency" else None)
+    suffix = averaging_suffix(options)
+    titles = ["photo (model input)", describe(args.method, options)]
+    if smooth is not None:
+        titles.append(f"SmoothGrad of it\n(mean over {args.smooth} noisy copies)")
+    titles.append("overlay (SmoothGrad, blurred)" if smooth is not None else "overlay (blurred)")
+    for path in progress(photos, desc=args.method, total=len(photos)):
         try:
-            maps = attribkit.saliency(model, path, target=target, top_k=args.top_k, method=attributor)
+            image = attribkit.load_image(path, model)
         except attribkit.ImageError as exc:
             print(f"attribkit saliency: skipping {exc}", file=sys.stderr)
+            report.failed(path, str(exc))
             failures += 1
             continue
-        crop = maps.image.input_rgb
-        stem = slug(Path(path).stem)
-        for cls, score, m in zip(maps.names, maps.scores, maps.maps):
-            name = f"{stem}_{slug(cls)}_{slug(args.method)}"
-            save_panel(out / f"{name}.png", [crop, m, overlay(crop, m)],
-                       ["photo (model input)", f"{args.method} map", "overlay"],
-                       suptitle=f"{Path(path).name}: {cls} (p={score:.2f})")
-            print(out / f"{name}.png")
+        asked = per_photo.get(path, target)
+        maps = attribkit.saliency(model, image, target=asked, top_k=args.top_k, method=attributor)
+        smoothed = None if smooth is None else attribkit.saliency(model, image, target=maps.labels, method=smooth)
+        crop = image.input_rgb
+        stem = slug(path.stem)
+        classes = []
+        for k, (label, cls, score) in enumerate(zip(maps.labels, maps.names, maps.scores)):
+            name = f"{stem}_{slug(cls)}_{slug(args.method)}{suffix}"
+            shown = [crop, maps.maps[k]] + ([] if smoothed is None else [smoothed.maps[k]])
+            panel = save_panel(out / f"{name}.png", [*shown, overlay(crop, shown[-1], blur=OVERLAY_BLUR)], titles,
+                               suptitle=f"{path.name}: {cls}, {probability_label(score)}", muted=is_low(score),
+                               caption=caveat)
+            print(panel)
+            files = {"panel": str(panel)}
+            if args.save_maps:
+                files.update(save_maps_of(out / f"{name}_map", maps.photo_maps[k]))
+            classes.append({"label": label, "name": cls, "score": score, "box": None, **files})
+        report.photo(path, classes)
+    report.write()
     return 1 if failures else 0

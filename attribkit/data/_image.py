@@ -13,6 +13,7 @@ import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from attribkit._core.inputs import check_finite
+from attribkit._core.reprs import array_summary
 from attribkit.data._jpeg import jpeg_damage
 from attribkit.errors import ImageError, ImageWarning
 from attribkit.models._info import Preprocessing, model_info
@@ -60,7 +61,7 @@ class Geometry:
         return self.to_photo((0, 0, self.crop, self.crop))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class LoadedImage:
     """A photo ready for a model.
 
@@ -80,6 +81,10 @@ class LoadedImage:
     rgb: np.ndarray
     geometry: Geometry
     source: str
+
+    def __repr__(self) -> str:
+        return (f"LoadedImage(source={self.source!r}, rgb={array_summary(self.rgb)}, "
+                f"tensor={array_summary(self.tensor)}, crop={self.geometry.crop_in_photo()})")
 
     @property
     def input_rgb(self) -> np.ndarray:

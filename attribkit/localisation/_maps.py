@@ -17,6 +17,7 @@ import torch
 from attribkit._core.guards import frozen, model_device
 from attribkit._core.interfaces import Attributor
 from attribkit._core.outputs import class_scores
+from attribkit._core.reprs import array_summary
 from attribkit.attribution import AVERAGING_OPTIONS, create_attributor, saliency_map, with_averaging
 from attribkit.data._image import Geometry, ImageSource, LoadedImage, load_image
 from attribkit.errors import OptionError, TargetError
@@ -55,12 +56,9 @@ class SaliencyMaps:
         scores = ", ".join(f"{s:.3g}" for s in self.scores)
         return (
             f"SaliencyMaps(labels={self.labels}, names={self.names}, scores=[{scores}], "
-            f"maps={_shape(self.maps)}, photo_maps={_shape(self.photo_maps)}, image={self.image.source!r})"
+            f"maps={array_summary(self.maps)}, photo_maps={array_summary(self.photo_maps)}, "
+            f"image={self.image.source!r})"
         )
-
-
-def _shape(a: np.ndarray) -> str:
-    return f"{a.dtype}[{', '.join(str(s) for s in a.shape)}]"
 
 
 def crop_maps(attributor: Attributor, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:

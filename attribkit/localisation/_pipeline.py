@@ -15,12 +15,13 @@ import torch
 
 from attribkit._core.interfaces import Attributor, Box, Localiser
 from attribkit._core.registry import create_localiser
+from attribkit._core.reprs import array_summary
 from attribkit.data._image import ImageSource, LoadedImage, load_image
 from attribkit.localisation._maps import SaliencyMaps, saliency
 from attribkit.localisation._presets import pipeline, resolve_options
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class LocalisedClass:
     """The answer for one class of one photo (all in the photo's own pixels)."""
 
@@ -34,6 +35,11 @@ class LocalisedClass:
     """Boolean ``[H, W]`` foreground."""
     saliency: np.ndarray
     """The class saliency map on the photo, ``[H, W]`` float32, NaN where the model's crop did not reach."""
+
+    def __repr__(self) -> str:
+        share = f"{float(np.mean(self.mask)):.0%}" if np.size(self.mask) else "0%"
+        return (f"LocalisedClass(label={self.label}, name={self.name!r}, score={self.score:.3g}, box={self.box}, "
+                f"mask={array_summary(self.mask)} ({share} foreground), saliency={array_summary(self.saliency)})")
 
 
 def localise(

@@ -80,7 +80,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     # Zhou et al. 2016: the largest component above 20% of the maximum, on the raw map.
     "paper": {"fraction": 0.2, "blur": 0.0, "component": "largest"},
     "default": {"fraction": 0.2, "blur": 0.0, "component": "largest"},
-    "gradient": {"fraction": 0.1, "blur": 0.02, "component": "largest"},
+    "gradient": {"fraction": 0.2, "blur": 0.0, "component": "all"},
 }
 
 

@@ -1,10 +1,32 @@
 """Pictures: saliency heatmaps, overlays on the photo, and side-by-side panels saved as PNG."""
 
-from attribkit.render._boxes import draw_boxes
-from attribkit.render._figures import heatmap, overlay, save_panel, to_uint8_rgb
+from attribkit.render._boxes import box_legend, draw_boxes
+from attribkit.render._figures import (
+    LOW_PROBABILITY,
+    heatmap,
+    is_low,
+    overlay,
+    probability_label,
+    save_panel,
+    to_uint8_rgb,
+)
 from attribkit.render._files import file_name, slug
+from attribkit.render._maps import save_map
 
-__all__ = ["draw_boxes", "file_name", "heatmap", "overlay", "save_panel", "slug", "to_uint8_rgb"]
+__all__ = [
+    "LOW_PROBABILITY",
+    "box_legend",
+    "draw_boxes",
+    "file_name",
+    "heatmap",
+    "is_low",
+    "overlay",
+    "probability_label",
+    "save_map",
+    "save_panel",
+    "slug",
+    "to_uint8_rgb",
+]
 
 from attribkit._core.exports import publish as _publish  # noqa: E402
 

@@ -9,8 +9,16 @@ import numpy as np
 
 from attribkit._core.interfaces import Box
 
-#: Box colours for successive classes (RGB), as in most detection figures.
-PALETTE = ((255, 64, 64), (64, 200, 255), (255, 210, 0), (120, 255, 120), (220, 120, 255))
+#: Box colours for successive classes (RGB), as in most detection figures; ten, so the paper's top-5 and
+#: a top-10 never repeat a colour.
+PALETTE = ((255, 64, 64), (64, 200, 255), (255, 210, 0), (120, 255, 120), (220, 120, 255),
+           (255, 150, 40), (0, 160, 140), (255, 120, 200), (150, 110, 60), (160, 160, 255))
+
+
+def box_legend(labels: Sequence[str]) -> list[tuple[str, tuple[int, int, int]]]:
+    """Each label with the colour :func:`draw_boxes` gives its box, for a legend beside the photo
+    (``save_panel(..., legends=[...])``): labels outside the photo never overprint each other."""
+    return [(label, PALETTE[i % len(PALETTE)]) for i, label in enumerate(labels)]
 
 
 def draw_boxes(
@@ -21,16 +29,23 @@ def draw_boxes(
     mask: np.ndarray | None = None,
     truth: Sequence[Box] = (),
 ) -> np.ndarray:
-    """The photo with ``mask`` tinted, ground-truth boxes in white and ``boxes`` in colour, ``[H, W, 3]``.
+    """The photo with ``mask`` tinted and outlined, ground-truth boxes in white and ``boxes`` in colour,
+    ``[H, W, 3]``.
 
-    Lines are about 0.5% of the photo's longer side so they stay visible on large photos.
+    Lines are about 0.5% of the photo's longer side so they stay visible on large photos. ``labels`` are
+    written inside the boxes' top-left corners, where several boxes' labels can overprint: for more than
+    one box pass no labels and show :func:`box_legend` beside the photo instead.
     """
     out = np.ascontiguousarray(rgb, dtype=np.uint8).copy()
     height, width = out.shape[:2]
     if mask is not None and mask.shape == (height, width):
         tint = np.array(PALETTE[0], dtype=np.float64)
-        out[mask] = (0.55 * out[mask] + 0.45 * tint).astype(np.uint8)
+        out[mask] = (0.6 * out[mask] + 0.4 * tint).astype(np.uint8)
     thick = max(1, round(max(height, width) / 200))
+    if mask is not None and mask.shape == (height, width):
+        # The outline keeps the mask visible where the photo itself is the tint's colour (a red cup).
+        contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+        cv2.drawContours(out, contours, -1, (255, 255, 255), max(1, thick // 2), cv2.LINE_AA)
     for t in truth:
         cv2.rectangle(out, (int(t[0]), int(t[1])), (int(t[2]) - 1, int(t[3]) - 1), (255, 255, 255), thick)
     scale = max(0.35, max(height, width) / 900)

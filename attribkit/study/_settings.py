@@ -177,7 +177,7 @@ ABLATION = STANDARD + [
     Setting("default, Grad-CAM at 2x input", options={"scales": (2.0,)}),
     Setting("default, GraphCut on Grad-CAM", localiser="graphcut"),
     Setting("default, guided backprop maps", attributor="guided_backprop", options={"fraction": 0.1, "component": "all"}),
-    Setting("default, gradient maps", attributor="saliency", options={"fraction": 0.1, "blur": 0.02}),
+    Setting("default, gradient maps", attributor="saliency", options={"component": "all"}),
     # The paper's settings with one lever changed.
     Setting("paper + 10-crop", preset="paper", options={"ten_crop": True}),
     Setting("paper + box of all foreground", preset="paper", options={"component": "all"}),

@@ -20,6 +20,7 @@ from tqdm.auto import tqdm
 from attribkit._core.guards import frozen
 from attribkit._core.inputs import check_finite
 from attribkit._core.outputs import class_scores
+from attribkit._core.reprs import array_summary
 from attribkit._core.targets import check_entries
 from attribkit.errors import InputError, OptionError, TargetError
 from attribkit.models import model_info
@@ -131,9 +132,11 @@ MODES: dict[str, AscentSettings] = {
     # lr, l2 and steps were measured on EfficientNet-Lite0 (docs/class_model.md): the paper gives no values
     # that transfer to another network.
     "paper": AscentSettings(steps=30, lr=10.0, l2=1e-3),
-    # Yosinski et al. (2015): L2 decay, blur every few steps, clipping of weak pixels; plus jitter.
+    # Yosinski et al. (2015): L2 decay, blur every few steps, clipping of weak pixels; plus jitter. Blur and
+    # clipping undo part of each step, so it needs more steps: at 30 only 3 of the demo's 8 classes were
+    # the displayed image's top-1, at 90 all 8 (docs/class_model.md).
     "yosinski": AscentSettings(
-        steps=30, lr=10.0, l2=1e-3, jitter=4, blur_every=4, blur_sigma=0.5,
+        steps=90, lr=10.0, l2=1e-3, jitter=4, blur_every=4, blur_sigma=0.5,
         clip_norm=10.0, clip_contribution=10.0,
     ),
     # Olah et al. (2017): decorrelated Fourier parametrisation, jitter, Adam (Lucid's lr); no penalty.
@@ -175,7 +178,7 @@ def _check_scores(scores: torch.Tensor, index: torch.Tensor, step: int, settings
     )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Ascent:
     """The result of one batched ascent."""
 
@@ -188,6 +191,11 @@ class Ascent:
     targets: torch.Tensor
     """``[K]`` the class indices."""
     settings: AscentSettings
+
+    def __repr__(self) -> str:
+        final = ", ".join(f"{v:.3g}" for v in self.scores[-1].tolist()) if len(self.scores) else ""
+        return (f"Ascent(targets={self.targets.tolist()}, rgb={array_summary(self.rgb)}, "
+                f"final scores=[{final}], settings={self.settings})")
 
 
 class ClassModel:
