@@ -171,4 +171,4 @@ def test_localise_header_boxes_and_json(photos, tmp_path, capsys):
     assert [int(r[2]) for r in rows] == [c["label"] for c in entry["classes"]]
     assert [[int(v) for v in r[5:]] for r in rows] == [c["box"] for c in entry["classes"]]
     assert all(np.load(c["map_npy"]).shape == (160, 240) for c in entry["classes"])
-    assert rows[0][1] == str(out / "chelsea_saliency_centre.png") == entry["classes"][0]["panel"]
+    assert rows[0][1] == str(out / "chelsea_gradcam_centre.png") == entry["classes"][0]["panel"]  # the default preset's map

@@ -51,8 +51,8 @@ CASES = [
     (["localise", "--localiser", "grabcut"], "unknown localiser 'grabcut'. Did you mean 'graphcut'?"),
     (["localise", "--preset", "fast"], "unknown preset 'fast'; known: default"),
     (["localise", "--option", "blurr=0.03"], "Did you mean 'blur'?"),
-    (["localise", "--option", "blur=abc"], "option blur='abc' of localiser 'graphcut': takes float"),
-    (["localise", "--option", "iterations=0"], "components and iterations must be >= 1"),
+    (["localise", "--option", "blur=abc"], "option blur='abc' of localiser 'threshold': takes float"),  # the default preset's localiser
+    (["localise", "--localiser", "graphcut", "--option", "iterations=0"], "components and iterations must be >= 1"),
     (["localise", "--method", "gradcm"], "unknown attributor 'gradcm'. Did you mean 'gradcam'"),
 ]
 

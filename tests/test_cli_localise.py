@@ -51,12 +51,13 @@ def test_evaluate_method_alone_is_a_custom_setting(small_set, tmp_path, capsys):
                    "--examples", "0", "--top-k", "1"])
     assert status == 0
     text = (out / "metrics.md").read_text()
-    assert "| deconvnet+graphcut (default) |" in text and "| centre box |" not in text
-    # Any method takes the default preset's 10 crops (the averaging wraps it), also one without its own.
+    # The default preset's localiser (threshold) on the named method's maps.
+    assert "| deconvnet+threshold (default) |" in text and "| centre box |" not in text
+    # Any method takes a preset's averaging (it wraps any attributor), also one without its own.
     assert main(["evaluate", "--data", str(small_set / "boxes.json"), "--out", str(out), "--method", "random",
                  "--examples", "0", "--top-k", "1"]) == 0
     assert main(["evaluate", "--data", str(small_set / "boxes.json"), "--out", str(out), "--method", "random",
-                 "--option", "ten_crop=false", "--examples", "0", "--top-k", "1"]) == 0
+                 "--preset", "gradient", "--option", "ten_crop=false", "--examples", "0", "--top-k", "1"]) == 0
 
 
 def test_evaluate_bad_data_is_a_usage_error(tmp_path, capsys):

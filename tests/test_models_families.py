@@ -92,7 +92,7 @@ def test_every_attributor_on_every_family(family, method):
     with warnings.catch_warnings():
         warnings.simplefilter("error", attribkit.rules.UnsupportedActivationWarning)
         out = create_attributor(method, model, **OPTIONS.get(method, {})).attribute(x, target=[1, 3])
-    channels = 1 if method in ("gradcam", "captum:gradcam") else 3
+    channels = 1 if method in ("gradcam", "captum:gradcam") or method.startswith("pgc:") else 3
     assert out.shape == (2, channels, *x.shape[-2:])
     assert torch.isfinite(out).all()
     if method != "random":

@@ -105,7 +105,7 @@ def localisation_step(model: torch.nn.Module, photos: Photos, out: Path) -> list
         save_panel(path, [draw_boxes(rgb, [best.box], mask=best.mask),
                           draw_boxes(rgb, [paper.box], mask=paper.mask),
                           draw_boxes(rgb, [centre.box])],
-                   ["default pipeline (box and mask)", "paper preset (box and mask)", "centre baseline"],
+                   ["default: Grad-CAM + threshold box", "paper: gradient + GraphCut", "centre box (blind baseline)"],
                    legends=[box_legend([f"{best.name}: {_box_text(best.box)}"]),
                             box_legend([f"{paper.name}: {_box_text(paper.box)}"]),
                             box_legend([f"centre box: {_box_text(centre.box)}"])],
@@ -116,8 +116,9 @@ def localisation_step(model: torch.nn.Module, photos: Photos, out: Path) -> list
 
 
 #: What the tint and the box of a localisation panel are (paper section 4), for a reader new to the method.
-LOCALISATION_CAPTION = ("tint: the foreground the localiser cut out, seeded by the saliency map; box: around its "
-                        "largest connected part; centre box: the blind baseline (same box for every photo)")
+LOCALISATION_CAPTION = ("tint: the foreground (default: Grad-CAM above 20% of its range; paper: the GraphCut "
+                        "segment seeded by the gradient map); box: around its largest connected part; centre box: "
+                        "the same box for every photo")
 
 
 def _box_text(box: tuple[int, int, int, int] | None) -> str:

@@ -54,7 +54,7 @@ PIPELINES: dict[str, Pipeline] = {
 MAP_PRESETS: dict[str, dict[str, Any]] = {
     # The paper read literally: one plain gradient at the model's input size.
     "paper": {"ten_crop": False, "smoothgrad": 0, "scales": (1.0,)},
-    "gradient": {"ten_crop": True},
+    "gradient": {},
     # Grad-CAM at the model's own input: 10 crops, 2x input scale and whole-photo input did not help.
     "default": {},
 }

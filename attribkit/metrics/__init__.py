@@ -7,6 +7,15 @@ from attribkit.metrics._faithfulness import (
     deletion_curve,
     insertion_curve,
 )
+from attribkit.metrics._road import RoadCurve, noisy_linear_imputation, removal_masks, road
+from attribkit.metrics._sanity import (
+    MapSimilarity,
+    Randomisation,
+    data_randomisation,
+    map_similarity,
+    model_randomisation,
+    parameter_layers,
+)
 from attribkit.metrics._uncertainty import PairedDifference, bootstrap_interval, paired_difference
 from attribkit.metrics._localisation import (
     BoxAccuracy,
@@ -23,21 +32,31 @@ from attribkit.metrics._localisation import (
 __all__ = [
     "BoxAccuracy",
     "BoxAccuracyV2",
+    "MapSimilarity",
     "PairedDifference",
     "PerturbationCurve",
+    "Randomisation",
+    "RoadCurve",
     "auc",
     "blur",
     "bootstrap_interval",
     "contour_boxes",
+    "data_randomisation",
     "deletion_curve",
     "gt_known_accuracy",
     "insertion_curve",
     "iou",
     "localisation_error",
+    "map_similarity",
     "max_box_acc",
     "max_box_acc_v2",
+    "model_randomisation",
+    "noisy_linear_imputation",
     "paired_difference",
+    "parameter_layers",
     "pointing_game",
+    "removal_masks",
+    "road",
 ]
 
 from attribkit._core.exports import publish as _publish  # noqa: E402
