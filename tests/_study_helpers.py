@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import time
 import types
 from collections.abc import Iterator
@@ -17,6 +18,8 @@ import attribkit
 from attribkit.models import ModelInfo, Preprocessing
 
 CLASSES = tuple(f"class {i}" for i in range(10))
+#: Seconds :class:`AboveMean` sleeps per call when its ``delay`` is 0 (set by tests/_study_script.py).
+DELAY_VARIABLE = "ATTRIBKIT_TEST_LOCALISER_DELAY"
 
 
 def tiny_classifier() -> torch.nn.Module:
@@ -46,14 +49,16 @@ def write_photos(folder: Path, count: int) -> list[Path]:
 @dataclass(frozen=True)
 class AboveMean:
     """Mask = saliency above its mean, ignoring NaN (plus optional uniform noise from numpy's global generator, to
-    prove the study seeds it per job); ``delay`` seconds of sleep stand in for a slow localiser."""
+    prove the study seeds it per job); ``delay`` seconds of sleep (or :data:`DELAY_VARIABLE`'s) stand in for a
+    slow localiser."""
 
     noise: float = 0.0
     delay: float = 0.0
 
     def localise(self, image: np.ndarray, saliency: np.ndarray) -> attribkit.Localisation:
-        if self.delay:
-            time.sleep(self.delay)
+        delay = self.delay or float(os.environ.get(DELAY_VARIABLE, "0"))
+        if delay:
+            time.sleep(delay)
         s = np.asarray(saliency, dtype=np.float64)  # NaN where the model's crop did not reach
         s = s + self.noise * np.random.random_sample(s.shape) * (np.nanmax(s) - np.nanmin(s))
         mask = s > np.nanmean(s)

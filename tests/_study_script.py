@@ -3,6 +3,7 @@ interruption and torchrun tests need one). Works unchanged under ``torchrun``.""
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 from pathlib import Path
@@ -20,11 +21,13 @@ def main() -> None:
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGINT])
     out, photos, workers = sys.argv[1], sys.argv[2], int(sys.argv[3])
-    delay = float(sys.argv[4]) if len(sys.argv) > 4 else 0.0
+    # The delay slows the localiser without changing its results: an environment variable (inherited by
+    # the worker processes), not an option, since a study refuses to resume with other localiser options.
+    os.environ[helpers.DELAY_VARIABLE] = sys.argv[4] if len(sys.argv) > 4 else "0"
     helpers.install_registry()
     run_study(
         helpers.tiny_classifier(), photos, methods=["saliency", "random"], localisers=["above_mean"],
-        localiser_options={"above_mean": {"noise": 0.5, "delay": delay}}, out=out, workers=workers,
+        localiser_options={"above_mean": {"noise": 0.5}}, out=out, workers=workers,
         steps=4, gallery=2, progress=False,
     )
 

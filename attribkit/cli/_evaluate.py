@@ -9,7 +9,7 @@ from pathlib import Path
 
 from attribkit.cli._common import CommandError, add_model_args, model_from_args, output_dir
 from attribkit.cli._localise import parse_options
-from attribkit.cli._common import slug
+from attribkit.cli._study import check_numbers, skipped_status
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -37,6 +37,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--workers", type=int, default=0,
                    help="localiser processes beside the maps (default 0: in this process)")
     p.add_argument("--map-batch", type=int, default=8, help="photos per forward pass of the maps (default 8)")
+    p.add_argument("--allow-outside-paths", action="store_true",
+                   help="accept photo paths in the annotations that lead outside their folder")
     add_model_args(p)
     p.set_defaults(func=run)
 
@@ -49,8 +51,9 @@ def run(args: argparse.Namespace) -> int:
     from attribkit.study._evaluate import evaluate
     from attribkit.study._settings import Setting, named_settings
 
+    check_numbers(args, {"--limit": 1, "--top-k": 0, "--examples": 0, "--workers": 0, "--map-batch": 1})
     try:
-        entries = read_annotations(args.data)
+        entries = read_annotations(args.data, allow_outside=args.allow_outside_paths)
     except AnnotationError as exc:
         raise CommandError(str(exc), status=2) from exc
     if args.limit is not None:
@@ -82,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
     _examples(model, result, args.examples)
     print(result.files["csv"])
     print(result.files["markdown"])
-    return 0
+    return skipped_status(result.skipped, "evaluate")
 
 
 def _examples(model, result, count: int) -> None:  # type: ignore[no-untyped-def]
@@ -126,4 +129,6 @@ def _examples(model, result, count: int) -> None:  # type: ignore[no-untyped-def
 
 
 def _example_path(out, pick):  # type: ignore[no-untyped-def]
-    return out / "examples" / f"{slug(pick.setting.name)}_{pick.kind}_{slug(pick.image.name)}.png"
+    from attribkit.render import file_name  # distinct names for distinct settings and photos
+
+    return out / "examples" / f"{file_name(pick.setting.name)}_{pick.kind}_{file_name(pick.image.name)}.png"

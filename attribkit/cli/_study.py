@@ -6,7 +6,7 @@ import argparse
 import json
 import os
 
-from attribkit.cli._common import CommandError, add_model_args, model_from_args
+from attribkit.cli._common import CommandError, add_model_args, model_from_args, output_dir
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -37,8 +37,34 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--options", default=None, metavar="JSON",
                    help='per-name options, e.g. \'{"captum:gradcam": {"layer": "blocks.5"}, '
                         '"graphcut": {"work_size": 112}}\'')
+    p.add_argument("--allow-outside-paths", action="store_true",
+                   help="accept photo paths in an annotation file that lead outside its folder")
     add_model_args(p)
     p.set_defaults(func=run)
+
+
+#: The study's numeric options and their least values.
+MINIMUMS = {"--limit": 1, "--workers": 0, "--steps": 0, "--batch-size": 1, "--gallery": 0, "--top-k": 0,
+            "--map-batch": 1}
+
+
+def check_numbers(args: argparse.Namespace, minimums: dict[str, int]) -> None:
+    """A usage error (exit 2, one line) for the first numeric option below its least value."""
+    for option, low in minimums.items():
+        value = getattr(args, option.lstrip("-").replace("-", "_"))
+        if value is not None and value < low:
+            raise CommandError(f"{option} must be >= {low}; got {value}", status=2)
+
+
+def skipped_status(skipped: dict[str, str], command: str) -> int:
+    """1 (and a line on stderr) when photos were skipped, else 0."""
+    if not skipped:
+        return 0
+    import sys
+
+    print(f"attribkit {command}: {len(skipped)} photo(s) skipped (listed under the table): "
+          f"{', '.join(skipped)}", file=sys.stderr)
+    return 1
 
 
 def _names(text: str) -> list[str]:
@@ -49,8 +75,10 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from attribkit import get_registry
+    from attribkit.errors import AnnotationError
     from attribkit.study import run_study, study_images
 
+    check_numbers(args, MINIMUMS)
     methods, localisers = _names(args.methods), _names(args.localisers)
     registry = get_registry()
     # An unknown name fails now, naming close matches.
@@ -69,16 +97,19 @@ def run(args: argparse.Namespace) -> int:
     stray = sorted(set(options) - set(methods) - set(localisers))
     if stray:
         raise CommandError(f"--options names {', '.join(stray)}, not in --methods or --localisers", status=2)
+    out = output_dir(args.out)
     if args.device == "auto" and torch.cuda.is_available() and "LOCAL_RANK" in os.environ:
         args.device = f"cuda:{os.environ['LOCAL_RANK']}"  # one GPU per torchrun process
     model = model_from_args(args)
     from attribkit.study._data import class_of
 
-    data = args.data
-    if args.limit is not None:
-        data = study_images(args.data, class_index=lambda label: class_of(model, label))[: args.limit]
+    try:
+        data = study_images(args.data, class_index=lambda label: class_of(model, label),
+                            allow_outside=args.allow_outside_paths)[: args.limit]
+    except AnnotationError as exc:
+        raise CommandError(str(exc), status=2) from exc
     result = run_study(
-        model, data, methods=methods, localisers=localisers, out=args.out, workers=args.workers,
+        model, data, methods=methods, localisers=localisers, out=out, workers=args.workers,
         steps=args.steps, batch_size=args.batch_size, gallery=args.gallery,
         method_options={k: v for k, v in options.items() if k in methods},
         localiser_options={k: v for k, v in options.items() if k in localisers},
@@ -88,4 +119,5 @@ def run(args: argparse.Namespace) -> int:
         print((result.out / "results.md").read_text(), end="")
         for path in result.files.values():
             print(path)
+        return skipped_status(result.skipped, "study")
     return 0

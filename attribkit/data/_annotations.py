@@ -11,19 +11,27 @@ inclusive pixel corners, as ILSVRC's and wsolevaluation's are (``[0, 0, 226, 226
 (``x1``/``y1`` exclusive) by adding one to ``x1`` and ``y1``. A file of exclusive boxes says so with a
 top-level ``"box_format": "exclusive"``. ILSVRC XML boxes are inclusive 1-based pixel indices
 (``xmin=1`` is the first column), converted here to ``(xmin - 1, ymin - 1, xmax, ymax)``.
+
+Checks: a box entirely outside the photo is an :class:`~attribkit.errors.AnnotationError` naming the entry;
+one that overlaps the photo but extends beyond it is clipped to it, with a warning (the photo's size comes
+from the annotation's ``width``/``height`` or ``<size>``; unknown, only the sides at 0 are checked, and
+the study checks again against the photo it reads). Photo paths must stay inside the annotation file's
+folder (no absolute paths, no ``..`` leading out of it) unless ``allow_outside=True``: an annotation file
+from elsewhere should not make attribkit read files anywhere on the machine.
 """
 
 from __future__ import annotations
 
 import json
+import warnings
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
-from pathlib import Path
+from pathlib import Path, PurePosixPath, PureWindowsPath
 
 from attribkit._core.interfaces import Box
-from attribkit.errors import AnnotationError
+from attribkit.errors import AnnotationError, AttribkitWarning
 
 
 @dataclass(frozen=True)
@@ -86,11 +94,48 @@ def _box(values: Sequence[object], where: str, *, inclusive: bool = False) -> Bo
     return (x0, y0, x1, y1)
 
 
-def read_voc_xml(path: str | Path, *, image_dir: str | Path | None = None) -> AnnotatedImage:
+def fit_box(box: Box, width: int, height: int, where: str) -> Box:
+    """``box`` checked against a ``width`` x ``height`` photo (``0``: that side unknown).
+
+    Returns the box, clipped to the photo (with an :class:`~attribkit.errors.AttribkitWarning`) when it
+    extends beyond it. Raises :class:`~attribkit.errors.AnnotationError` naming ``where`` when the box lies
+    entirely outside the photo.
+    """
+    x0, y0, x1, y1 = box
+    if x1 <= 0 or y1 <= 0 or (width and x0 >= width) or (height and y0 >= height):
+        size = f"the {width} x {height} photo" if width and height else "the photo"
+        raise AnnotationError(f"{where}: box {list(box)} lies outside {size}")
+    clipped = (max(x0, 0), max(y0, 0), min(x1, width) if width else x1, min(y1, height) if height else y1)
+    if clipped != tuple(box):
+        size = f"{width} x {height}" if width and height else "size unknown"
+        warnings.warn(f"{where}: box {list(box)} extends beyond the photo ({size}); clipped to {list(clipped)}",
+                      AttribkitWarning, stacklevel=3)
+    return clipped
+
+
+def _photo_path(folder: Path, name: str, where: str, allow_outside: bool) -> Path:
+    """``folder / name``; :class:`AnnotationError` when ``name`` is absolute or its ``..`` lead out of
+    ``folder`` (read lexically, with both ``/`` and ``\\`` as separators), unless ``allow_outside``."""
+    if not allow_outside:
+        windows = PureWindowsPath(name)
+        escapes = bool(windows.anchor) or PurePosixPath(name).is_absolute()
+        depth = 0
+        for part in () if escapes else windows.parts:
+            depth += -1 if part == ".." else 0 if part == "." else 1
+            escapes = escapes or depth < 0
+        if escapes:
+            raise AnnotationError(f"{where}: photo path {name!r} leads outside {folder} (pass allow_outside=True, "
+                                  "or --allow-outside-paths, to allow it)")
+    return folder / name
+
+
+def read_voc_xml(path: str | Path, *, image_dir: str | Path | None = None,
+                 allow_outside: bool = False) -> AnnotatedImage:
     """One ILSVRC / PASCAL VOC annotation file → :class:`AnnotatedImage` (labels are the ``<name>``s).
 
     The photo is ``<image_dir>/<filename>`` (default: beside the XML file); ``.JPEG`` is added when
-    ``<filename>`` has no extension, as in ILSVRC.
+    ``<filename>`` has no extension, as in ILSVRC. A ``<filename>`` leading outside that folder, or a box
+    outside the ``<size>``, is an :class:`AnnotationError` (see the module; ``allow_outside``).
     """
     path = Path(path)
     if not path.is_file():
@@ -104,6 +149,12 @@ def read_voc_xml(path: str | Path, *, image_dir: str | Path | None = None) -> An
         raise AnnotationError(f"{path}: no <filename>")
     if not Path(filename).suffix:
         filename += ".JPEG"
+    size = root.find("size")
+    try:
+        width = int(size.findtext("width") or 0) if size is not None else 0
+        height = int(size.findtext("height") or 0) if size is not None else 0
+    except ValueError as exc:
+        raise AnnotationError(f"{path}: <size> needs whole numbers ({exc})") from exc
     objects = []
     for i, obj in enumerate(root.iter("object")):
         name = (obj.findtext("name") or "").strip()
@@ -114,19 +165,19 @@ def read_voc_xml(path: str | Path, *, image_dir: str | Path | None = None) -> An
         if any(v is None for v in values):
             raise AnnotationError(f"{path}: object {i} <bndbox> needs xmin, ymin, xmax, ymax")
         x0, y0, x1, y1 = _box(values, f"{path}: object {i}")  # type: ignore[arg-type]
-        objects.append((name, (x0 - 1, y0 - 1, x1, y1)))
+        objects.append((name, fit_box((x0 - 1, y0 - 1, x1, y1), width, height, f"{path}: object {i}")))
     if not objects:
         raise AnnotationError(f"{path}: no <object> with a box")
-    size = root.find("size")
-    width = int(size.findtext("width") or 0) if size is not None else 0
-    height = int(size.findtext("height") or 0) if size is not None else 0
     folder = Path(image_dir) if image_dir is not None else path.parent
-    return AnnotatedImage(folder / filename, tuple(objects), width, height)
+    return AnnotatedImage(_photo_path(folder, filename, str(path), allow_outside), tuple(objects), width, height)
 
 
-def read_json(path: str | Path) -> list[AnnotatedImage]:
+def read_json(path: str | Path, *, allow_outside: bool = False) -> list[AnnotatedImage]:
     """The JSON format above → a list of :class:`AnnotatedImage` (labels: ``wnid`` when given, else
-    ``label`` as a string)."""
+    ``label`` as a string).
+
+    Photo paths leading outside the JSON file's folder, and boxes outside the photo's ``width`` and
+    ``height``, are an :class:`AnnotationError` naming the entry (see the module; ``allow_outside``)."""
     path = Path(path)
     if not path.is_file():
         raise AnnotationError(f"{path}: no such annotation file")
@@ -151,33 +202,41 @@ def read_json(path: str | Path) -> list[AnnotatedImage]:
         boxes = entry["boxes"]
         if not isinstance(boxes, list) or not boxes:
             raise AnnotationError(f"{where}: 'boxes' must be a non-empty list of [x0, y0, x1, y1]")
-        file = path.parent / entry["file"]
+        if not isinstance(entry["file"], str) or not entry["file"]:
+            raise AnnotationError(f"{where}: 'file' must be a path relative to {path.parent}")
+        file = _photo_path(path.parent, entry["file"], where, allow_outside)
         if not file.exists() and (path.parent / "images" / entry["file"]).exists():
             file = path.parent / "images" / entry["file"]
+        try:
+            width, height = int(entry.get("width", 0)), int(entry.get("height", 0))
+        except (TypeError, ValueError) as exc:
+            raise AnnotationError(f"{where}: 'width' and 'height' must be whole numbers") from exc
+        inclusive = box_format == "inclusive"
+        objects = tuple((str(label), fit_box(_box(b, f"{where} box {j}", inclusive=inclusive), width, height,
+                                             f"{where} box {j}")) for j, b in enumerate(boxes))
         extra = {k: str(v) for k, v in entry.items() if k in ("label", "wnid")}
-        out.append(AnnotatedImage(
-            file, tuple((str(label), _box(b, f"{where} box {j}", inclusive=box_format == "inclusive")) for j, b in enumerate(boxes)),
-            int(entry.get("width", 0)), int(entry.get("height", 0)), str(entry.get("note", "")), extra,
-        ))
+        out.append(AnnotatedImage(file, objects, width, height, str(entry.get("note", "")), extra))
     return out
 
 
-def read_annotations(source: str | Path) -> list[AnnotatedImage]:
+def read_annotations(source: str | Path, *, allow_outside: bool = False) -> list[AnnotatedImage]:
     """A JSON file, one XML file, or a directory of XML files (ILSVRC's ``val/`` layout: photos beside
-    them or in an ``images/`` folder next to it)."""
+    them or in an ``images/`` folder next to it).
+
+    ``allow_outside``: accept photo paths that lead outside the annotations' folder (refused by default)."""
     source = Path(source)
     if source.is_dir():
         xmls = sorted(source.glob("*.xml"))
         if not xmls and (source / "boxes.json").is_file():
-            return read_json(source / "boxes.json")
+            return read_json(source / "boxes.json", allow_outside=allow_outside)
         if not xmls:
             raise AnnotationError(f"{source}: no *.xml annotation files (or boxes.json) in this directory")
         photos = source / "images" if (source / "images").is_dir() else source
-        return [read_voc_xml(x, image_dir=photos) for x in xmls]
+        return [read_voc_xml(x, image_dir=photos, allow_outside=allow_outside) for x in xmls]
     if source.suffix.lower() == ".json":
-        return read_json(source)
+        return read_json(source, allow_outside=allow_outside)
     if source.suffix.lower() == ".xml":
-        return [read_voc_xml(source)]
+        return [read_voc_xml(source, allow_outside=allow_outside)]
     if not source.exists():
         raise AnnotationError(f"{source}: no such file or directory")
     raise AnnotationError(f"{source}: expected a .json file, a .xml file or a directory of .xml files")

@@ -10,13 +10,14 @@ from attribkit.render._figures import (
     save_panel,
     to_uint8_rgb,
 )
-from attribkit.render._files import slug
+from attribkit.render._files import file_name, slug
 from attribkit.render._maps import save_map
 
 __all__ = [
     "LOW_PROBABILITY",
     "box_legend",
     "draw_boxes",
+    "file_name",
     "heatmap",
     "is_low",
     "overlay",

@@ -3,13 +3,19 @@
 The main process loads a batch of photos, runs one forward pass for their classes, computes each distinct
 map (attributor + map options) for all photos and classes of the batch at once, and hands (photo, maps) to
 localiser workers; it then goes on with the next map while they cut. Every finished result is appended to
-the records at once, so an interrupted study loses nothing. What is already recorded is not computed.
+the records at once, so an interrupted study loses nothing. What is already recorded is not computed; a
+gallery picture that is missing or torn is made again (without a second record).
+
+A photo that cannot be read, or whose ground-truth box lies outside it, is skipped with a warning and
+reported (:func:`compute` fills ``skipped``); the others go on. A box that overlaps the photo but extends
+beyond it is clipped to it, with a warning.
 """
 
 from __future__ import annotations
 
 import sys
 import time
+import warnings
 import zlib
 from collections.abc import Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, wait
@@ -21,12 +27,15 @@ import numpy as np
 import torch
 
 from attribkit._core.guards import model_device
+from attribkit._core.interfaces import Box
 from attribkit._core.outputs import class_scores
+from attribkit.data._annotations import fit_box
 from attribkit.data._image import LoadedImage, load_image
+from attribkit.errors import AnnotationError, AttribkitWarning, ImageError
 from attribkit.localisation._maps import crop_maps, photo_saliency
 from attribkit.study._batches import pad_batch, pad_rows
 from attribkit.study._data import StudyImage
-from attribkit.study._gallery import gallery_path, save_localisation, save_map, save_photo
+from attribkit.study._gallery import complete, gallery_path, save_localisation, save_map, save_photo
 from attribkit.study._records import Key, Record, RecordWriter
 from attribkit.study._workers import LocaliserSpec, localise_job, make_executor
 
@@ -72,6 +81,8 @@ class _Photo:
     labels: list[int]
     """The classes mapped: ``top`` then the target if it is not among them (or the target alone)."""
     in_gallery: bool
+    boxes: tuple[Box, ...]
+    """The ground truth, clipped to the photo."""
 
     @property
     def charge(self) -> float:
@@ -83,6 +94,8 @@ class _Photo:
 class _Job:
     photo: _Photo
     box: BoxPlan
+    record: bool
+    """Whether the record is missing (else only the gallery picture is)."""
 
 
 def _seed(*parts: str) -> int:
@@ -150,16 +163,19 @@ def compute(
     steps: int,
     batch_size: int,
     progress: bool,
+    skipped: dict[str, str] | None = None,
 ) -> None:
-    """Compute every missing record of ``items`` (this process's shard), appending each as it is done."""
+    """Compute every missing record of ``items`` (this process's shard), appending each as it is done, and
+    every missing or torn gallery picture; photos that cannot be used go into ``skipped`` (name → why)."""
     from tqdm.auto import tqdm
 
+    skipped = {} if skipped is None else skipped
     device = model_device(model)
     per_photo = len(plan.maps) + len(plan.boxes)
     bar = tqdm(total=len(items) * per_photo, desc="study", unit="result",
                disable=None if progress else True, leave=False, file=sys.stderr)
-    missing = {item.name: _missing(item, plan, done) for item in items}
-    bar.update(sum(per_photo - len(m) for m in missing.values()))
+    missing = {item.name: _missing(item, plan, done, out, item.name in gallery_names) for item in items}
+    bar.update(sum(len(record_keys(item.name, plan) & done) for item in items))
     todo = [item for item in items if missing[item.name]]
     executor = make_executor(workers if plan.boxes else 0)
     pending: dict[Future[Any], _Job] = {}
@@ -168,7 +184,8 @@ def compute(
         for future in futures:
             job = pending.pop(future)
             _box_record(job, future.result(), out, writer, timings)
-            bar.update()
+            if job.record:
+                bar.update()
 
     try:
         # Photos with and without ground truth map different numbers of classes: batched apart, so no
@@ -178,12 +195,12 @@ def compute(
         ):
             for start in range(0, len(group), plan.batch):
                 batch = group[start : start + plan.batch]
-                photos = _forward(model, batch, plan, device, gallery_names, out)
+                photos = _forward(model, batch, plan, device, gallery_names, out, skipped)
                 for map_plan in plan.maps.values():
                     chosen = [p for p in photos if any(k[2] == map_plan.label for k in missing[p.item.name])]
                     if chosen:
-                        _maps(model, chosen, map_plan, plan, missing, executor, pending, out, writer, timings,
-                              steps=steps, batch_size=batch_size, bar=bar)
+                        _maps(model, chosen, map_plan, plan, missing, done, executor, pending, out, writer,
+                              timings, steps=steps, batch_size=batch_size, bar=bar)
                     finish({f for f in pending if f.done()})
                     # Bound the queue: maps must not run far ahead of the localisers (memory).
                     while len(pending) > 4 * max(workers, 1) + plan.batch:
@@ -195,29 +212,65 @@ def compute(
         executor.shutdown(wait=not pending, cancel_futures=True)
 
 
-def _missing(item: StudyImage, plan: Plan, done: set[Key]) -> set[Key]:
-    keys = {("map", item.name, label, "") for label in plan.maps}
-    keys |= {("box", item.name, b.map_label, b.label) for b in plan.boxes}
-    return keys - done
+def record_keys(name: str, plan: Plan) -> set[Key]:
+    """The keys of every record a photo gets in this plan."""
+    keys = {("map", name, label, "") for label in plan.maps}
+    return keys | {("box", name, b.map_label, b.label) for b in plan.boxes}
+
+
+#: The pseudo key of a gallery photo's own picture (not a record: it only makes the photo be loaded).
+def _photo_key(name: str) -> Key:
+    return ("photo", name, "", "")
+
+
+def _missing(item: StudyImage, plan: Plan, done: set[Key], out: Path, in_gallery: bool) -> set[Key]:
+    """Keys to work on: records not done and, for a gallery photo, records whose picture is not complete."""
+    keys = record_keys(item.name, plan)
+    todo = keys - done
+    if in_gallery:
+        todo |= {k for k in keys if not complete(gallery_path(out, item.name, *[p for p in k[2:] if p]))}
+        if not complete(gallery_path(out, item.name, "photo")):
+            todo.add(_photo_key(item.name))
+    return todo
+
+
+def _load(item: StudyImage, model: torch.nn.Module) -> tuple[LoadedImage, tuple[Box, ...]]:
+    """The photo and its ground truth clipped to it (``ImageError``, ``AnnotationError``, ``OSError``)."""
+    image = load_image(item.read(), model)
+    height, width = image.rgb.shape[:2]
+    boxes = tuple(fit_box(b, width, height, f"photo {item.name!r}: box {i}") for i, b in enumerate(item.boxes))
+    return image, boxes
 
 
 def _forward(model: torch.nn.Module, batch: Sequence[StudyImage], plan: Plan, device: torch.device,
-             gallery_names: set[str], out: Path) -> list[_Photo]:
-    """Load a batch, one forward pass (padded to the batch size), each photo's classes."""
-    loaded = [load_image(item.read(), model) for item in batch]
-    x = pad_batch(torch.cat([image.tensor for image in loaded]).to(device), plan.batch)
+             gallery_names: set[str], out: Path, skipped: dict[str, str]) -> list[_Photo]:
+    """Load a batch (skipping photos that cannot be used), one forward pass (padded to the batch size),
+    each photo's classes."""
+    usable, loaded = [], []
+    for item in batch:
+        try:
+            image, boxes = _load(item, model)
+        except (ImageError, AnnotationError, OSError) as exc:
+            skipped[item.name] = str(exc)
+            warnings.warn(f"photo {item.name!r} skipped: {exc}", AttribkitWarning, stacklevel=2)
+            continue
+        usable.append(item)
+        loaded.append((image, boxes))
+    if not usable:
+        return []
+    x = pad_batch(torch.cat([image.tensor for image, _ in loaded]).to(device), plan.batch)
     with torch.no_grad():
-        probs = class_scores(model, x).softmax(dim=1)[: len(batch)]
+        probs = class_scores(model, x).softmax(dim=1)[: len(usable)]
     photos = []
-    for item, image, p in zip(batch, loaded, probs):
+    for item, (image, boxes), p in zip(usable, loaded, probs):
         predicted = int(p.argmax())
         target = predicted if item.label is None else item.label
         top = p.topk(plan.top_k).indices.tolist() if class_count(item, plan.top_k) > 1 else []
         labels = top + ([target] if target not in top else [])
         in_gallery = item.name in gallery_names
-        if in_gallery and not gallery_path(out, item.name, "photo").is_file():
-            save_photo(gallery_path(out, item.name, "photo"), image.rgb, item.boxes)
-        photos.append(_Photo(item, image, target, predicted, float(p[target]), top, labels, in_gallery))
+        if in_gallery and not complete(gallery_path(out, item.name, "photo")):
+            save_photo(gallery_path(out, item.name, "photo"), image.rgb, boxes)
+        photos.append(_Photo(item, image, target, predicted, float(p[target]), top, labels, in_gallery, boxes))
     return photos
 
 
@@ -227,6 +280,7 @@ def _maps(
     map_plan: MapPlan,
     plan: Plan,
     missing: dict[str, set[Key]],
+    done: set[Key],
     executor: Any,
     pending: dict[Future[Any], _Job],
     out: Path,
@@ -255,29 +309,33 @@ def _maps(
         name, label = photo.item.name, map_plan.label
         classes = maps_np[i, : len(photo.labels)]
         k = photo.labels.index(photo.target)
-        if ("map", name, label, "") in missing[name]:
-            # Localisers and box metrics work on the photo, as in the paper: the crop's map is carried
-            # onto the photo's pixels (NaN where the model's crop did not reach).
-            photo_map = photo_saliency(classes[k], photo.loaded.geometry)
-            record: Record = {
-                "kind": "map", "image": name, "method": label, "localiser": "",
-                "target": photo.target, "predicted": photo.predicted, "probability": photo.probability,
-                **_map_metrics(model, photo.loaded.tensor.to(device), maps[i, k], photo_map, photo.target,
-                               photo.item.boxes, steps, batch_size),
-            }
+        key: Key = ("map", name, label, "")
+        if key in missing[name]:
+            # The picture before the record: a record on file means its picture was finished.
             if photo.in_gallery:
                 save_map(gallery_path(out, name, label), photo.loaded.input_rgb, classes[k])
-            timings.append({"image": name, "method": label, "localiser": "", "kind": "map",
-                            "ms": ms * photo.charge})
-            writer.append(record)
-            bar.update()
+            if key not in done:
+                # Localisers and box metrics work on the photo, as in the paper: the crop's map is carried
+                # onto the photo's pixels (NaN where the model's crop did not reach).
+                photo_map = photo_saliency(classes[k], photo.loaded.geometry)
+                record: Record = {
+                    "kind": "map", "image": name, "method": label, "localiser": "",
+                    "target": photo.target, "predicted": photo.predicted, "probability": photo.probability,
+                    **_map_metrics(model, photo.loaded.tensor.to(device), maps[i, k], photo_map, photo.target,
+                                   photo.boxes, steps, batch_size),
+                }
+                timings.append({"image": name, "method": label, "localiser": "", "kind": "map",
+                                "ms": ms * photo.charge})
+                writer.append(record)
+                bar.update()
         for box in plan.boxes:
-            if box.map_label == label and ("box", name, label, box.label) in missing[name]:
+            box_key: Key = ("box", name, label, box.label)
+            if box.map_label == label and box_key in missing[name]:
                 seeds = [f"{name}|{label}|{box.label}" + ("" if c == photo.target else f"|{c}")
                          for c in photo.labels]
                 future = executor.submit(localise_job, box.spec, photo.loaded.rgb, classes,
                                          photo.loaded.geometry, seeds, k)
-                pending[future] = _Job(photo, box)
+                pending[future] = _Job(photo, box, box_key not in done)
 
 
 def _box_record(job: _Job, result: dict[str, Any], out: Path, writer: RecordWriter,
@@ -289,15 +347,17 @@ def _box_record(job: _Job, result: dict[str, Any], out: Path, writer: RecordWrit
         shape = tuple(result["shape"])
         mask = np.unpackbits(result["mask"])[: int(np.prod(shape))].reshape(shape)
         save_localisation(gallery_path(out, photo.item.name, plan.map_label, plan.label),
-                          photo.loaded.rgb, mask.astype(bool), box, photo.item.boxes)
+                          photo.loaded.rgb, mask.astype(bool), box, photo.boxes)
+    if not job.record:
+        return
     record: Record = {
         "kind": "box", "image": photo.item.name, "method": plan.map_label, "localiser": plan.label,
-        "box": box, "iou": _best_iou(box, photo.item.boxes),
+        "box": box, "iou": _best_iou(box, photo.boxes),
     }
     if photo.top:
         # The ILSVRC protocol: the model's top-k (class, box) guesses and the annotated class's boxes.
         record["target"] = photo.target
-        record["truth"] = [list(b) for b in photo.item.boxes]
+        record["truth"] = [list(b) for b in photo.boxes]
         record["guesses"] = [[c, boxes[photo.labels.index(c)]] for c in photo.top]
     timings.append({"image": photo.item.name, "method": plan.map_label, "localiser": plan.label, "kind": "box",
                     "ms": result["ms"] * photo.charge})

@@ -44,7 +44,8 @@ class StudyImage:
 DataSpec = Union[str, Path, Sequence[Union[StudyImage, str, Path]]]
 
 
-def study_images(data: DataSpec, *, class_index: Callable[[str], int] | None = None) -> list[StudyImage]:
+def study_images(data: DataSpec, *, class_index: Callable[[str], int] | None = None,
+                 allow_outside: bool = False) -> list[StudyImage]:
     """Resolve ``data`` into the study's photos.
 
     Parameters
@@ -56,6 +57,9 @@ def study_images(data: DataSpec, *, class_index: Callable[[str], int] | None = N
         explained); or a sequence of :class:`StudyImage` or photo paths.
     class_index
         Maps an annotation's label (a WordNet id, a class name or an index) to a class index.
+    allow_outside
+        Accept annotated photo paths that lead outside the annotations' folder (refused by default with
+        an :class:`~attribkit.errors.AnnotationError`).
     """
     if isinstance(data, (str, Path)):
         text = str(data)
@@ -68,7 +72,7 @@ def study_images(data: DataSpec, *, class_index: Callable[[str], int] | None = N
                 raise ValueError(f"{path}: no photos ({', '.join(IMAGE_SUFFIXES)}) and no annotations")
             return _unique([StudyImage(p.stem, p) for p in photos])
         if path.exists():
-            return _annotated(path, class_index)
+            return _annotated(path, class_index, allow_outside)
         raise ValueError(f"--data {text!r}: no such file or folder (or use 'samples')")
     items = [d if isinstance(d, StudyImage) else StudyImage(Path(d).stem, Path(d)) for d in data]
     if not items:
@@ -100,10 +104,10 @@ def _is_annotated(path: Path) -> bool:
     return (path / "boxes.json").is_file() or any(path.glob("*.xml"))
 
 
-def _annotated(path: Path, class_index: Callable[[str], int] | None) -> list[StudyImage]:
+def _annotated(path: Path, class_index: Callable[[str], int] | None, allow_outside: bool) -> list[StudyImage]:
     from attribkit.data import read_annotations
 
-    return annotated_images(read_annotations(path), class_index)
+    return annotated_images(read_annotations(path, allow_outside=allow_outside), class_index)
 
 
 def annotated_images(entries: Sequence[AnnotatedImage], class_index: Callable[[str], int] | None) -> list[StudyImage]:

@@ -21,7 +21,7 @@ from attribkit.study._records import Record, read_timings
 from attribkit.study._runner import choose_settings, compute_records
 from attribkit.study._settings import Setting
 from attribkit.metrics import PairedDifference, bootstrap_interval, paired_difference
-from attribkit.study._summary import EVALUATE_COLUMNS, Row, summarise
+from attribkit.study._summary import EVALUATE_COLUMNS, Row, skipped_note, summarise
 
 #: The blind baseline every setting is compared with, when the table has it.
 BASELINE = "centre box"
@@ -73,6 +73,8 @@ class Evaluation:
     files: dict[str, Path] = field(default_factory=dict)
     uncertainty: dict[str, Uncertainty] = field(default_factory=dict)
     """Setting name → GT-known interval and paired difference from the centre box (all photos)."""
+    skipped: dict[str, str] = field(default_factory=dict)
+    """Photos that could not be used (unreadable, or a box outside the photo): name → why."""
 
 
 def halves(names: Sequence[str], *, split: bool = True) -> dict[str, list[str]]:
@@ -119,10 +121,11 @@ def evaluate(
     chosen = choose_settings((), (), settings, None, None)
     out = Path(out)
     items = study_images(data, class_index=lambda label: class_of(model, label))
-    records = compute_records(model, items, chosen, out=out, workers=workers, steps=0, batch_size=1, gallery=0,
-                              top_k=top_k, map_batch=map_batch, distributed=distributed, progress=progress)
-    if records is None:
+    computed = compute_records(model, items, chosen, out=out, workers=workers, steps=0, batch_size=1, gallery=0,
+                               top_k=top_k, map_batch=map_batch, distributed=distributed, progress=progress)
+    if computed is None:
         return None
+    records = computed.records
     rows = summarise(records, settings=chosen, subsets=halves([i.name for i in items]), timings=read_timings(out))
     spread = uncertainties(records, chosen)
     files = {"csv": out / "metrics.csv", "markdown": out / "metrics.md"}
@@ -132,8 +135,8 @@ def evaluate(
         for r in rows:
             writer.writerow([getattr(r, c) for c in EVALUATE_COLUMNS.values()]
                             + _uncertainty_cells(spread.get(r.setting) if r.subset == "all" else None))
-    files["markdown"].write_text(markdown(rows, spread))
-    return Evaluation(out, rows, records, items, chosen, files, spread)
+    files["markdown"].write_text(markdown(rows, spread) + skipped_note(computed.skipped))
+    return Evaluation(out, rows, records, items, chosen, files, spread, computed.skipped)
 
 
 #: Columns after :data:`EVALUATE_COLUMNS` in ``metrics.csv`` (rows of all photos only; empty otherwise).

@@ -2,8 +2,10 @@
 
 Each record is one line, written with a single ``write`` and then ``fsync``'d: after ``kill -9`` the file
 holds every finished record and at most one partial last line, which :func:`read_records` drops (the
-resumed study recomputes it). Floats are written with ``repr`` precision, so a record read back is
-bit-identical to the one computed.
+resumed study recomputes it). Any other line that is not a record (``{}``, ``null``, truncated JSON,
+invalid UTF-8) is skipped with a warning naming the file and the line, and its result is recomputed; the
+line itself is left where it is (the study never deletes what it did not write just now). Floats are
+written with ``repr`` precision, so a record read back is bit-identical to the one computed.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ import warnings
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
+
+from attribkit.errors import AttribkitWarning
 
 Record = dict[str, Any]
 #: ``(kind, image, method, localiser)``: ``kind`` is ``"map"`` (faithfulness of one method's map, with
@@ -66,18 +70,51 @@ def _drop_partial_line(path: Path) -> None:
             f.truncate(data.rfind(b"\n") + 1)
 
 
-def _lines(path: Path) -> Iterator[Record]:
-    text = path.read_text(encoding="utf-8")
-    lines = text.split("\n")
-    for i, line in enumerate(lines):
-        if not line.strip():
+#: The fields a record must have to be used: its key, and what the tables read (older records have them).
+_REQUIRED = {"map": (), "box": ("localiser", "box", "iou")}
+
+
+def _problem(value: Any, *, timing: bool = False) -> str | None:
+    """Why a parsed line is not a usable record (``None``: it is one)."""
+    if not isinstance(value, dict):
+        return f"expected a JSON object, got {type(value).__name__}"
+    kind = value.get("kind")
+    if kind not in _REQUIRED:
+        return f"'kind' must be 'map' or 'box', got {kind!r}"
+    missing = [k for k in ("image", "method", *(("ms",) if timing else _REQUIRED[kind])) if k not in value]
+    if missing:
+        return f"no {', '.join(repr(k) for k in missing)}"
+    if not all(isinstance(value.get(k, ""), str) for k in ("image", "method", "localiser")):
+        return "'image', 'method' and 'localiser' must be strings"
+    if timing and not isinstance(value["ms"], (int, float)):
+        return "'ms' must be a number"
+    return None
+
+
+def _lines(path: Path, *, timing: bool = False) -> Iterator[Record]:
+    """The usable records of one file; any other line is skipped with an :class:`AttribkitWarning` naming
+    the file and the line (its key stays missing, so a resumed study computes it again).
+
+    Bytes are decoded line by line: one line of invalid UTF-8 costs that line, not the file.
+    """
+    lines = path.read_bytes().split(b"\n")
+    for i, raw in enumerate(lines):
+        if not raw.strip():
             continue
         try:
-            yield json.loads(line)
-        except json.JSONDecodeError:
+            value = json.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             if i == len(lines) - 1:
                 continue  # the partial last line of a killed process: that record is recomputed
-            warnings.warn(f"{path}: skipping unreadable line {i + 1}", RuntimeWarning, stacklevel=3)
+            problem = f"not JSON ({exc})" if isinstance(exc, json.JSONDecodeError) else "not UTF-8"
+        else:
+            found = _problem(value, timing=timing)
+            if found is None:
+                yield value
+                continue
+            problem = found
+        then = "its time is left out" if timing else "its result is computed again"
+        warnings.warn(f"{path}: line {i + 1} skipped ({problem}); {then}", AttribkitWarning, stacklevel=3)
 
 
 def record_files(out: Path) -> list[Path]:
@@ -93,7 +130,7 @@ def read_timings(out: str | Path) -> dict[Key, float]:
     """
     times: dict[Key, float] = {}
     for path in sorted((Path(out) / TIMINGS_DIR).glob("*.jsonl")):
-        for record in _lines(path):
+        for record in _lines(path, timing=True):
             times.setdefault(record_key(record), float(record["ms"]))
     return times
 

@@ -11,7 +11,7 @@ import numpy as np
 
 from attribkit.study._gallery import GALLERY_DIR, gallery_path
 from attribkit.study._records import Record
-from attribkit.study._summary import COLUMNS, Row, to_csv, to_markdown
+from attribkit.study._summary import COLUMNS, Row, skipped_note, to_csv, to_markdown
 
 
 def plot_metrics(path: Path, rows: Sequence[Row]) -> Path:
@@ -92,6 +92,7 @@ def write_html(
     localisers: Sequence[str],
     plots: Sequence[Path],
     settings: dict[str, object],
+    skipped: dict[str, str] | None = None,
 ) -> Path:
     """A self-contained static page (no scripts, no network assets) linking the plots and gallery PNGs."""
     out = path.parent
@@ -114,6 +115,9 @@ def write_html(
         f"<h1>{html.escape(title)}</h1>",
         "<p>" + ", ".join(f"{html.escape(k)}: <code>{html.escape(str(v))}</code>" for k, v in settings.items()) + "</p>",
         f"<h2>Results</h2><table><tr>{head}</tr>{body}</table>",
+        *([f"<h3>{len(skipped)} photo(s) skipped (not in the table)</h3><ul>"]
+          + [f"<li><code>{html.escape(n)}</code>: {html.escape(why)}</li>" for n, why in skipped.items()]
+          + ["</ul>"] if skipped else []),
         "<p>Files: <a href='results.csv'>results.csv</a>, <a href='results.md'>results.md</a>, "
         "per-photo records in <code>records/*.jsonl</code>.</p><h2>Plots</h2>",
         *(f"<img src='{html.escape(p.name)}' alt='{html.escape(p.stem)}' style='max-width:100%'><br>" for p in plots),
@@ -148,15 +152,18 @@ def write_report(
     methods: Sequence[str],
     localisers: Sequence[str],
     settings: dict[str, object],
+    skipped: dict[str, str] | None = None,
 ) -> dict[str, Path]:
-    """Write ``results.csv``, ``results.md``, ``metrics.png``, ``curves.png`` and ``index.html``."""
+    """Write ``results.csv``, ``results.md``, ``metrics.png``, ``curves.png`` and ``index.html``; the
+    Markdown table and the page list the ``skipped`` photos (name → why)."""
     files = {"csv": out / "results.csv", "markdown": out / "results.md"}
     files["csv"].write_text(to_csv(rows), encoding="utf-8")
-    files["markdown"].write_text(to_markdown(rows), encoding="utf-8")
+    files["markdown"].write_text(to_markdown(rows) + skipped_note(skipped or {}), encoding="utf-8")
     files["metrics_plot"] = plot_metrics(out / "metrics.png", rows)
     files["curves_plot"] = plot_curves(out / "curves.png", records)
     shown = [i for i in images if (out / GALLERY_DIR).is_dir() and gallery_path(out, i, "photo").is_file()]
     files["html"] = write_html(out / "index.html", title="attribkit study", rows=rows, records=records,
                                images=shown, methods=methods, localisers=localisers,
-                               plots=[files["metrics_plot"], files["curves_plot"]], settings=settings)
+                               plots=[files["metrics_plot"], files["curves_plot"]], settings=settings,
+                               skipped=skipped)
     return files

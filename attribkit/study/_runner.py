@@ -7,10 +7,15 @@ worker processes beside them. Every finished result is appended to ``records/par
 stopped. Tables are computed from the records alone (:mod:`attribkit.study._summary`), so they are the same
 after any interruption and for any number of ``torchrun`` processes. ``attribkit evaluate`` is a report
 over the same records (:mod:`attribkit.study._evaluate`).
+
+The settings that decide a record are stored in ``study.json`` and checked when a study is resumed
+(:mod:`attribkit.study._manifest`). Photos that cannot be used are skipped and reported
+(:attr:`StudyResult.skipped`, the tables' notes); the others are computed.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,9 +26,11 @@ import torch
 from attribkit._core.registry import get_registry
 from attribkit.attribution import create_attributor
 from attribkit.models._info import model_info
-from attribkit.study._compute import BoxPlan, MapPlan, Plan, compute
+from attribkit.study._atomic import write_text
+from attribkit.study._compute import BoxPlan, MapPlan, Plan, compute, record_keys
 from attribkit.study._data import DataSpec, StudyImage, class_of, study_images
 from attribkit.study._distributed import current_shard
+from attribkit.study._manifest import check_and_store, manifest
 from attribkit.study._records import RECORDS_DIR, TIMINGS_DIR, Record, RecordWriter, read_records, record_key
 from attribkit.study._report import write_report
 from attribkit.study._settings import ResolvedSetting, Setting, cross_settings
@@ -39,6 +46,16 @@ class StudyResult:
     rows: list[Row]
     records: list[Record]
     files: dict[str, Path] = field(default_factory=dict)
+    skipped: dict[str, str] = field(default_factory=dict)
+    """Photos that could not be used (unreadable, or a box outside the photo): name → why."""
+
+
+@dataclass(frozen=True)
+class Computed:
+    """Every record of a study, and the photos skipped (name → why)."""
+
+    records: list[Record]
+    skipped: dict[str, str]
 
 
 def choose_settings(
@@ -108,6 +125,31 @@ def make_plan(model: torch.nn.Module, settings: Sequence[Setting], *, top_k: int
     return Plan(maps, list(boxes.values()), top_k, batch)
 
 
+#: Per rank, the photos this run could not use: ``skipped/part-<rank>.json`` (name → why).
+SKIPPED_DIR = "skipped"
+
+
+def check_counts(**counts: tuple[int, int]) -> None:
+    """``ValueError`` naming every count below its minimum: ``check_counts(steps=(steps, 0), ...)``."""
+    bad = [f"{name} must be >= {low}; got {value!r}" for name, (value, low) in counts.items()
+           if isinstance(value, bool) or not isinstance(value, int) or value < low]
+    if bad:
+        raise ValueError("; ".join(bad))
+
+
+def _skipped(out: Path, items: Sequence[StudyImage], plan: Plan, records: Sequence[Record]) -> dict[str, str]:
+    """Photos reported skipped by any rank's latest run that still lack records, in the data's order."""
+    told: dict[str, str] = {}
+    for path in sorted((out / SKIPPED_DIR).glob("part-*.json")):
+        try:
+            told.update(json.loads(path.read_text(encoding="utf-8")))
+        except (ValueError, UnicodeDecodeError, AttributeError):
+            continue  # a report only: what is still missing is reported as not computed
+    have = {record_key(r) for r in records}
+    return {i.name: told.get(i.name, "not computed") for i in items
+            if i.name in told and not record_keys(i.name, plan) <= have}
+
+
 def compute_records(
     model: torch.nn.Module,
     items: Sequence[StudyImage],
@@ -122,27 +164,46 @@ def compute_records(
     map_batch: int,
     distributed: bool | None,
     progress: bool,
-) -> list[Record] | None:
-    """Compute this process's share of the records; every record on rank 0 (``None`` on other ranks)."""
-    if steps < 0 or gallery < 0:
-        raise ValueError(f"steps and gallery must be >= 0; got {steps}, {gallery}")
+) -> Computed | None:
+    """Compute this process's share of the records; every record on rank 0 (``None`` on other ranks).
+
+    Raises ``ValueError`` for a negative count (naming it) or an ``out`` that is a file, and
+    :class:`~attribkit.errors.OptionError` when ``out`` holds a study computed with other settings.
+    """
+    check_counts(steps=(steps, 0), gallery=(gallery, 0), batch_size=(batch_size, 1), workers=(workers, 0),
+                 top_k=(top_k, 0), map_batch=(map_batch, 1))
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"out {out} exists and is not a folder")
     # The batch size is fixed by the whole dataset, not by a shard or by what a resumed run has left:
     # every run of the study sees the same shapes (see attribkit.study._batches).
     plan = make_plan(model, settings, top_k=top_k, batch=min(map_batch, len(items)))
+    wanted = manifest(model, [s.resolve() for s in settings], steps=steps, top_k=top_k)
     shard = current_shard(distributed)
     try:
+        records_before = read_records(out) if out.is_dir() else []
         out.mkdir(parents=True, exist_ok=True)
+        check_and_store(out, wanted, has_records=bool(records_before))
         mine = items[shard.rank :: shard.world]
         gallery_names = {i.name for i in items[:gallery]}
-        done = {record_key(r) for r in read_records(out)}
+        done = {record_key(r) for r in records_before}
+        skipped: dict[str, str] = {}
         with RecordWriter(out / RECORDS_DIR / f"part-{shard.rank}.jsonl") as writer, \
                 RecordWriter(out / TIMINGS_DIR / f"part-{shard.rank}.jsonl") as timings:
             compute(model, mine, plan, out, writer, timings, done, gallery_names, workers=workers, steps=steps,
-                    batch_size=batch_size, progress=progress)
+                    batch_size=batch_size, progress=progress, skipped=skipped)
+        _write_skipped(out / SKIPPED_DIR / f"part-{shard.rank}.json", skipped)
         shard.barrier()
-        return read_records(out) if shard.rank == 0 else None
+        if shard.rank != 0:
+            return None
+        records = read_records(out)
+        return Computed(records, _skipped(out, items, plan, records))
     finally:
         shard.close()
+
+
+def _write_skipped(path: Path, skipped: Mapping[str, str]) -> None:
+    if skipped or path.exists():  # an empty list only to replace an older one
+        write_text(path, json.dumps(dict(skipped), indent=1) + "\n")
 
 
 def run_study(
@@ -180,7 +241,9 @@ def run_study(
         localiser, preset, options), e.g. ``named_settings("standard")``.
     out
         Output folder. If it holds records of an earlier run of the same study, finished results are
-        kept and only the missing ones are computed.
+        kept and only the missing ones are computed; an earlier run with other settings (model, steps,
+        top_k, a method's or localiser's options; see ``study.json``) is refused. More methods or photos
+        may be added.
     workers
         Localiser processes running beside the maps (``0``: localise in this process, serially).
     steps
@@ -206,7 +269,9 @@ def run_study(
     Returns
     -------
     StudyResult or None
-        The table and files, or ``None`` on ranks other than 0 of a sharded run (rank 0 merges).
+        The table and files, or ``None`` on ranks other than 0 of a sharded run (rank 0 merges). Photos
+        that could not be used (unreadable, or a ground-truth box outside the photo) are skipped with a
+        warning and listed in :attr:`StudyResult.skipped` and the report.
 
     Raises
     ------
@@ -215,7 +280,8 @@ def run_study(
     TypeError
         An option the method does not take (:class:`~attribkit.errors.OptionError`).
     ValueError
-        No method or setting, both, clashing setting names, negative counts.
+        No method or setting, both, clashing setting names, negative counts, ``out`` a file; an
+        :class:`~attribkit.errors.OptionError` when ``out`` holds a study with other settings.
 
     Example
     -------
@@ -226,11 +292,12 @@ def run_study(
     chosen = choose_settings(methods, localisers, settings, method_options, localiser_options)
     out = Path(out)
     items = study_images(data, class_index=lambda label: class_of(model, label))
-    records = compute_records(model, items, chosen, out=out, workers=workers, steps=steps, batch_size=batch_size,
-                              gallery=gallery, top_k=top_k, map_batch=map_batch, distributed=distributed,
-                              progress=progress)
-    if records is None:
+    computed = compute_records(model, items, chosen, out=out, workers=workers, steps=steps, batch_size=batch_size,
+                               gallery=gallery, top_k=top_k, map_batch=map_batch, distributed=distributed,
+                               progress=progress)
+    if computed is None:
         return None
+    records = computed.records
     if settings is None:
         method_names, loc_names = list(dict.fromkeys(methods)), list(dict.fromkeys(localisers))
         rows = summarise(records, methods=method_names, localisers=loc_names)
@@ -241,6 +308,8 @@ def run_study(
         loc_names = list(dict.fromkeys(r.localiser_label for r in resolved if r.localiser_label))
     described = {"model": model_info(model).name, "photos": len(items), "methods": ",".join(method_names),
                  "localisers": ",".join(loc_names) or "-", "curve steps": steps}
+    if computed.skipped:
+        described["skipped photos"] = len(computed.skipped)
     files = write_report(out, rows, records, images=[i.name for i in items[:gallery]], methods=method_names,
-                         localisers=loc_names, settings=described)
-    return StudyResult(out, rows, records, files)
+                         localisers=loc_names, settings=described, skipped=computed.skipped)
+    return StudyResult(out, rows, records, files, computed.skipped)

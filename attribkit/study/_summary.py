@@ -193,3 +193,11 @@ def to_markdown(rows: Sequence[Row]) -> str:
     notes = "\n".join(f"- `{k}`: {v}" for k, v in COLUMNS.items())
     return "\n".join([line(header), "|" + "|".join("-" * (w + 2) for w in widths) + "|",
                       *map(line, cells), "", notes, ""])
+
+
+def skipped_note(skipped: Mapping[str, str]) -> str:
+    """A Markdown note under a table: the photos left out and why (``""`` when none was)."""
+    if not skipped:
+        return ""
+    lines = [f"- `{name}`: {why}" for name, why in skipped.items()]
+    return "\n".join(["", f"**{len(skipped)} photo(s) skipped** (not in the table):", *lines, ""])
