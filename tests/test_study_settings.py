@@ -282,7 +282,7 @@ def test_named_settings_resolve_to_shared_maps():
     }
     standard = [s.resolve() for s in named_settings("standard")]
     assert [r.map_label for r in standard] == [
-        "gradcam", "saliency[ten_crop=True]", "saliency", "gradcam", "gradcam"]
+        "gradcam", "saliency", "saliency", "gradcam", "gradcam"]
     assert standard[0].localiser_label.startswith("threshold[") and standard[3].localiser_label == "centre"
     assert standard[1].localiser_label.startswith("graphcut[") and standard[4].localiser_label == "centre[area=1.0]"
     assert len({r.localiser_label for r in resolved if r.localiser_label}) == len(
