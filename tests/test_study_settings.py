@@ -15,6 +15,7 @@ from attribkit.metrics import localisation_error
 from attribkit.study import Setting, StudyImage, evaluate, named_settings, read_records, run_study
 from attribkit.study import _batches, _compute
 from attribkit.study._records import read_timings
+from attribkit.study._settings import cross_settings
 
 import _study_helpers as helpers
 
@@ -288,3 +289,15 @@ def test_named_settings_resolve_to_shared_maps():
     assert len({r.localiser_label for r in resolved if r.localiser_label}) == len(
         {(r.setting.localiser, repr(sorted(r.localiser_options.items()))) for r in resolved})
     assert math.isclose(resolved[0].map_options["noise"], 0.15)
+
+
+def test_averaging_options_given_as_method_options_shape_the_maps(tmp_path, photos, study_registry):
+    """``--options '{"saliency": {"ten_crop": true}}'``: averaging options among a method's options go to
+    the averaging (they used to reach the attributor twice: "got multiple values for 'ten_crop'")."""
+    (setting,) = cross_settings(["saliency"], ["above_mean"],
+                                method_options={"saliency": {"ten_crop": True, "eval_mode": True}})
+    resolved = setting.resolve()
+    assert resolved.map_options["ten_crop"] is True and resolved.attributor_options == {"eval_mode": True}
+    result = run_study(helpers.tiny_classifier(), photos[:2], settings=[setting], out=tmp_path, steps=0,
+                       gallery=0, progress=False)
+    assert {r["method"] for r in result.records if r["kind"] == "map"} == {"saliency[ten_crop=True]"}

@@ -151,9 +151,12 @@ def cross_settings(
     method_options, localiser_options = method_options or {}, localiser_options or {}
     out = []
     for m in dict.fromkeys(methods):
+        # Averaging options among a method's options shape its maps (they are no option of the method).
+        given = dict(method_options.get(m, {}))
+        averaging = {k: given.pop(k) for k in list(given) if k in AVERAGING_OPTIONS}
         for loc in dict.fromkeys(localisers or [None]):  # type: ignore[list-item]
-            out.append(Setting(m if loc is None else f"{m}+{loc}", m, loc, None,
-                               attributor_options=dict(method_options.get(m, {})),
+            out.append(Setting(m if loc is None else f"{m}+{loc}", m, loc, None, options=averaging,
+                               attributor_options=given,
                                localiser_options=dict(localiser_options.get(loc, {})) if loc else {},
                                localiser_label=loc))
     return out
