@@ -172,3 +172,15 @@ def test_localise_header_boxes_and_json(photos, tmp_path, capsys):
     assert [[int(v) for v in r[5:]] for r in rows] == [c["box"] for c in entry["classes"]]
     assert all(np.load(c["map_npy"]).shape == (160, 240) for c in entry["classes"])
     assert rows[0][1] == str(out / "chelsea_gradcam_centre.png") == entry["classes"][0]["panel"]  # the default preset's map
+
+
+def test_photos_whose_names_slug_alike_get_distinct_files(photos, tmp_path, capsys):
+    """``a b.png`` and ``a_b.png`` used to write the same panel (both slugs are ``a_b``)."""
+    src = photos / "coffee.png"
+    for name in ("a b.png", "a_b.png"):
+        (tmp_path / name).write_bytes(src.read_bytes())
+    out = tmp_path / "out"
+    assert main(["saliency", str(tmp_path / "a b.png"), str(tmp_path / "a_b.png"), "--out", str(out),
+                 "--smooth", "0"]) == 0
+    names = sorted(p.name for p in out.glob("*.png"))
+    assert len(names) == 2 and names[0].startswith("a_b-") and names[1].startswith("a_b_espresso")

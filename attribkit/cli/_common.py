@@ -149,6 +149,13 @@ def slug(text: str) -> str:
     return _slug(text)
 
 
+def file_name(text: str) -> str:
+    """:func:`attribkit.render.file_name` (distinct for distinct texts), imported when called."""
+    from attribkit.render import file_name as _file_name
+
+    return _file_name(text)
+
+
 def progress(items: Iterable[T], *, desc: str, total: int | None = None) -> Iterator[T]:
     """A tqdm progress bar on stderr (hidden when stderr is not a terminal)."""
     from tqdm.auto import tqdm

@@ -16,7 +16,7 @@ from attribkit.cli._common import (
 )
 from attribkit.cli._outputs import JsonReport, averaging_suffix, class_targets, save_maps_of
 from attribkit.cli._photos import add_photo_args, batch_from_args
-from attribkit.cli._common import slug
+from attribkit.cli._common import file_name, slug
 
 
 def add_localiser_args(parser: argparse.ArgumentParser) -> None:
@@ -90,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
         rgb = image.rgb
         legend = box_legend([f"{r.name} {probability_label(r.score)}" for r in results])
         drawn = draw_boxes(rgb, [r.box for r in results], mask=results[0].mask)
-        stem = slug(path.stem)
+        stem = file_name(path.stem)  # distinct photos never share a file (a b.jpg, a_b.jpg)
         png = out / f"{stem}_{slug(args.method)}_{slug(args.localiser)}{suffix}.png"
         save_panel(png, [drawn, overlay(rgb, _finite(results[0].saliency))],
                    [f"{args.method} + {args.localiser}: boxes, mask of {results[0].name}",

@@ -18,7 +18,7 @@ from attribkit.cli._common import (
 from attribkit.cli._localise import parse_options
 from attribkit.cli._outputs import JsonReport, averaging_suffix, class_targets, save_maps_of
 from attribkit.cli._photos import add_photo_args, batch_from_args
-from attribkit.cli._common import slug
+from attribkit.cli._common import file_name, slug
 
 if TYPE_CHECKING:
     import torch
@@ -135,7 +135,7 @@ def run(args: argparse.Namespace) -> int:
         maps = attribkit.saliency(model, image, target=asked, top_k=args.top_k, method=attributor)
         smoothed = None if smooth is None else attribkit.saliency(model, image, target=maps.labels, method=smooth)
         crop = image.input_rgb
-        stem = slug(path.stem)
+        stem = file_name(path.stem)  # distinct photos never share a file (a b.jpg, a_b.jpg)
         classes = []
         for k, (label, cls, score) in enumerate(zip(maps.labels, maps.names, maps.scores)):
             name = f"{stem}_{slug(cls)}_{slug(args.method)}{suffix}"
