@@ -95,3 +95,25 @@ def attribkit_register(registry: Registrar) -> None:
     third-party plugin therefore overrides a built-in. Mark an implementation ``tryfirst=True`` to win over
     other third-party plugins, or ``trylast=True`` to yield to them.
     """
+
+
+class Deferred:
+    """A factory ``factory(model, **options)`` that imports ``module`` and builds its ``class_name`` on first
+    use, so that registering a plugin's methods imports none of its heavy dependencies.
+
+    Example
+    -------
+    >>> registry.add_attributor("captum:occlusion", Deferred("attribkit_captum._methods", "CaptumOcclusion"),
+    ...                         options=("window", "stride"))  # doctest: +SKIP
+    """
+
+    def __init__(self, module: str, class_name: str) -> None:
+        self.module, self.class_name = module, class_name
+
+    def __call__(self, model: Any, **options: Any) -> Any:
+        import importlib
+
+        return getattr(importlib.import_module(self.module), self.class_name)(model, **options)
+
+    def __repr__(self) -> str:
+        return f"{self.module.split('.')[0]}.{self.class_name}"

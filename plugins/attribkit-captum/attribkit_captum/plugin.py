@@ -6,10 +6,8 @@ method's class when it is first built, so ``attribkit plugins`` and unrelated me
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
-
 from attribkit import Registrar, hookimpl
+from attribkit.hookspecs import Deferred
 
 #: attribkit name -> (class in attribkit_captum._methods, one-line description for ``attribkit plugins``,
 #: the class's keyword options). The options are declared here, not read from the class, so that
@@ -25,21 +23,8 @@ METHODS = {
 }
 
 
-class _Deferred:
-    """``factory(model, **options)`` that imports its class on first use."""
-
-    def __init__(self, class_name: str) -> None:
-        self.class_name = class_name
-
-    def __call__(self, model: Any, **options: Any) -> Any:
-        methods = importlib.import_module("attribkit_captum._methods")
-        return getattr(methods, self.class_name)(model, **options)
-
-    def __repr__(self) -> str:
-        return f"attribkit_captum.{self.class_name}"
-
-
 @hookimpl
 def attribkit_register(registry: Registrar) -> None:
     for name, (class_name, description, options) in METHODS.items():
-        registry.add_attributor(name, _Deferred(class_name), description=description, options=options)
+        registry.add_attributor(name, Deferred("attribkit_captum._methods", class_name), description=description,
+                                options=options)

@@ -6,10 +6,8 @@ factory imports the method's class when it is first built, so ``attribkit plugin
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
-
 from attribkit import Registrar, hookimpl
+from attribkit.hookspecs import Deferred
 
 _CAM = ("layer", "aug_smooth", "eigen_smooth")
 
@@ -28,21 +26,8 @@ METHODS = {
 }
 
 
-class _Deferred:
-    """``factory(model, **options)`` that imports its class on first use."""
-
-    def __init__(self, class_name: str) -> None:
-        self.class_name = class_name
-
-    def __call__(self, model: Any, **options: Any) -> Any:
-        methods = importlib.import_module("attribkit_gradcam._methods")
-        return getattr(methods, self.class_name)(model, **options)
-
-    def __repr__(self) -> str:
-        return f"attribkit_gradcam.{self.class_name}"
-
-
 @hookimpl
 def attribkit_register(registry: Registrar) -> None:
     for name, (class_name, description, options) in METHODS.items():
-        registry.add_attributor(name, _Deferred(class_name), description=description, options=options)
+        registry.add_attributor(name, Deferred("attribkit_gradcam._methods", class_name), description=description,
+                                options=options)

@@ -5,10 +5,8 @@ Registration does not import Zennit: each factory imports its class when it is f
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
-
 from attribkit import Registrar, hookimpl
+from attribkit.hookspecs import Deferred
 
 _OPTIONS = ("epsilon", "stabilizer", "canonizer")
 
@@ -23,21 +21,8 @@ METHODS = {
 }
 
 
-class _Deferred:
-    """``factory(model, **options)`` that imports its class on first use."""
-
-    def __init__(self, class_name: str) -> None:
-        self.class_name = class_name
-
-    def __call__(self, model: Any, **options: Any) -> Any:
-        methods = importlib.import_module("attribkit_zennit._methods")
-        return getattr(methods, self.class_name)(model, **options)
-
-    def __repr__(self) -> str:
-        return f"attribkit_zennit.{self.class_name}"
-
-
 @hookimpl
 def attribkit_register(registry: Registrar) -> None:
     for name, (class_name, description, options) in METHODS.items():
-        registry.add_attributor(name, _Deferred(class_name), description=description, options=options)
+        registry.add_attributor(name, Deferred("attribkit_zennit._methods", class_name), description=description,
+                                options=options)
