@@ -42,7 +42,7 @@ import torch
 import attribkit
 from attribkit.data import read_annotations
 from attribkit.localisation import photo_saliency
-from attribkit.metrics import iou
+from attribkit.metrics import bootstrap_interval, iou
 from attribkit.models import Preprocessing, attach_info, model_info
 
 #: Map kinds: how the true class's map is made. ``product`` multiplies two other kinds' maps (each
@@ -273,13 +273,6 @@ def folds(n: int, k: int = 5, seed: int = 0) -> np.ndarray:
     return fold
 
 
-def bootstrap(values: np.ndarray, reps: int = 2000, seed: int = 0) -> tuple[float, float]:
-    """95% percentile interval of the mean of ``values`` (photos resampled with replacement)."""
-    rng = np.random.default_rng(seed)
-    means = values[rng.integers(0, len(values), (reps, len(values)))].mean(1)
-    return float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
-
-
 def cross_validate(hits: dict[str, np.ndarray], fold: np.ndarray) -> tuple[np.ndarray, list[str]]:
     """Held-out hit per photo: on each fold, the setting best on the other folds (ties: first key)."""
     keys = list(hits)
@@ -324,7 +317,7 @@ def report(cache: Path, data: Path, groups: list[str]) -> None:
 
 
 def _ci(values: np.ndarray) -> str:
-    lo, hi = bootstrap(np.asarray(values, float))
+    lo, hi = bootstrap_interval(np.asarray(values, float))
     return f"[{100 * lo:.1f}, {100 * hi:.1f}]"
 
 
