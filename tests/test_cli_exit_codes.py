@@ -138,3 +138,13 @@ def test_a_runtime_failure_still_exits_1(tmp_path, capsys):
     bad.write_text("not an image")
     status, err = _run(capsys, "saliency", str(bad), "--out", str(tmp_path / "o"))
     assert status == 1 and "not a readable image" in err
+
+
+def test_study_takes_top_k_0_and_refuses_below(tmp_path, capsys, no_model):
+    # --top-k 0 (the annotated class alone) is the study's documented choice; saliency's least is 1.
+    with pytest.raises(AssertionError, match="the model was loaded"):  # past the usage checks
+        _run(capsys, "study", "--methods", "saliency", "--data", str(tmp_path), "--out", str(tmp_path / "o"),
+             "--top-k", "0")
+    status, err = _run(capsys, "study", "--methods", "saliency", "--data", str(tmp_path), "--out",
+                       str(tmp_path / "o"), "--top-k", "-1")
+    assert status == 2 and "--top-k must be at least 0; got -1" in err

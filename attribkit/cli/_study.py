@@ -40,7 +40,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--allow-outside-paths", action="store_true",
                    help="accept photo paths in an annotation file that lead outside its folder")
     add_model_args(p)
-    p.set_defaults(func=run)
+    p.set_defaults(func=run, top_k_minimum=0)
 
 
 #: The study's numeric options and their least values.

@@ -33,12 +33,13 @@ def exit_status(exc: BaseException) -> int:
 def check_usage(args: argparse.Namespace) -> None:
     """Refuse, with :class:`CommandError` status 2, what can be known wrong before loading a model: an
     unknown method, localiser, preset or option, an option value of the wrong type or out of the
-    localiser's range, ``--top-k`` below 1, a torchvision model without ``--weights``, a missing weights
+    localiser's range, ``--top-k`` below 1 (0 for a study), a torchvision model without ``--weights``, a missing weights
     file. The registry knows names and options without a model (it loads only the plugins asked for).
     """
     top_k = getattr(args, "top_k", None)
-    if top_k is not None and top_k < 1:
-        raise CommandError(f"--top-k must be at least 1; got {top_k}", status=USAGE)
+    least = getattr(args, "top_k_minimum", 1)  # a study may localise the annotated class alone (--top-k 0)
+    if top_k is not None and top_k < least:
+        raise CommandError(f"--top-k must be at least {least}; got {top_k}", status=USAGE)
     if hasattr(args, "model") and hasattr(args, "weights"):
         _check_model(args.model, args.weights)
     try:
