@@ -28,7 +28,7 @@ def main() -> None:
     run_study(
         helpers.tiny_classifier(), photos, methods=["saliency", "random"], localisers=["above_mean"],
         localiser_options={"above_mean": {"noise": 0.5}}, out=out, workers=workers,
-        steps=4, gallery=2, progress=False,
+        steps=4, gallery=2, progress=False, road=3, sanity=2,
     )
 
 

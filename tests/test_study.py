@@ -46,7 +46,7 @@ def _run(out: Path, photos: Path, *, workers: int = 0, **kw):
         return run_study(
             helpers.tiny_classifier(), photos, methods=METHODS, localisers=["above_mean"],
             localiser_options={"above_mean": {"noise": 0.5}}, out=out, workers=workers, steps=4,
-            gallery=2, progress=False, **kw,
+            gallery=2, progress=False, road=3, sanity=2, **kw,
         )
     finally:
         torch.set_num_threads(threads)
@@ -76,7 +76,10 @@ def _same_results(out: Path, reference) -> None:
 def test_study_writes_records_table_plots_and_static_html(reference, photos):
     out = reference.out
     records = reference.records
-    assert len(records) == 6 * 2 * 2  # photos x methods x (one map + one box)
+    # photos x methods x (one map + one box), and the checks on the first photos: ROAD 3, sanity 2.
+    assert len(records) == 6 * 2 * 2 + 3 * 2 + 2 * 2
+    assert sorted({r["image"] for r in records if r["kind"] == "road"}) == ["photo00", "photo01", "photo02"]
+    assert sorted({r["image"] for r in records if r["kind"] == "sanity"}) == ["photo00", "photo01"]
     maps = [r for r in records if r["kind"] == "map"]
     assert all(0 <= r["deletion_auc"] <= 1 and 0 <= r["insertion_auc"] <= 1 for r in maps)
     assert all(len(r["deletion_curve"]) == 5 and r["fractions"] == [0, 0.25, 0.5, 0.75, 1] for r in maps)
@@ -85,11 +88,11 @@ def test_study_writes_records_table_plots_and_static_html(reference, photos):
     assert [(row.method, row.localiser, row.images) for row in reference.rows] == [
         ("saliency", "above_mean", 6), ("random", "above_mean", 6)]
     csv = (out / "results.csv").read_text().splitlines()
-    assert csv[0] == ("method,localiser,images,deletion_auc,insertion_auc,pointing,max_box_acc,loc_accuracy,"
-                      "mean_iou")
+    assert csv[0].startswith("method,localiser,images,deletion_auc,deletion_auc_low,deletion_auc_high,")
+    assert "road_morf,road_morf_low,road_morf_high" in csv[0] and csv[0].endswith(",sanity")
     assert len(csv) == 3
     assert (out / "results.md").read_text().startswith("| method")
-    for name in ("metrics.png", "curves.png", "index.html"):
+    for name in ("metrics.png", "curves.png", "sanity.png", "index.html"):
         assert (out / name).stat().st_size > 1000
     page = (out / "index.html").read_text()
     assert "http://" not in page and "https://" not in page and "<script" not in page

@@ -33,6 +33,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--top-k", type=int, default=5,
                    help="for photos with ground-truth boxes, also localise the model's top-k classes (the "
                         "ILSVRC top-1/top-5 localisation error; 0: only the annotated class; default 5)")
+    p.add_argument("--road", type=int, default=0, metavar="N",
+                   help="ROAD (Rong et al. 2022, MoRF and LeRF with noisy linear imputation) for the first N "
+                        "photos; about 4 s per photo and method on two CPU cores (default 0: none)")
+    p.add_argument("--sanity", type=int, default=0, metavar="N",
+                   help="model-parameter randomisation sanity check (Adebayo et al. 2018, cascading, block by "
+                        "block) for the first N photos (default 0: none)")
     p.add_argument("--map-batch", type=int, default=8, help="photos per forward pass of the maps (default 8)")
     p.add_argument("--options", default=None, metavar="JSON",
                    help='per-name options, e.g. \'{"captum:gradcam": {"layer": "blocks.5"}, '
@@ -45,7 +51,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 #: The study's numeric options and their least values.
 MINIMUMS = {"--limit": 1, "--workers": 0, "--steps": 0, "--batch-size": 1, "--gallery": 0, "--top-k": 0,
-            "--map-batch": 1}
+            "--map-batch": 1, "--road": 0, "--sanity": 0}
 
 
 def check_numbers(args: argparse.Namespace, minimums: dict[str, int]) -> None:
@@ -113,7 +119,7 @@ def run(args: argparse.Namespace) -> int:
         steps=args.steps, batch_size=args.batch_size, gallery=args.gallery,
         method_options={k: v for k, v in options.items() if k in methods},
         localiser_options={k: v for k, v in options.items() if k in localisers},
-        top_k=args.top_k, map_batch=args.map_batch,
+        top_k=args.top_k, map_batch=args.map_batch, road=args.road, sanity=args.sanity,
     )
     if result is not None:
         print((result.out / "results.md").read_text(), end="")

@@ -201,13 +201,38 @@ def map_similarity(
     return MapSimilarity(**{name: np.asarray(v) for name, v in scores.items()})
 
 
-def parameter_layers(model: torch.nn.Module, inputs: torch.Tensor) -> tuple[str, ...]:
+def parameter_layers(model: torch.nn.Module, inputs: torch.Tensor, *, blocks: int | None = None) -> tuple[str, ...]:
     """Names of ``model``'s modules that hold parameters of their own, top (logits) first.
 
     The order is the reverse of the order in which one forward pass over ``inputs[:1]`` enters them (so
     a model whose modules are registered out of execution order is still randomised from the top);
     modules that the forward pass never runs are left out.
+
+    With ``blocks=n`` the modules are grouped by name prefix into the coarsest blocks that give at least
+    ``n`` steps (or the finest there are): the first ``d`` dot-separated parts of each name, for the least
+    depth ``d`` that makes ``n`` distinct names. For a timm EfficientNet that is ``classifier``, ``bn2``,
+    ``conv_head``, ``blocks.6``, ..., ``blocks.0``, ``bn1``, ``conv_stem`` (12 steps) rather than every
+    convolution; Adebayo et al. (2018, figure 2) randomise Inception v3 block by block in the same way.
+
+    Raises
+    ------
+    ValueError
+        ``blocks`` below 1.
     """
+    names = _entered_layers(model, inputs)
+    if blocks is None:
+        return names
+    if blocks < 1:
+        raise ValueError(f"blocks must be >= 1; got {blocks}")
+    deepest = max((n.count(".") + 1 for n in names), default=1)
+    for depth in range(1, deepest + 1):
+        grouped = tuple(dict.fromkeys(".".join(n.split(".")[:depth]) for n in names))
+        if len(grouped) >= blocks:
+            return grouped
+    return names
+
+
+def _entered_layers(model: torch.nn.Module, inputs: torch.Tensor) -> tuple[str, ...]:
     entered: list[str] = []
     handles = []
     for name, module in model.named_modules():

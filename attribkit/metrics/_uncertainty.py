@@ -9,7 +9,7 @@ outcomes are right/wrong, Wilcoxon's signed-rank test otherwise.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -33,15 +33,20 @@ def bootstrap_interval(
     confidence: float = 0.95,
     resamples: int = RESAMPLES,
     seed: int = 0,
+    statistic: Callable[[np.ndarray], float] | None = None,
 ) -> tuple[float, float]:
     """Percentile bootstrap interval of the mean of per-photo ``values`` (photos resampled).
 
     Parameters
     ----------
     values
-        ``[N]`` per-photo outcomes (1/0 for right/wrong, IoUs, AUCs); finite.
+        ``[N]`` per-photo outcomes (1/0 for right/wrong, IoUs, AUCs); finite. With ``statistic``:
+        ``[N, ...]``, one row per photo.
     confidence
         Coverage of the interval, in ``(0, 1)``.
+    statistic
+        Instead of the mean: a function of the resampled rows ``[N, ...]`` to a number, for statistics
+        that are not means of per-photo values (MaxBoxAcc: the best map threshold of the mean hit curve).
 
     Returns
     -------
@@ -53,13 +58,23 @@ def bootstrap_interval(
     ValueError
         Empty or non-finite ``values``; ``confidence`` outside ``(0, 1)``.
     """
-    arr = _values(values, "values")
     if not 0.0 < confidence < 1.0:
         raise ValueError(f"confidence must be in (0, 1); got {confidence}")
-    if arr.size == 1 or np.all(arr == arr[0]):
-        return float(arr[0]), float(arr[0])
     from scipy.stats import bootstrap
 
+    if statistic is not None:
+        rows = np.asarray(values, dtype=np.float64)
+        _values(rows, "values")
+        if len(rows) == 1 or np.all(rows == rows[:1]):
+            return float(statistic(rows)), float(statistic(rows))
+        # Photos are resampled by index, so a row keeps its shape whatever the statistic reads of it.
+        result = bootstrap((np.arange(len(rows)),), lambda idx: statistic(rows[idx.astype(int)]),
+                           confidence_level=confidence, n_resamples=resamples, method="percentile",
+                           vectorized=False, rng=np.random.default_rng(seed))
+        return float(result.confidence_interval.low), float(result.confidence_interval.high)
+    arr = _values(values, "values")
+    if arr.size == 1 or np.all(arr == arr[0]):
+        return float(arr[0]), float(arr[0])
     result = bootstrap((arr,), np.mean, confidence_level=confidence, n_resamples=resamples, method="percentile",
                        vectorized=True, rng=np.random.default_rng(seed))
     return float(result.confidence_interval.low), float(result.confidence_interval.high)

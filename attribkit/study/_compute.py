@@ -16,7 +16,6 @@ from __future__ import annotations
 import sys
 import time
 import warnings
-import zlib
 from collections.abc import Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass
@@ -34,6 +33,7 @@ from attribkit.data._image import LoadedImage, load_image
 from attribkit.errors import AnnotationError, AttribkitWarning, ImageError
 from attribkit.localisation._maps import crop_maps, photo_saliency
 from attribkit.study._batches import pad_batch, pad_rows
+from attribkit.study._checks import road_record, sanity_records, seed_of
 from attribkit.study._data import StudyImage
 from attribkit.study._gallery import complete, gallery_path, save_localisation, save_map, save_photo
 from attribkit.study._records import Key, Record, RecordWriter
@@ -46,6 +46,8 @@ class MapPlan:
 
     label: str
     attributor: Any
+    factory: Any = None
+    """``factory(model)`` builds the same attributor for another model (the sanity check's randomised ones)."""
 
 
 @dataclass(frozen=True)
@@ -67,6 +69,12 @@ class Plan:
     """For photos with ground truth: also the model's top-k classes (the ILSVRC protocol); 0: only the truth."""
     batch: int
     """Photos per forward pass; every batch is padded to it."""
+    road: frozenset[str] = frozenset()
+    """Photos that get ROAD records (:mod:`attribkit.study._checks`)."""
+    sanity: frozenset[str] = frozenset()
+    """Photos that get model-randomisation records."""
+    sanity_layers: tuple[str, ...] = ()
+    """The blocks randomised, top first."""
 
 
 @dataclass
@@ -96,10 +104,6 @@ class _Job:
     box: BoxPlan
     record: bool
     """Whether the record is missing (else only the gallery picture is)."""
-
-
-def _seed(*parts: str) -> int:
-    return zlib.crc32("|".join(parts).encode())
 
 
 def _best_iou(box: Sequence[int] | None, truths: Sequence[Sequence[int]]) -> float | None:
@@ -171,8 +175,7 @@ def compute(
 
     skipped = {} if skipped is None else skipped
     device = model_device(model)
-    per_photo = len(plan.maps) + len(plan.boxes)
-    bar = tqdm(total=len(items) * per_photo, desc="study", unit="result",
+    bar = tqdm(total=sum(len(record_keys(item.name, plan)) for item in items), desc="study", unit="result",
                disable=None if progress else True, leave=False, file=sys.stderr)
     missing = {item.name: _missing(item, plan, done, out, item.name in gallery_names) for item in items}
     bar.update(sum(len(record_keys(item.name, plan) & done) for item in items))
@@ -197,10 +200,12 @@ def compute(
                 batch = group[start : start + plan.batch]
                 photos = _forward(model, batch, plan, device, gallery_names, out, skipped)
                 for map_plan in plan.maps.values():
-                    chosen = [p for p in photos if any(k[2] == map_plan.label for k in missing[p.item.name])]
+                    chosen = [p for p in photos if any(k[2] == map_plan.label and k[0] != "sanity"
+                                                       for k in missing[p.item.name])]
                     if chosen:
                         _maps(model, chosen, map_plan, plan, missing, done, executor, pending, out, writer,
                               timings, steps=steps, batch_size=batch_size, bar=bar)
+                    _sanity(model, photos, map_plan, plan, missing, writer, bar)
                     finish({f for f in pending if f.done()})
                     # Bound the queue: maps must not run far ahead of the localisers (memory).
                     while len(pending) > 4 * max(workers, 1) + plan.batch:
@@ -215,6 +220,8 @@ def compute(
 def record_keys(name: str, plan: Plan) -> set[Key]:
     """The keys of every record a photo gets in this plan."""
     keys = {("map", name, label, "") for label in plan.maps}
+    keys |= {(kind, name, label, "") for kind, chosen in (("road", plan.road), ("sanity", plan.sanity))
+             if name in chosen for label in plan.maps}
     return keys | {("box", name, b.map_label, b.label) for b in plan.boxes}
 
 
@@ -228,7 +235,8 @@ def _missing(item: StudyImage, plan: Plan, done: set[Key], out: Path, in_gallery
     keys = record_keys(item.name, plan)
     todo = keys - done
     if in_gallery:
-        todo |= {k for k in keys if not complete(gallery_path(out, item.name, *[p for p in k[2:] if p]))}
+        todo |= {k for k in keys if k[0] in ("map", "box")
+                 and not complete(gallery_path(out, item.name, *[p for p in k[2:] if p]))}
         if not complete(gallery_path(out, item.name, "photo")):
             todo.add(_photo_key(item.name))
     return todo
@@ -301,7 +309,7 @@ def _maps(
     # when the same batch is computed again (see attribkit.study._batches for what batching changes).
     # The caller's random state is left as it was (fork_rng).
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-        torch.manual_seed(_seed(*[p.item.name for p in photos], map_plan.label))
+        torch.manual_seed(seed_of(*[p.item.name for p in photos], map_plan.label))
         maps = crop_maps(map_plan.attributor, x, targets)[: len(photos)]
     maps_np = maps.cpu().numpy()
     ms = (time.perf_counter() - start) * 1000 / len(photos)
@@ -328,6 +336,9 @@ def _maps(
                                 "ms": ms * photo.charge})
                 writer.append(record)
                 bar.update()
+        if ("road", name, label, "") in missing[name]:
+            writer.append(road_record(model, photo.loaded.tensor.to(device), maps[i, k], photo.target, name, label))
+            bar.update()
         for box in plan.boxes:
             box_key: Key = ("box", name, label, box.label)
             if box.map_label == label and box_key in missing[name]:
@@ -336,6 +347,19 @@ def _maps(
                 future = executor.submit(localise_job, box.spec, photo.loaded.rgb, classes,
                                          photo.loaded.geometry, seeds, k)
                 pending[future] = _Job(photo, box, box_key not in done)
+
+
+def _sanity(model: torch.nn.Module, photos: Sequence[_Photo], map_plan: MapPlan, plan: Plan,
+            missing: dict[str, set[Key]], writer: RecordWriter, bar: Any) -> None:
+    """The model-randomisation records of the photos of a batch that miss theirs (padded like the maps)."""
+    chosen = [p for p in photos if ("sanity", p.item.name, map_plan.label, "") in missing[p.item.name]]
+    if not chosen:
+        return
+    x = pad_batch(torch.cat([p.loaded.tensor for p in chosen]).to(model_device(model)), plan.batch)
+    for record in sanity_records(model, x, [p.target for p in chosen], [p.item.name for p in chosen],
+                                 map_plan.label, map_plan.factory, plan.sanity_layers):
+        writer.append(record)
+        bar.update()
 
 
 def _box_record(job: _Job, result: dict[str, Any], out: Path, writer: RecordWriter,

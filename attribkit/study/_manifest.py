@@ -8,10 +8,11 @@ otherwise reuse the old records under the new settings. So the first run writes 
   weights, whichever file or code they came from);
 - ``steps`` (the deletion/insertion curves) and ``top_k`` (the classes localised per annotated photo);
 - for each map label, the attributor and all its options (averaging included: ``seed`` and the like are
-  among them); for each localiser label, the localiser and its options.
+  among them); for each localiser label, the localiser and its options;
+- when a study runs them, the settings of its ROAD and sanity-check records (:mod:`attribkit.study._checks`).
 
 A later run with the same folder must agree on every one it shares; it may add map and localiser labels
-(more methods) and photos. Anything else is refused with an :class:`~attribkit.errors.OptionError` naming
+(more methods), photos, and a check it did not run before. Anything else is refused with an :class:`~attribkit.errors.OptionError` naming
 the setting that differs. Not stored: what changes only speed or float rounding (``workers``,
 ``map_batch``, ``batch_size``) and what is not a record (``gallery``).
 """
@@ -88,6 +89,9 @@ def _difference(old: dict[str, Any], new: dict[str, Any]) -> str | None:
     for key in ("steps", "top_k"):
         if _text(old.get(key)) != _text(new[key]):
             return f"{key}={old.get(key)!r}, not {key}={new[key]!r}"
+    for check in ("road", "sanity"):  # a check may be added to a study, not changed
+        if check in old and check in new and _text(old[check]) != _text(new[check]):
+            return f"{check} settings {_text(old[check])}, not {_text(new[check])}"
     for group, noun in (("maps", "method"), ("localisers", "localiser")):
         for label, now in new[group].items():
             was = old.get(group, {}).get(label)
@@ -118,7 +122,7 @@ def check_and_store(out: Path, wanted: dict[str, Any], *, has_records: bool) -> 
         if differs is not None:
             raise OptionError(f"{out}: this study was computed with {differs}; use another --out for other "
                               "settings (or the same settings to resume)")
-        merged = {**wanted, "maps": {**stored.get("maps", {}), **wanted["maps"]},
+        merged = {**stored, **wanted, "maps": {**stored.get("maps", {}), **wanted["maps"]},
                   "localisers": {**stored.get("localisers", {}), **wanted["localisers"]}}
         if merged == stored:
             return

@@ -21,7 +21,8 @@ from attribkit.errors import AttribkitWarning
 
 Record = dict[str, Any]
 #: ``(kind, image, method, localiser)``: ``kind`` is ``"map"`` (faithfulness of one method's map, with
-#: ``localiser == ""``) or ``"box"`` (one localiser on that map).
+#: ``localiser == ""``), ``"box"`` (one localiser on that map), or one of the checks ``"road"`` and
+#: ``"sanity"`` (:mod:`attribkit.study._checks`, ``localiser == ""``).
 Key = tuple[str, str, str, str]
 
 RECORDS_DIR = "records"
@@ -71,7 +72,8 @@ def _drop_partial_line(path: Path) -> None:
 
 
 #: The fields a record must have to be used: its key, and what the tables read (older records have them).
-_REQUIRED = {"map": (), "box": ("localiser", "box", "iou")}
+_REQUIRED = {"map": (), "box": ("localiser", "box", "iou"), "road": ("fractions", "morf", "lerf"),
+             "sanity": ("layers", "spearman", "spearman_abs", "ssim", "hog")}
 
 
 def _problem(value: Any, *, timing: bool = False) -> str | None:
@@ -80,7 +82,7 @@ def _problem(value: Any, *, timing: bool = False) -> str | None:
         return f"expected a JSON object, got {type(value).__name__}"
     kind = value.get("kind")
     if kind not in _REQUIRED:
-        return f"'kind' must be 'map' or 'box', got {kind!r}"
+        return f"'kind' must be one of {', '.join(map(repr, _REQUIRED))}, got {kind!r}"
     missing = [k for k in ("image", "method", *(("ms",) if timing else _REQUIRED[kind])) if k not in value]
     if missing:
         return f"no {', '.join(repr(k) for k in missing)}"

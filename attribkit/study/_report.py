@@ -11,7 +11,8 @@ import numpy as np
 
 from attribkit.study._gallery import GALLERY_DIR, gallery_path
 from attribkit.study._records import Record
-from attribkit.study._summary import COLUMNS, Row, skipped_note, to_csv, to_markdown
+from attribkit.study._summary import (COLUMNS, SANITY_THRESHOLD, Row, cell_with_interval, comparisons, shown_columns,
+                                     skipped_note, to_csv, to_markdown)
 
 
 def plot_metrics(path: Path, rows: Sequence[Row]) -> Path:
@@ -20,48 +21,115 @@ def plot_metrics(path: Path, rows: Sequence[Row]) -> Path:
 
     panels = [("deletion_auc", "deletion AUC (lower is better)", True),
               ("insertion_auc", "insertion AUC (higher is better)", True),
+              ("road_morf", "ROAD MoRF (lower is better)", True),
+              ("road_lerf", "ROAD LeRF (higher is better)", True),
               ("pointing", "pointing game", True),
-              ("max_box_acc", "MaxBoxAcc", True),
-              ("loc_accuracy", "localisation accuracy (IoU >= 0.5)", False)]
-    fig = Figure(figsize=(4 * len(panels), 4))
-    for ax, (column, title, per_method) in zip(fig.subplots(1, len(panels)), panels):
-        shown: dict[str, float] = {}
+              ("max_box_acc_v2", "MaxBoxAccV2", True),
+              ("loc_accuracy", "GT-known localisation (IoU >= 0.5)", False)]
+    panels = [p for p in panels if any(getattr(r, p[0]) is not None for r in rows)] or panels[:1]
+    columns = min(len(panels), 4)
+    fig = Figure(figsize=(4.5 * columns, 4.5 * math.ceil(len(panels) / columns)))
+    axes = np.atleast_1d(fig.subplots(math.ceil(len(panels) / columns), columns)).ravel()
+    for ax in axes[len(panels):]:
+        ax.set_visible(False)
+    for ax, (column, title, per_method) in zip(axes, panels):
+        shown: dict[str, Row] = {}
         for row in rows:
             label = row.method if per_method else f"{row.method}\n{row.localiser}"
-            value = getattr(row, column)
-            if value is not None:
-                shown.setdefault(label, value)
-        ax.bar(range(len(shown)), list(shown.values()), color="#4c72b0")
+            if getattr(row, column) is not None:
+                shown.setdefault(label, row)
+        values = [getattr(r, column) for r in shown.values()]
+        spans = np.array([r.intervals.get(column, (v, v)) for r, v in zip(shown.values(), values)]).reshape(-1, 2)
+        error = np.abs(spans.T - np.array(values)) if len(values) else None
+        ax.bar(range(len(shown)), values, yerr=error, capsize=2, color="#4c72b0", ecolor="#333")
         ax.set_xticks(range(len(shown)), list(shown), rotation=60, ha="right", fontsize=8)
         ax.set_title(title, fontsize=10)
         if not shown:
             ax.set_yticks([])
             ax.text(0.5, 0.5, "no data (no ground-truth boxes or no localiser)", ha="center", va="center",
                     transform=ax.transAxes, fontsize=9)
+    fig.suptitle("mean per method; bars: 95% bootstrap interval (photos resampled)", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     return path
 
 
+def _colours(n: int) -> list[object]:
+    """Distinct line colours for up to 20 methods (tab20), then repeating."""
+    from matplotlib import colormaps
+
+    return [colormaps["tab20"](i % 20) for i in range(n)]
+
+
 def plot_curves(path: Path, records: Sequence[Record]) -> Path:
-    """Mean deletion and insertion curves per method (the areas the table reports)."""
+    """Mean deletion, insertion and ROAD curves per method (the areas and means the table reports)."""
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(10, 4))
-    axes = fig.subplots(1, 2)
-    for ax, curve, title in ((axes[0], "deletion", "deletion"), (axes[1], "insertion", "insertion")):
-        by_method: dict[str, list[Record]] = {}
+    panels = []  # (title, x label, {method: (fractions, [curves])})
+    for curve, verb in (("deletion", "deleted"), ("insertion", "inserted")):
+        by_method: dict[str, tuple[list[float], list[list[float]]]] = {}
         for r in records:
             if r["kind"] == "map" and r.get(f"{curve}_curve"):
-                by_method.setdefault(r["method"], []).append(r)
-        for method, mine in by_method.items():
-            scores = np.mean([r[f"{curve}_curve"] for r in mine], axis=0)
-            ax.plot(mine[0]["fractions"], scores, label=f"{method} ({np.mean([r[f'{curve}_auc'] for r in mine]):.3f})")
-        ax.set_xlabel(f"fraction of pixels {'deleted' if curve == 'deletion' else 'inserted'}")
+                by_method.setdefault(r["method"], (r["fractions"], []))[1].append(r[f"{curve}_curve"])
+        panels.append((f"{curve} curves (legend: AUC)", f"fraction of pixels {verb}", by_method, "auc"))
+    for order, title in (("morf", "ROAD MoRF: most relevant removed first"),
+                         ("lerf", "ROAD LeRF: least relevant removed first")):
+        by_method = {}
+        for r in records:
+            if r["kind"] == "road":
+                by_method.setdefault(r["method"], (r["fractions"], []))[1].append(r[order])
+        panels.append((f"{title} (legend: mean)", "fraction of pixels removed and imputed", by_method, "mean"))
+    panels = [p for p in panels if p[2]] or panels[:2]
+    fig = Figure(figsize=(6 * len(panels), 5))
+    for ax, (title, xlabel, by_method, summary) in zip(np.atleast_1d(fig.subplots(1, len(panels))), panels):
+        for colour, (method, (fractions, curves)) in zip(_colours(len(by_method)), by_method.items()):
+            mean = np.mean(curves, axis=0)
+            value = np.trapezoid(mean, fractions) if summary == "auc" else float(mean.mean())
+            ax.plot(fractions, mean, color=colour, label=f"{method} ({value:.3f})")
+        ax.set_xlabel(xlabel)
         ax.set_ylabel("class probability")
-        ax.set_title(f"{title} curves (mean over photos; AUC in legend)", fontsize=10)
+        ax.set_title(f"{title}, mean over photos", fontsize=10)
         if by_method:
             ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    return path
+
+
+def plot_sanity(path: Path, records: Sequence[Record]) -> Path | None:
+    """The cascading randomisation curves: per method, the similarity of its maps to the trained model's
+    as blocks are re-drawn from the top (Adebayo et al. 2018, figure 2); ``None`` without sanity records."""
+    from matplotlib.figure import Figure
+
+    by_method: dict[str, list[Record]] = {}
+    for r in records:
+        if r["kind"] == "sanity":
+            by_method.setdefault(r["method"], []).append(r)
+    if not by_method:
+        return None
+    layers = next(iter(by_method.values()))[0]["layers"]
+    measures = (("spearman_abs", "Spearman rank correlation, absolute maps"),
+                ("spearman", "Spearman rank correlation, signed maps"),
+                ("ssim", "SSIM"), ("hog", "HOG similarity"))
+    fig = Figure(figsize=(20, 5.5))
+    axes = fig.subplots(1, len(measures))
+    steps = np.arange(len(layers) + 1)
+    for ax, (measure, title) in zip(axes, measures):
+        for colour, (method, mine) in zip(_colours(len(by_method)), by_method.items()):
+            with np.errstate(all="ignore"):
+                curve = np.nanmean(np.array([r[measure] for r in mine], dtype=np.float64), axis=0)
+            ax.plot(steps, [1.0, *curve], marker="o", markersize=3, color=colour, label=method)
+        if measure == "spearman_abs":
+            ax.axhline(SANITY_THRESHOLD, color="#999", linestyle="--", linewidth=1)
+        ax.set_xticks(steps, ["trained", *layers], rotation=70, ha="right", fontsize=7)
+        ax.set_ylim(-0.2, 1.05)
+        ax.set_title(title, fontsize=10)
+        ax.set_xlabel("blocks re-drawn, cumulatively from the logits")
+    axes[0].set_ylabel("similarity to the trained model's map")
+    axes[-1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0))
+    fig.suptitle(f"Model-parameter randomisation (cascading), mean over {len(next(iter(by_method.values())))} "
+                 f"photos: a map that explains the model falls (dashed: the pass threshold {SANITY_THRESHOLD})",
+                 fontsize=11)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     return path
@@ -98,11 +166,13 @@ def write_html(
     out = path.parent
     maps = {(r["image"], r["method"]): r for r in records if r["kind"] == "map"}
     boxes = {(r["image"], r["method"], r["localiser"]): r for r in records if r["kind"] == "box"}
-    head = "".join(f"<th title='{html.escape(v)}'>{html.escape(k)}</th>" for k, v in COLUMNS.items())
+    columns = shown_columns(rows)
+    head = "".join(f"<th title='{html.escape(COLUMNS[k])}'>{html.escape(k)}</th>" for k in columns)
     body = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(_metric(getattr(row, c)))}</td>" for c in COLUMNS) + "</tr>"
+        "<tr>" + "".join(f"<td>{html.escape(cell_with_interval(row, c))}</td>" for c in columns) + "</tr>"
         for row in rows
     )
+    compared = [line[2:] for line in comparisons(rows).splitlines() if line.startswith("- ")]
     parts = [
         "<!doctype html><html><head><meta charset='utf-8'>",
         f"<title>{html.escape(title)}</title><style>",
@@ -115,6 +185,10 @@ def write_html(
         f"<h1>{html.escape(title)}</h1>",
         "<p>" + ", ".join(f"{html.escape(k)}: <code>{html.escape(str(v))}</code>" for k, v in settings.items()) + "</p>",
         f"<h2>Results</h2><table><tr>{head}</tr>{body}</table>",
+        "<p>Brackets: 95% bootstrap interval, photos resampled. Hover a column's name for its meaning.</p>",
+        *(["<h3>Which differences are real</h3><p>Each row against the best on the same photos: mean "
+           "difference [95% paired bootstrap interval] and the paired test's p.</p><ul>"]
+          + [f"<li>{html.escape(line)}</li>" for line in compared] + ["</ul>"] if compared else []),
         *([f"<h3>{len(skipped)} photo(s) skipped (not in the table)</h3><ul>"]
           + [f"<li><code>{html.escape(n)}</code>: {html.escape(why)}</li>" for n, why in skipped.items()]
           + ["</ul>"] if skipped else []),
@@ -154,16 +228,22 @@ def write_report(
     settings: dict[str, object],
     skipped: dict[str, str] | None = None,
 ) -> dict[str, Path]:
-    """Write ``results.csv``, ``results.md``, ``metrics.png``, ``curves.png`` and ``index.html``; the
-    Markdown table and the page list the ``skipped`` photos (name → why)."""
+    """Write ``results.csv``, ``results.md``, ``metrics.png``, ``curves.png``, ``sanity.png`` (when the study
+    ran the sanity check) and ``index.html``; the Markdown table and the page compare the rows (which
+    differences are real) and list the ``skipped`` photos (name → why)."""
     files = {"csv": out / "results.csv", "markdown": out / "results.md"}
     files["csv"].write_text(to_csv(rows), encoding="utf-8")
-    files["markdown"].write_text(to_markdown(rows) + skipped_note(skipped or {}), encoding="utf-8")
+    files["markdown"].write_text(to_markdown(rows) + comparisons(rows) + skipped_note(skipped or {}),
+                                 encoding="utf-8")
     files["metrics_plot"] = plot_metrics(out / "metrics.png", rows)
     files["curves_plot"] = plot_curves(out / "curves.png", records)
+    sanity = plot_sanity(out / "sanity.png", records)
+    if sanity is not None:
+        files["sanity_plot"] = sanity
     shown = [i for i in images if (out / GALLERY_DIR).is_dir() and gallery_path(out, i, "photo").is_file()]
     files["html"] = write_html(out / "index.html", title="attribkit study", rows=rows, records=records,
                                images=shown, methods=methods, localisers=localisers,
-                               plots=[files["metrics_plot"], files["curves_plot"]], settings=settings,
+                               plots=[files[k] for k in ("metrics_plot", "curves_plot", "sanity_plot") if k in files],
+                               settings=settings,
                                skipped=skipped)
     return files

@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ from attribkit._core.registry import get_registry
 from attribkit.attribution import create_attributor
 from attribkit.models._info import model_info
 from attribkit.study._atomic import write_text
+from attribkit.study._checks import check_settings
 from attribkit.study._compute import BoxPlan, MapPlan, Plan, compute, record_keys
 from attribkit.study._data import DataSpec, StudyImage, class_of, study_images
 from attribkit.study._distributed import current_shard
@@ -110,8 +112,8 @@ def make_plan(model: torch.nn.Module, settings: Sequence[Setting], *, top_k: int
             raise ValueError(f"settings build map {r.map_label!r} with different attributor options: "
                              f"{built[r.map_label][1]} and {recipe[1]}")
         if r.map_label not in maps:
-            attributor = create_attributor(r.setting.attributor, model, **r.map_options, **r.attributor_options)
-            maps[r.map_label] = MapPlan(r.map_label, attributor)
+            factory = partial(_attributor_for, r.setting.attributor, {**r.map_options, **r.attributor_options})
+            maps[r.map_label] = MapPlan(r.map_label, factory(model), factory)
             built[r.map_label] = recipe
         if r.setting.localiser is None or r.localiser_label is None:
             continue
@@ -123,6 +125,10 @@ def make_plan(model: torch.nn.Module, settings: Sequence[Setting], *, top_k: int
             raise ValueError(f"localiser label {r.localiser_label!r} names two option sets")
         boxes.setdefault(key, BoxPlan(r.map_label, r.localiser_label, spec))
     return Plan(maps, list(boxes.values()), top_k, batch)
+
+
+def _attributor_for(name: str, options: Mapping[str, Any], model: torch.nn.Module) -> Any:
+    return create_attributor(name, model, **options)
 
 
 #: Per rank, the photos this run could not use: ``skipped/part-<rank>.json`` (name → why).
@@ -164,6 +170,8 @@ def compute_records(
     map_batch: int,
     distributed: bool | None,
     progress: bool,
+    road: int = 0,
+    sanity: int = 0,
 ) -> Computed | None:
     """Compute this process's share of the records; every record on rank 0 (``None`` on other ranks).
 
@@ -171,13 +179,18 @@ def compute_records(
     :class:`~attribkit.errors.OptionError` when ``out`` holds a study computed with other settings.
     """
     check_counts(steps=(steps, 0), gallery=(gallery, 0), batch_size=(batch_size, 1), workers=(workers, 0),
-                 top_k=(top_k, 0), map_batch=(map_batch, 1))
+                 top_k=(top_k, 0), map_batch=(map_batch, 1), road=(road, 0), sanity=(sanity, 0))
     if out.exists() and not out.is_dir():
         raise ValueError(f"out {out} exists and is not a folder")
     # The batch size is fixed by the whole dataset, not by a shard or by what a resumed run has left:
     # every run of the study sees the same shapes (see attribkit.study._batches).
     plan = make_plan(model, settings, top_k=top_k, batch=min(map_batch, len(items)))
-    wanted = manifest(model, [s.resolve() for s in settings], steps=steps, top_k=top_k)
+    checks = check_settings(model, _example(model), road=road, sanity=sanity) if road or sanity else {}
+    # The checks go to the first photos in the data's order, whichever shard computes them.
+    plan = replace(plan, road=frozenset(i.name for i in items[:road]),
+                   sanity=frozenset(i.name for i in items[:sanity]),
+                   sanity_layers=tuple(checks.get("sanity", {}).get("layers", ())))
+    wanted = {**manifest(model, [s.resolve() for s in settings], steps=steps, top_k=top_k), **checks}
     shard = current_shard(distributed)
     try:
         records_before = read_records(out) if out.is_dir() else []
@@ -199,6 +212,12 @@ def compute_records(
         return Computed(records, _skipped(out, items, plan, records))
     finally:
         shard.close()
+
+
+def _example(model: torch.nn.Module) -> torch.Tensor:
+    """A zero input of the model's size: one forward pass finds the blocks the sanity check randomises."""
+    size = model_info(model).preprocessing.crop
+    return torch.zeros(1, 3, size, size)
 
 
 def _write_skipped(path: Path, skipped: Mapping[str, str]) -> None:
@@ -224,6 +243,8 @@ def run_study(
     progress: bool = True,
     top_k: int = 5,
     map_batch: int = 8,
+    road: int = 0,
+    sanity: int = 0,
 ) -> StudyResult | None:
     """Run every setting (or every method × localiser) over ``data``; write the table, plots and HTML report.
 
@@ -265,6 +286,15 @@ def run_study(
     map_batch
         Photos per forward pass of the maps (every batch is padded to ``min(map_batch, photos)``, so a
         photo's map does not depend on the others in its batch).
+    road
+        The first ``road`` photos (in the data's order) also get ROAD (Rong et al. 2022): MoRF and LeRF
+        curves with noisy linear imputation at 10%..90% removed (:func:`attribkit.metrics.road`; about
+        4 s per photo and method on two CPU cores). ``0``: none.
+    sanity
+        The first ``sanity`` photos also get the cascading model-parameter randomisation test (Adebayo et
+        al. 2018) block by block (:func:`attribkit.metrics.model_randomisation`; one map per block). The
+        table's ``randomisation`` is the Spearman rank correlation of absolute maps once every block is
+        re-drawn, and ``sanity`` says whether it is below 0.5 with 95% confidence. ``0``: none.
 
     Returns
     -------
@@ -294,7 +324,7 @@ def run_study(
     items = study_images(data, class_index=lambda label: class_of(model, label))
     computed = compute_records(model, items, chosen, out=out, workers=workers, steps=steps, batch_size=batch_size,
                                gallery=gallery, top_k=top_k, map_batch=map_batch, distributed=distributed,
-                               progress=progress)
+                               progress=progress, road=road, sanity=sanity)
     if computed is None:
         return None
     records = computed.records
@@ -307,7 +337,8 @@ def run_study(
         method_names = list(dict.fromkeys(r.map_label for r in resolved))
         loc_names = list(dict.fromkeys(r.localiser_label for r in resolved if r.localiser_label))
     described = {"model": model_info(model).name, "photos": len(items), "methods": ",".join(method_names),
-                 "localisers": ",".join(loc_names) or "-", "curve steps": steps}
+                 "localisers": ",".join(loc_names) or "-", "curve steps": steps, "ROAD photos": min(road, len(items)),
+                 "sanity-check photos": min(sanity, len(items))}
     if computed.skipped:
         described["skipped photos"] = len(computed.skipped)
     files = write_report(out, rows, records, images=[i.name for i in items[:gallery]], methods=method_names,

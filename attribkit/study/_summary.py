@@ -11,7 +11,9 @@ import csv
 import io
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+import numpy as np
 
 from attribkit.study._records import Key, Record
 from attribkit.study._settings import Setting
@@ -34,11 +36,32 @@ METRICS = {
     "top1_error": "ILSVRC top-1 localisation error: the top class's box is not right (class and IoU >= 0.5)",
     "top5_error": "ILSVRC top-5 localisation error: none of the top-5 classes' boxes is right",
     "ms_per_photo": "milliseconds per photo: the map and the localiser, charged for the top-k classes",
+    "road_morf": "ROAD (Rong et al. 2022), most relevant pixels removed first and imputed: class probability "
+                 "averaged over 10%..90% removed (lower is better)",
+    "road_lerf": "ROAD, least relevant pixels removed first: class probability averaged over 10%..90% removed "
+                 "(higher is better)",
+    "randomisation": "sanity check (Adebayo et al. 2018): Spearman rank correlation of the absolute map with the "
+                     "trained model's once every block is re-drawn (cascading); low means the map depends on "
+                     "the learned weights",
+    "sanity": "'pass': randomisation below 0.5 with 95% confidence; 'fail': at or above 0.5 with 95% confidence; "
+              "'unclear': the interval straddles 0.5",
 }
 
+#: The sanity check's verdict threshold on ``randomisation`` (Spearman of absolute maps, every block
+#: re-drawn). Adebayo et al. (2018) judge by eye; this number makes the verdict reproducible: below 0.5 the
+#: randomised model's map ranks pixels more unlike than like the trained model's.
+SANITY_THRESHOLD = 0.5
+
+#: Metrics that are means of per-photo values, and whether higher is better (the paired comparisons).
+PER_PHOTO = {"deletion_auc": False, "insertion_auc": True, "road_morf": False, "road_lerf": True, "pointing": True,
+             "loc_accuracy": True, "mean_iou": True, "randomisation": False}
+
 #: The study's table (``results.csv``, ``results.md``, the HTML page).
-COLUMNS = {k: METRICS[k] for k in ("method", "localiser", "images", "deletion_auc", "insertion_auc", "pointing",
-                                   "max_box_acc", "loc_accuracy", "mean_iou")}
+COLUMNS = {k: METRICS[k] for k in ("method", "localiser", "images", "deletion_auc", "insertion_auc", "road_morf",
+                                   "road_lerf", "pointing", "max_box_acc", "max_box_acc_v2", "loc_accuracy",
+                                   "mean_iou", "randomisation", "sanity")}
+#: Columns whose cells carry a bootstrap interval (photos resampled): every mean, and the MaxBoxAccs.
+INTERVAL_COLUMNS = (*PER_PHOTO, "max_box_acc", "max_box_acc_v2")
 #: ``attribkit evaluate``'s table: its header name → the row's metric (GT-known is ``loc_accuracy``).
 EVALUATE_COLUMNS = {"setting": "setting", "subset": "subset", "images": "images", "gt_known": "loc_accuracy",
                     "top1_error": "top1_error", "top5_error": "top5_error", "max_box_acc": "max_box_acc",
@@ -64,6 +87,15 @@ class Row:
     setting: str = ""
     subset: str = "all"
     max_box_acc_v2: float | None = None
+    road_morf: float | None = None
+    road_lerf: float | None = None
+    randomisation: float | None = None
+    sanity: str | None = None
+    """``"pass"``, ``"fail"`` or ``"unclear"`` (see :data:`SANITY_THRESHOLD`); ``None``: not checked."""
+    intervals: Mapping[str, tuple[float, float]] = field(default_factory=dict, compare=False)
+    """Metric → its 95% bootstrap interval (photos resampled), for the metrics measured."""
+    per_photo: Mapping[str, Mapping[str, float]] = field(default_factory=dict, compare=False, repr=False)
+    """Metric of :data:`PER_PHOTO` → image → the photo's value: what the means and paired tests are made of."""
 
 
 def _mean(values: Sequence[float]) -> float | None:
@@ -106,10 +138,10 @@ def summarise(
         Milliseconds by record key (:func:`~attribkit.study._records.read_timings`) for ``ms_per_photo``.
     """
     records = sorted(records, key=lambda r: (r["kind"], r["image"], r["method"], r.get("localiser", "")))
-    maps = [r for r in records if r["kind"] == "map"]
+    maps = [r for r in records if r["kind"] in ("map", "road", "sanity")]
     boxes = [r for r in records if r["kind"] == "box"]
     if settings is None:
-        found_methods = list(dict.fromkeys([*methods, *sorted({r["method"] for r in maps})]))
+        found_methods = list(dict.fromkeys([*methods, *sorted({r["method"] for r in maps if r["kind"] == "map"})]))
         found_locs = list(dict.fromkeys([*localisers, *sorted({r["localiser"] for r in boxes})])) or ["-"]
         pairs = [("", m, loc) for m in found_methods for loc in found_locs]
     else:
@@ -127,17 +159,66 @@ def summarise(
     return rows
 
 
+def photo_values(maps: Sequence[Record], boxes: Sequence[Record]) -> dict[str, dict[str, float]]:
+    """Per metric of :data:`PER_PHOTO`, each photo's value (image → value) among one row's records.
+
+    ``maps`` holds the method's ``map``, ``road`` and ``sanity`` records, ``boxes`` its localiser's
+    ``box`` records. A photo without the metric (no curve steps, no ground truth, outside the checks'
+    photos, or a NaN correlation of two constant maps) is left out of that metric.
+    """
+    values: dict[str, dict[str, float]] = {k: {} for k in PER_PHOTO}
+    for r in maps:
+        image = r["image"]
+        if r["kind"] == "map":
+            for key in ("deletion_auc", "insertion_auc", "pointing"):
+                if r.get(key) is not None:
+                    values[key][image] = float(r[key])
+        elif r["kind"] == "road":
+            values["road_morf"][image] = math.fsum(r["morf"]) / len(r["morf"])
+            values["road_lerf"][image] = math.fsum(r["lerf"]) / len(r["lerf"])
+        elif r["kind"] == "sanity" and math.isfinite(r["spearman_abs"][-1]):
+            values["randomisation"][image] = float(r["spearman_abs"][-1])
+    for r in boxes:
+        if r["iou"] is not None:
+            values["loc_accuracy"][r["image"]] = float(r["iou"] >= 0.5)
+            values["mean_iou"][r["image"]] = float(r["iou"])
+    return values
+
+
+def _max_mean(rows: np.ndarray) -> float:
+    """MaxBoxAcc from per-photo hits ``[N, thresholds]`` (or ``[N, IoUs, thresholds]``: their mean)."""
+    best = rows.mean(axis=0).max(axis=-1)
+    return float(np.mean(best))
+
+
+def _verdict(value: float | None, interval: tuple[float, float] | None) -> str | None:
+    if value is None or interval is None:
+        return None
+    low, high = interval
+    return "pass" if high < SANITY_THRESHOLD else "fail" if low >= SANITY_THRESHOLD else "unclear"
+
+
 def _row(name: str, subset: str, method: str, loc: str, maps: Sequence[Record], boxes: Sequence[Record],
          timings: Mapping[Key, float] | None) -> Row:
-    curves = [r["box_acc"] for r in maps if "box_acc" in r]
+    from attribkit.metrics import bootstrap_interval
+
+    plain = [r for r in maps if r["kind"] == "map"]
+    values = photo_values(maps, boxes)
+    means = {k: _mean(list(v.values())) for k, v in values.items()}
+    intervals = {k: bootstrap_interval(list(v.values())) for k, v in values.items() if v}
+    curves = np.array([r["box_acc"] for r in plain if "box_acc" in r], dtype=np.float64)
+    tables = np.array([r["box_acc_v2"] for r in plain if "box_acc_v2" in r], dtype=np.float64)
     # MaxBoxAcc takes the best threshold for the whole dataset, not per photo: mean first, then max.
-    box_acc = max(math.fsum(column) / len(column) for column in zip(*curves)) if curves else None
-    box_acc_v2 = _max_box_acc_v2([r["box_acc_v2"] for r in maps if "box_acc_v2" in r])
-    hits = [r for r in boxes if r["iou"] is not None]
+    box_acc = _max_mean(curves) if len(curves) else None
+    box_acc_v2 = _max_mean(tables) if len(tables) else None
+    if len(curves):
+        intervals["max_box_acc"] = bootstrap_interval(curves, statistic=_max_mean)
+    if len(tables):
+        intervals["max_box_acc_v2"] = bootstrap_interval(tables, statistic=_max_mean)
     ms = None
     if timings is not None:
         per_photo = []
-        for r in maps:
+        for r in plain:
             cost = timings.get(("map", r["image"], method, ""))
             if loc != "-":
                 cut = timings.get(("box", r["image"], method, loc))
@@ -146,24 +227,11 @@ def _row(name: str, subset: str, method: str, loc: str, maps: Sequence[Record], 
                 per_photo.append(cost)
         ms = _mean(per_photo)
     return Row(
-        method, loc, len(maps),
-        _mean([r["deletion_auc"] for r in maps if r.get("deletion_auc") is not None]),
-        _mean([r["insertion_auc"] for r in maps if r.get("insertion_auc") is not None]),
-        _mean([r["pointing"] for r in maps if "pointing" in r]),
-        box_acc,
-        _mean([float(r["iou"] >= 0.5) for r in hits]),
-        _mean([r["iou"] for r in hits]),
-        _loc_error(boxes, 1), _loc_error(boxes, 5), ms, name, subset, box_acc_v2,
+        method, loc, len(plain), means["deletion_auc"], means["insertion_auc"], means["pointing"], box_acc,
+        means["loc_accuracy"], means["mean_iou"], _loc_error(boxes, 1), _loc_error(boxes, 5), ms, name, subset,
+        box_acc_v2, means["road_morf"], means["road_lerf"], means["randomisation"],
+        _verdict(means["randomisation"], intervals.get("randomisation")), intervals, values,
     )
-
-
-def _max_box_acc_v2(tables: Sequence[Sequence[Sequence[int]]]) -> float | None:
-    """From per-photo ``[IoU thresholds][map thresholds]`` hits: per IoU threshold the best map threshold
-    for the whole set (mean over photos first, then max), then the mean over IoU thresholds."""
-    if not tables:
-        return None
-    best = [max(math.fsum(column) / len(column) for column in zip(*per_iou)) for per_iou in zip(*tables)]
-    return math.fsum(best) / len(best)
 
 
 def _cell(value: object) -> str:
@@ -174,25 +242,94 @@ def _cell(value: object) -> str:
     return str(value)
 
 
+def cell_with_interval(row: Row, column: str) -> str:
+    value = getattr(row, column)
+    if value is None or column not in row.intervals:
+        return "n/a" if value is None else (f"{value:.3f}" if isinstance(value, float) else str(value))
+    low, high = row.intervals[column]
+    return f"{value:.3f} [{low:.3f}, {high:.3f}]"
+
+
+def shown_columns(rows: Sequence[Row]) -> list[str]:
+    """The columns with a value in some row (a study without ROAD has no ROAD column to read)."""
+    return [c for c in COLUMNS if c in ("method", "localiser", "images")
+            or any(getattr(r, c) is not None for r in rows)]
+
+
 def to_csv(rows: Sequence[Row]) -> str:
-    """The study's table as CSV (:data:`COLUMNS`)."""
+    """The study's table as CSV: every column of :data:`COLUMNS`, and ``<column>_low``/``<column>_high`` (the
+    95% bootstrap interval) after each of :data:`INTERVAL_COLUMNS`."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(COLUMNS)
+    header: list[str] = []
+    for c in COLUMNS:
+        header += [c, f"{c}_low", f"{c}_high"] if c in INTERVAL_COLUMNS else [c]
+    writer.writerow(header)
     for row in rows:
-        writer.writerow([_cell(getattr(row, c)) for c in COLUMNS])
+        cells: list[str] = []
+        for c in COLUMNS:
+            cells.append(_cell(getattr(row, c)))
+            if c in INTERVAL_COLUMNS:
+                cells += [_cell(v) for v in row.intervals.get(c, (None, None))]
+        writer.writerow(cells)
     return buffer.getvalue()
 
 
 def to_markdown(rows: Sequence[Row]) -> str:
-    """The study's table as Markdown, with a footnote per column."""
-    cells = [[_cell(getattr(row, c)) for c in COLUMNS] for row in rows]
-    header = list(COLUMNS)
-    widths = [max(len(x) for x in col) for col in zip(header, *cells)]
+    """The study's table as Markdown (mean [95% interval]), with a footnote per column shown."""
+    columns = shown_columns(rows)
+    cells = [[cell_with_interval(row, c) for c in columns] for row in rows]
+    widths = [max(len(x) for x in col) for col in zip(columns, *cells)]
     line = lambda r: "| " + " | ".join(c.ljust(w) for c, w in zip(r, widths)) + " |"  # noqa: E731
-    notes = "\n".join(f"- `{k}`: {v}" for k, v in COLUMNS.items())
-    return "\n".join([line(header), "|" + "|".join("-" * (w + 2) for w in widths) + "|",
-                      *map(line, cells), "", notes, ""])
+    notes = "\n".join(f"- `{k}`: {COLUMNS[k]}" for k in columns)
+    return "\n".join([line(columns), "|" + "|".join("-" * (w + 2) for w in widths) + "|",
+                      *map(line, cells), "", "Brackets: 95% bootstrap interval, photos resampled.", "", notes, ""])
+
+
+def comparisons(rows: Sequence[Row]) -> str:
+    """A Markdown section: per metric, the best row and the rows the data cannot tell from it.
+
+    Each row is compared with the best on the photos both have, by :func:`attribkit.metrics.paired_difference`
+    (paired bootstrap interval of the mean difference; McNemar or Wilcoxon p). Map metrics compare methods
+    (one row per method); the box metrics compare method × localiser rows. ``""`` when there is nothing to
+    compare.
+    """
+    from attribkit.metrics import paired_difference
+
+    lines = []
+    for metric, higher in PER_PHOTO.items():
+        per_method = metric not in ("loc_accuracy", "mean_iou")
+        seen: dict[str, Row] = {}
+        for row in rows:
+            if row.per_photo.get(metric):
+                seen.setdefault(row.method if per_method else f"{row.method} + {row.localiser}", row)
+        if len(seen) < 2:
+            continue
+        if metric == "randomisation":
+            continue  # a verdict per method against a threshold, not a ranking (the `sanity` column)
+        sign = 1.0 if higher else -1.0
+        best_label, best = max(seen.items(), key=lambda kv: sign * float(getattr(kv[1], metric)))
+        ties = []
+        for label, row in seen.items():
+            if label == best_label:
+                continue
+            common = sorted(set(row.per_photo[metric]) & set(best.per_photo[metric]))
+            if len(common) < 2:
+                continue
+            diff = paired_difference([row.per_photo[metric][i] for i in common],
+                                     [best.per_photo[metric][i] for i in common])
+            if not diff.distinguishable:
+                ties.append(f"`{label}` ({diff.mean:+.3f} [{diff.low:+.3f}, {diff.high:+.3f}], p={diff.p_value:.2g})")
+        better = "higher" if higher else "lower"
+        lines.append(f"- `{metric}` ({better} is better): best `{best_label}` {getattr(best, metric):.3f}; "
+                     + (f"not distinguishable from it: {', '.join(ties)}" if ties
+                        else "every other row differs from it (95% paired interval excludes 0)"))
+    if not lines:
+        return ""
+    return "\n".join(["", "## Which differences are real", "",
+                      "Each row against the best on the same photos: mean difference [95% paired bootstrap "
+                      "interval], and the paired test's p (McNemar for right/wrong outcomes, else Wilcoxon).",
+                      "", *lines, ""])
 
 
 def skipped_note(skipped: Mapping[str, str]) -> str:

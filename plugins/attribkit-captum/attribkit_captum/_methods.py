@@ -26,7 +26,10 @@ class CaptumIntegratedGradients(CaptumAttributor):
     Parameters
     ----------
     n_steps, method, internal_batch_size
-        Passed to ``captum.attr.IntegratedGradients.attribute``.
+        Passed to ``captum.attr.IntegratedGradients.attribute``; ``internal_batch_size=None`` passes
+        ``n_steps`` (one input's path per forward pass). Captum's own ``None`` runs every input's whole
+        path at once: 8 photos x 50 steps of an EfficientNet-Lite0 at 224 px took over 23 GB and were
+        killed for memory in a study.
     baseline
         The reference input, in the model's input space (``0.0`` is the dataset mean colour for
         mean/std-normalised models).
@@ -49,7 +52,7 @@ class CaptumIntegratedGradients(CaptumAttributor):
     def _attribute_one(self, inputs: torch.Tensor, target: torch.Tensor, extra: Any) -> torch.Tensor:
         return IntegratedGradients(self.scores).attribute(
             inputs, baselines=self.baseline, target=target, additional_forward_args=extra,
-            n_steps=self.n_steps, method=self.method, internal_batch_size=self.internal_batch_size,
+            n_steps=self.n_steps, method=self.method, internal_batch_size=self.internal_batch_size or self.n_steps,
         )
 
 
