@@ -25,7 +25,8 @@ def plot_metrics(path: Path, rows: Sequence[Row]) -> Path:
               ("road_lerf", "ROAD LeRF (higher is better)", True),
               ("pointing", "pointing game", True),
               ("max_box_acc_v2", "MaxBoxAccV2", True),
-              ("loc_accuracy", "GT-known localisation (IoU >= 0.5)", False)]
+              ("loc_accuracy", "GT-known localisation (IoU >= 0.5)", False),
+              ("randomisation", f"sanity check: similarity once randomised\n(below {SANITY_THRESHOLD} passes)", True)]
     panels = [p for p in panels if any(getattr(r, p[0]) is not None for r in rows)] or panels[:1]
     columns = min(len(panels), 4)
     fig = Figure(figsize=(4.5 * columns, 4.5 * math.ceil(len(panels) / columns)))
@@ -43,6 +44,8 @@ def plot_metrics(path: Path, rows: Sequence[Row]) -> Path:
         error = np.abs(spans.T - np.array(values)) if len(values) else None
         ax.bar(range(len(shown)), values, yerr=error, capsize=2, color="#4c72b0", ecolor="#333")
         ax.set_xticks(range(len(shown)), list(shown), rotation=60, ha="right", fontsize=8)
+        if column == "randomisation":
+            ax.axhline(SANITY_THRESHOLD, color="#999", linestyle="--", linewidth=1)
         ax.set_title(title, fontsize=10)
         if not shown:
             ax.set_yticks([])
@@ -55,10 +58,12 @@ def plot_metrics(path: Path, rows: Sequence[Row]) -> Path:
 
 
 def _colours(n: int) -> list[object]:
-    """Distinct line colours for up to 20 methods (tab20), then repeating."""
+    """Distinct line colours for up to 20 methods: tab20's ten dark shades first, then its light ones (its
+    own order pairs each dark colour with its light twin, which neighbouring methods then share)."""
     from matplotlib import colormaps
 
-    return [colormaps["tab20"](i % 20) for i in range(n)]
+    order = [*range(0, 20, 2), *range(1, 20, 2)]
+    return [colormaps["tab20"](order[i % 20]) for i in range(n)]
 
 
 def plot_curves(path: Path, records: Sequence[Record]) -> Path:

@@ -290,7 +290,8 @@ def comparisons(rows: Sequence[Row]) -> str:
     """A Markdown section: per metric, the best row and the rows the data cannot tell from it.
 
     Each row is compared with the best on the photos both have, by :func:`attribkit.metrics.paired_difference`
-    (paired bootstrap interval of the mean difference; McNemar or Wilcoxon p). Map metrics compare methods
+    (paired bootstrap interval of the mean difference; McNemar or Wilcoxon p); it differs from the best when
+    the interval excludes 0 and p < 0.05, and is listed as not distinguishable otherwise. Map metrics compare methods
     (one row per method); the box metrics compare method × localiser rows. ``""`` when there is nothing to
     compare.
     """
@@ -318,17 +319,20 @@ def comparisons(rows: Sequence[Row]) -> str:
                 continue
             diff = paired_difference([row.per_photo[metric][i] for i in common],
                                      [best.per_photo[metric][i] for i in common])
-            if not diff.distinguishable:
+            # Both must agree: with tens of photos the percentile interval alone is too narrow (6 photos
+            # that all move one way exclude 0, while Wilcoxon's p is at best 0.03).
+            if not (diff.distinguishable and diff.p_value < 0.05):
                 ties.append(f"`{label}` ({diff.mean:+.3f} [{diff.low:+.3f}, {diff.high:+.3f}], p={diff.p_value:.2g})")
         better = "higher" if higher else "lower"
         lines.append(f"- `{metric}` ({better} is better): best `{best_label}` {getattr(best, metric):.3f}; "
                      + (f"not distinguishable from it: {', '.join(ties)}" if ties
-                        else "every other row differs from it (95% paired interval excludes 0)"))
+                        else "every other row differs from it (95% paired interval excludes 0 and p < 0.05)"))
     if not lines:
         return ""
     return "\n".join(["", "## Which differences are real", "",
                       "Each row against the best on the same photos: mean difference [95% paired bootstrap "
-                      "interval], and the paired test's p (McNemar for right/wrong outcomes, else Wilcoxon).",
+                      "interval], and the paired test's p (McNemar for right/wrong outcomes, else Wilcoxon); "
+                      "a row differs from the best when the interval excludes 0 and p < 0.05.",
                       "", *lines, ""])
 
 
