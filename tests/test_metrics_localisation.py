@@ -137,6 +137,21 @@ def test_pointing_game_tolerance():
     assert pointing_game([peak(30, 30)], [truth], tolerance=16) == 1.0
 
 
+def test_pointing_game_per_class_mean():
+    m_hit = np.zeros((50, 50))
+    m_hit[5, 5] = 1.0
+    m_miss = np.zeros((50, 50))
+    m_miss[45, 45] = 1.0
+    truth = [(0, 0, 10, 10)]
+    maps = [m_hit, m_hit, m_hit, m_miss]  # class 7: 3 of 3 hits; class 9: 0 of 1
+    boxes = [truth] * 4
+    assert pointing_game(maps, boxes) == 0.75  # per photo
+    assert pointing_game(maps, boxes, classes=[7, 7, 7, 9]) == 0.5  # (1 + 0) / 2 classes
+    assert pointing_game(maps, boxes, classes=[7, 9, 7, 9]) == 0.75  # (1 + 0.5) / 2
+    with pytest.raises(ValueError, match="classes"):
+        pointing_game(maps, boxes, classes=[7])
+
+
 def test_pointing_game_any_box_and_average():
     m = np.zeros((100, 100))
     m[80, 80] = 1.0

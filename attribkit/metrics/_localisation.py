@@ -276,12 +276,20 @@ def pointing_game(
     ground_truth: Sequence[Sequence[BoxLike]],
     *,
     tolerance: float = 15.0,
+    classes: Sequence[int] | None = None,
 ) -> float:
     """Pointing game (Zhang et al. 2016, "Top-down neural attention by excitation backprop").
 
     A hit when the map's maximum (the first one in row-major order, for ties) lies inside a
     ground-truth box or within ``tolerance`` pixels of one (15 px in the paper); the score is
-    hits / images. Maps must be in the pixel grid of their boxes.
+    hits / images, or with ``classes`` (one class per map) the mean over classes of each class's
+    hit rate, as TorchRay reports it (Fong et al.'s benchmark code; a class with many photos then weighs
+    no more than a rare one). Maps must be in the pixel grid of their boxes.
+
+    Raises
+    ------
+    ValueError
+        Lists of different lengths, or a map that is not a non-empty ``[H, W]``.
 
     Example
     -------
@@ -290,6 +298,12 @@ def pointing_game(
     0.0
     """
     _check_lengths("saliency_maps", saliency_maps, "ground_truth", ground_truth)
+    if classes is not None:
+        _check_lengths("saliency_maps", saliency_maps, "classes", classes)
+        rates = [pointing_game([m for m, c in zip(saliency_maps, classes) if c == k],
+                               [t for t, c in zip(ground_truth, classes) if c == k], tolerance=tolerance)
+                 for k in sorted(set(classes))]
+        return sum(rates) / len(rates)
     hits = 0
     for m, truth in zip(saliency_maps, ground_truth):
         m = np.asarray(m, dtype=np.float64)
