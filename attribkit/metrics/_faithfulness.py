@@ -14,6 +14,7 @@ from typing import Literal, Union
 
 import torch
 
+from attribkit._core.inputs import check_inputs
 from attribkit._core.interfaces import TargetType
 from attribkit._core.guards import frozen
 from attribkit._core.outputs import class_scores
@@ -173,8 +174,7 @@ def _curve(
     batch_size: int,
     insert: bool,
 ) -> PerturbationCurve:
-    if not isinstance(inputs, torch.Tensor) or inputs.ndim != 4 or not inputs.is_floating_point():
-        raise ValueError(f"inputs must be a float tensor [N, C, H, W]; got {getattr(inputs, 'shape', inputs)}")
+    check_inputs(inputs)
     n, _, height, width = inputs.shape
     saliency = torch.as_tensor(saliency)
     if saliency.shape != (n, height, width):

@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from attribkit._core.guards import frozen, model_device
+from attribkit._core.inputs import check_inputs
 from attribkit._core.interfaces import TargetType
 from attribkit._core.outputs import class_scores
 from attribkit._core.targets import resolve_targets
@@ -231,8 +232,7 @@ def road(
     >>> curve = road(model, x, saliency_map(grads), target=285, order="morf")  # doctest: +SKIP
     >>> curve.mean()                                                            # doctest: +SKIP
     """
-    if not isinstance(inputs, torch.Tensor) or inputs.ndim != 4 or not inputs.is_floating_point():
-        raise ValueError(f"inputs must be a float tensor [N, C, H, W]; got {getattr(inputs, 'shape', inputs)}")
+    check_inputs(inputs)
     n, _, height, width = inputs.shape
     maps = torch.as_tensor(maps)
     if maps.shape != (n, height, width):

@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 from attribkit._core.guards import frozen, model_device
+from attribkit._core.inputs import check_inputs
 from attribkit._core.interfaces import Attributor, TargetType
 from attribkit._core.outputs import class_scores
 from attribkit._core.targets import resolve_targets
@@ -274,11 +275,6 @@ def _attributions(factory: AttributorFactory, model: torch.nn.Module, inputs: to
     return _as_maps(out, "attributions")
 
 
-def _check_inputs(inputs: torch.Tensor) -> None:
-    if not isinstance(inputs, torch.Tensor) or inputs.ndim != 4 or not inputs.is_floating_point():
-        raise ValueError(f"inputs must be a float tensor [N, C, H, W]; got {getattr(inputs, 'shape', inputs)}")
-
-
 def _targets(model: torch.nn.Module, inputs: torch.Tensor, target: TargetType) -> torch.Tensor:
     with frozen(model), torch.no_grad():
         resolved = resolve_targets(target, None, class_scores(model, inputs))
@@ -345,7 +341,7 @@ def model_randomisation(
     """
     if mode not in ("cascading", "independent"):
         raise OptionError(f"mode must be 'cascading' or 'independent'; got {mode!r}")
-    _check_inputs(inputs)
+    check_inputs(inputs)
     trained = copy.deepcopy(model)
     x = inputs.detach().to(model_device(trained))
     if layers is None:
@@ -404,7 +400,7 @@ def data_randomisation(
     MapSimilarity
         ``[N]`` per measure; a method that depends on what the model learned scores low.
     """
-    _check_inputs(inputs)
+    check_inputs(inputs)
     x = inputs.detach().to(model_device(trained_model))
     targets = _targets(trained_model, x, target)
     reference = _attributions(attributor_factory, trained_model, x, targets)
