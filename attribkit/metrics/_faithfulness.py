@@ -14,9 +14,9 @@ from typing import Literal, Union
 
 import torch
 
+from attribkit._core.guards import frozen
 from attribkit._core.inputs import check_inputs
 from attribkit._core.interfaces import TargetType
-from attribkit._core.guards import frozen
 from attribkit._core.outputs import class_scores
 from attribkit._core.targets import resolve_targets
 
