@@ -67,3 +67,21 @@ def dev_set() -> Path:
     if not (DEV_SET / "boxes.json").is_file():
         pytest.skip("the imagenet-dev photos are not beside this checkout (../shared/data)")
     return DEV_SET
+
+
+@pytest.fixture
+def study_registry():
+    """The process-wide registry with the study tests' localiser ``above_mean`` registered in code."""
+    import _study_helpers
+
+    with _study_helpers.study_registry():
+        yield
+
+
+@pytest.fixture
+def one_thread():
+    """One torch thread: records compared bit for bit need the same float operations in the same order."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

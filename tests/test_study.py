@@ -30,13 +30,6 @@ def photos(tmp_path_factory) -> Path:
     return folder
 
 
-@pytest.fixture
-def study_registry():
-    """The process-wide registry with the test localiser ``above_mean`` registered in code."""
-    with helpers.study_registry():
-        yield
-
-
 def _run(out: Path, photos: Path, *, workers: int = 0, **kw):
     # One thread, like the script's subprocesses (OMP_NUM_THREADS=1), so every run does the same float
     # operations in the same order and records can be compared bit for bit.

@@ -11,10 +11,14 @@ import torch
 
 from attribkit.errors import OptionError
 from attribkit.metrics import bootstrap_interval, model_randomisation, paired_difference, parameter_layers, road
-from attribkit.study import read_records, run_study, summarise
+from attribkit.study import run_study, summarise
 from attribkit.study._summary import SANITY_THRESHOLD, comparisons, to_csv, to_markdown
 
 import _study_helpers as helpers
+
+
+#: Records compared bit for bit: one torch thread for every test here (conftest.one_thread).
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
@@ -22,20 +26,6 @@ def photos(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("photos")
     helpers.write_photos(folder, 3)
     return folder
-
-
-@pytest.fixture
-def study_registry():
-    with helpers.study_registry():
-        yield
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def _run(out: Path, photos: Path, **kw):  # type: ignore[no-untyped-def]

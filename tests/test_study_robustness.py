@@ -21,25 +21,15 @@ from attribkit.study import StudyImage, read_records, run_study, study_images
 import _study_helpers as helpers
 
 
+#: Records compared bit for bit: one torch thread for every test here (conftest.one_thread).
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
 @pytest.fixture(scope="module")
 def photos(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("photos")
     helpers.write_photos(folder, 3)
     return folder
-
-
-@pytest.fixture
-def study_registry():
-    with helpers.study_registry():
-        yield
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def _run(out: Path, data, model=None, **kw):  # type: ignore[no-untyped-def]

@@ -25,22 +25,6 @@ def photos(tmp_path_factory) -> list[Path]:
     return helpers.write_photos(tmp_path_factory.mktemp("photos"), 6)
 
 
-@pytest.fixture
-def study_registry():
-    """The process-wide registry with the test localiser ``above_mean`` registered in code."""
-    with helpers.study_registry():
-        yield
-
-
-@pytest.fixture
-def one_thread():
-    # Records compared bit for bit need the same float operations in the same order: one thread.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _annotated(photos: list[Path]) -> list[StudyImage]:
     # The bright square of photo i is at rows 8..24, cols 10+i..30+i; labels vary so some are in the top-5.
     return [StudyImage(f"p{i}", p, label=i % 4, boxes=((10 + i, 8, 30 + i, 24),)) for i, p in enumerate(photos)]
