@@ -85,7 +85,7 @@ def test_study_writes_records_table_plots_and_static_html(reference, photos):
     assert "road_morf,road_morf_low,road_morf_high" in csv[0] and csv[0].endswith(",sanity")
     assert len(csv) == 3
     assert (out / "results.md").read_text().startswith("| method")
-    for name in ("metrics.png", "curves.png", "sanity.png", "index.html"):
+    for name in ("metrics.png", "curves.png", "sanity.png", "gallery.png", "index.html"):
         assert (out / name).stat().st_size > 1000
     page = (out / "index.html").read_text()
     assert "http://" not in page and "https://" not in page and "<script" not in page

@@ -140,6 +140,38 @@ def plot_sanity(path: Path, records: Sequence[Record]) -> Path | None:
     return path
 
 
+def plot_gallery(path: Path, out: Path, images: Sequence[str], methods: Sequence[str], *,
+                 rows: int = 4) -> Path | None:
+    """One sheet of the gallery: the first ``rows`` photos (ground truth in green), then each method's map
+    of the photo's class, a column per method; ``None`` when no gallery picture exists."""
+    from matplotlib.figure import Figure
+    from PIL import Image
+
+    shown = [i for i in images if gallery_path(out, i, "photo").is_file()][:rows]
+    if not shown:
+        return None
+    columns = ["photo", *methods]
+    fig = Figure(figsize=(1.5 * len(columns), 1.6 * len(shown) + 0.9))
+    axes = np.atleast_2d(fig.subplots(len(shown), len(columns)))
+    for r, image in enumerate(shown):
+        for c, column in enumerate(columns):
+            ax = axes[r, c]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            picture = gallery_path(out, image, column)
+            if picture.is_file():
+                with Image.open(picture) as img:
+                    ax.imshow(np.asarray(img.convert("RGB")))
+            if r == 0:
+                ax.set_title(column.replace(":", ":\n", 1), fontsize=7)
+        axes[r, 0].set_ylabel(image[-8:], fontsize=7)
+    fig.suptitle("Each method's map of the annotated class (bright: salient); ground-truth boxes in green",
+                 fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    return path
+
+
 def _img(out: Path, path: Path, caption: str) -> str:
     if not path.is_file():
         return f"<figure class='missing'><figcaption>{html.escape(caption)}: not computed</figcaption></figure>"
@@ -234,7 +266,7 @@ def write_report(
     skipped: dict[str, str] | None = None,
 ) -> dict[str, Path]:
     """Write ``results.csv``, ``results.md``, ``metrics.png``, ``curves.png``, ``sanity.png`` (when the study
-    ran the sanity check) and ``index.html``; the Markdown table and the page compare the rows (which
+    ran the sanity check), ``gallery.png`` (when it has gallery photos) and ``index.html``; the Markdown table and the page compare the rows (which
     differences are real) and list the ``skipped`` photos (name → why)."""
     files = {"csv": out / "results.csv", "markdown": out / "results.md"}
     files["csv"].write_text(to_csv(rows), encoding="utf-8")
@@ -242,13 +274,15 @@ def write_report(
                                  encoding="utf-8")
     files["metrics_plot"] = plot_metrics(out / "metrics.png", rows)
     files["curves_plot"] = plot_curves(out / "curves.png", records)
-    sanity = plot_sanity(out / "sanity.png", records)
-    if sanity is not None:
-        files["sanity_plot"] = sanity
+    for key, made in (("sanity_plot", plot_sanity(out / "sanity.png", records)),
+                      ("gallery_sheet", plot_gallery(out / "gallery.png", out, images, methods))):
+        if made is not None:
+            files[key] = made
     shown = [i for i in images if (out / GALLERY_DIR).is_dir() and gallery_path(out, i, "photo").is_file()]
     files["html"] = write_html(out / "index.html", title="attribkit study", rows=rows, records=records,
                                images=shown, methods=methods, localisers=localisers,
-                               plots=[files[k] for k in ("metrics_plot", "curves_plot", "sanity_plot") if k in files],
+                               plots=[files[k] for k in ("metrics_plot", "curves_plot", "sanity_plot", "gallery_sheet")
+                                      if k in files],
                                settings=settings,
                                skipped=skipped)
     return files
