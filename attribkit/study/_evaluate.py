@@ -155,11 +155,19 @@ def _pct(value: float | None) -> str:
     return "n/a" if value is None else f"{100 * value:.1f}"
 
 
+def _pct_interval(row: Row, column: str) -> str:
+    """``66.7 [62.1, 71.0]``: a percentage and its 95% bootstrap interval (``n/a`` when not measured)."""
+    value, interval = getattr(row, column), row.intervals.get(column)
+    if value is None or interval is None:
+        return _pct(value)
+    return f"{_pct(value)} [{_pct(interval[0])}, {_pct(interval[1])}]"
+
+
 def markdown(rows: Sequence[Row], spread: dict[str, Uncertainty] | None = None) -> str:
     """A Markdown table (percentages for accuracies and errors; 95% bootstrap intervals in brackets)."""
     spread = spread or {}
     head = ("setting", "photos", "subset", "GT-known acc [95% CI]", "vs centre box [95% CI]", "top-1 loc err",
-            "top-5 loc err", "MaxBoxAcc", "MaxBoxAccV2", "pointing", "ms/photo")
+            "top-5 loc err", "MaxBoxAcc [95% CI]", "MaxBoxAccV2 [95% CI]", "pointing [95% CI]", "ms/photo")
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         ms = "n/a" if r.ms_per_photo is None else f"{r.ms_per_photo:.0f}"
@@ -171,7 +179,8 @@ def markdown(rows: Sequence[Row], spread: dict[str, Uncertainty] | None = None) 
             vs = f"{100 * d.mean:+.1f} [{100 * d.low:+.1f}, {100 * d.high:+.1f}]"
         lines.append(
             f"| {r.setting} | {r.images} | {r.subset} | {acc} | {vs} | {_pct(r.top1_error)} | "
-            f"{_pct(r.top5_error)} | {_pct(r.max_box_acc)} | {_pct(r.max_box_acc_v2)} | {_pct(r.pointing)} | {ms} |"
+            f"{_pct(r.top5_error)} | {_pct_interval(r, 'max_box_acc')} | {_pct_interval(r, 'max_box_acc_v2')} | "
+            f"{_pct_interval(r, 'pointing')} | {ms} |"
         )
     notes = ("GT-known: the true class's box has IoU >= 0.5 with one of its ground-truth boxes. Intervals: "
              "bootstrap over photos (percentile, 2000 resamples); vs centre box: paired difference on the same "
