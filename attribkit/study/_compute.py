@@ -4,7 +4,9 @@ The main process loads a batch of photos, runs one forward pass for their classe
 map (attributor + map options) for all photos and classes of the batch at once, and hands (photo, maps) to
 localiser workers; it then goes on with the next map while they cut. Every finished result is appended to
 the records at once, so an interrupted study loses nothing. What is already recorded is not computed; a
-gallery picture that is missing or torn is made again (without a second record).
+gallery picture that is missing or torn is made again (without a second record). Photos chosen for the
+checks (:mod:`attribkit.study._checks`) get their ROAD record beside each map, and their sanity-check
+records per map label and batch, after the maps.
 
 A photo that cannot be read, or whose ground-truth box lies outside it, is skipped with a warning and
 reported (:func:`compute` fills ``skipped``); the others go on. A box that overlaps the photo but extends
