@@ -1,9 +1,10 @@
-"""A small comparative study: methods x localisers on two sample photos, with an HTML report.
+"""A small comparative study: methods x localisers on two sample photos, with ROAD, the randomisation
+sanity check, 95% intervals and an HTML report.
 
     python examples/study.py [OUT_DIR]
 
 The same from the shell: ``attribkit study --methods saliency,random --localisers threshold
---data samples:chelsea,coffee --out OUT_DIR``.
+--data samples:chelsea,coffee --road 2 --sanity 2 --out OUT_DIR``.
 """
 
 from __future__ import annotations
@@ -21,7 +22,13 @@ model = attribkit.load_model()
 methods = [m for m in ("saliency", "random", "captum:gradcam") if m in attribkit.list_attributors()]
 localisers = [loc for loc in ("graphcut", "threshold") if loc in attribkit.list_localisers()]
 
+# road=2, sanity=2: ROAD and the cascading randomisation check on both photos (the costly metrics; a
+# large study gives them to its first N photos). workers=0: two photos do not pay for a worker's start.
 result = run_study(model, "samples:chelsea,coffee", methods=methods, localisers=localisers, out=out,
-                   steps=8, workers=0, gallery=2)  # workers=0: two photos do not pay for a worker's start
+                   steps=8, workers=0, gallery=2, road=2, sanity=2)
 print((result.out / "results.md").read_text())
+for row in result.rows:
+    if row.localiser == localisers[0]:
+        print(f"{row.method}: similarity to the trained model's map once randomised {row.randomisation:.2f} "
+              f"{row.intervals['randomisation']} -> sanity check {row.sanity}")
 print(result.files["html"])
