@@ -29,6 +29,8 @@ result = run_study(model, "samples:chelsea,coffee", methods=methods, localisers=
 print((result.out / "results.md").read_text())
 for row in result.rows:
     if row.localiser == localisers[0]:
+        low, high = row.intervals["randomisation"]
+        # Two photos are too few for a verdict (it needs 8); the similarity is shown all the same.
         print(f"{row.method}: similarity to the trained model's map once randomised {row.randomisation:.2f} "
-              f"{row.intervals['randomisation']} -> sanity check {row.sanity}")
+              f"[{low:.2f}, {high:.2f}] -> sanity check: {row.sanity}")
 print(result.files["html"])

@@ -62,7 +62,7 @@ def test_road_and_sanity_records_are_the_metrics_called_directly(tmp_path, photo
     np.testing.assert_allclose(sanity["spearman_abs"], direct_check.per_input["spearman_abs"][:, 0], atol=1e-6)
     # The gradient depends on the weights; a seeded random map does not: the sanity check says so.
     rows = {row.method: row for row in result.rows}
-    assert rows["random"].randomisation == 1.0 and rows["random"].sanity == "fail"
+    assert rows["random"].randomisation == 1.0 and rows["random"].sanity == "too few"  # one photo: no verdict
     assert rows["saliency"].randomisation < 1.0
 
 
@@ -112,6 +112,8 @@ def test_every_mean_has_its_bootstrap_interval_and_the_sanity_verdict_follows_it
                + _records("c", straddling, [0.5] * 40, [0, 1] * 20))
     rows = {r.method: r for r in summarise(records, methods=["a", "b", "c"])}
     assert (rows["a"].sanity, rows["b"].sanity, rows["c"].sanity) == ("pass", "fail", "unclear")
+    few = {r.method: r.sanity for r in summarise([r for r in records if r["image"] < "p07"], methods=["a", "b"])}
+    assert few == {"a": "too few", "b": "too few", "c": "too few"}  # 7 photos: below SANITY_MIN_PHOTOS
     assert rows["a"].randomisation == pytest.approx(np.mean(low))
     assert rows["a"].intervals["randomisation"] == bootstrap_interval(low)
     assert rows["a"].intervals["randomisation"][1] < SANITY_THRESHOLD <= rows["b"].intervals["randomisation"][0]

@@ -44,13 +44,15 @@ METRICS = {
                      "trained model's once every block is re-drawn (cascading); low means the map depends on "
                      "the learned weights",
     "sanity": "'pass': randomisation below 0.5 with 95% confidence; 'fail': at or above 0.5 with 95% confidence; "
-              "'unclear': the interval straddles 0.5",
+              "'unclear': the interval straddles 0.5; 'too few': fewer than 8 photos checked",
 }
 
 #: The sanity check's verdict threshold on ``randomisation`` (Spearman of absolute maps, every block
 #: re-drawn). Adebayo et al. (2018) judge by eye; this number makes the verdict reproducible: below 0.5 the
 #: randomised model's map ranks pixels more unlike than like the trained model's.
 SANITY_THRESHOLD = 0.5
+#: Fewer photos give no verdict (``"too few"``): a percentile bootstrap of 2 or 3 values is no interval.
+SANITY_MIN_PHOTOS = 8
 
 #: Metrics that are means of per-photo values, and whether higher is better (the paired comparisons).
 PER_PHOTO = {"deletion_auc": False, "insertion_auc": True, "road_morf": False, "road_lerf": True, "pointing": True,
@@ -91,7 +93,8 @@ class Row:
     road_lerf: float | None = None
     randomisation: float | None = None
     sanity: str | None = None
-    """``"pass"``, ``"fail"`` or ``"unclear"`` (see :data:`SANITY_THRESHOLD`); ``None``: not checked."""
+    """``"pass"``, ``"fail"``, ``"unclear"`` or ``"too few"`` (see :data:`SANITY_THRESHOLD`,
+    :data:`SANITY_MIN_PHOTOS`); ``None``: not checked."""
     intervals: Mapping[str, tuple[float, float]] = field(default_factory=dict, compare=False)
     """Metric → its 95% bootstrap interval (photos resampled), for the metrics measured."""
     per_photo: Mapping[str, Mapping[str, float]] = field(default_factory=dict, compare=False, repr=False)
@@ -191,9 +194,11 @@ def _max_mean(rows: np.ndarray) -> float:
     return float(np.mean(best))
 
 
-def _verdict(value: float | None, interval: tuple[float, float] | None) -> str | None:
+def _verdict(value: float | None, interval: tuple[float, float] | None, photos: int) -> str | None:
     if value is None or interval is None:
         return None
+    if photos < SANITY_MIN_PHOTOS:
+        return "too few"
     low, high = interval
     return "pass" if high < SANITY_THRESHOLD else "fail" if low >= SANITY_THRESHOLD else "unclear"
 
@@ -230,7 +235,8 @@ def _row(name: str, subset: str, method: str, loc: str, maps: Sequence[Record], 
         method, loc, len(plain), means["deletion_auc"], means["insertion_auc"], means["pointing"], box_acc,
         means["loc_accuracy"], means["mean_iou"], _loc_error(boxes, 1), _loc_error(boxes, 5), ms, name, subset,
         box_acc_v2, means["road_morf"], means["road_lerf"], means["randomisation"],
-        _verdict(means["randomisation"], intervals.get("randomisation")), intervals, values,
+        _verdict(means["randomisation"], intervals.get("randomisation"), len(values["randomisation"])), intervals,
+        values,
     )
 
 
