@@ -31,6 +31,6 @@ for row in result.rows:
     if row.localiser == localisers[0]:
         low, high = row.intervals["randomisation"]
         # Two photos are too few for a verdict (it needs 8); the similarity is shown all the same.
-        print(f"{row.method}: similarity to the trained model's map once randomised {row.randomisation:.2f} "
+        print(f"{row.method}: similarity to the trained model's map over the cascade {row.randomisation:.2f} "
               f"[{low:.2f}, {high:.2f}] -> sanity check: {row.sanity}")
 print(result.files["html"])

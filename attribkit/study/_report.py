@@ -26,7 +26,7 @@ def plot_metrics(path: Path, rows: Sequence[Row]) -> Path:
               ("pointing", "pointing game", True),
               ("max_box_acc_v2", "MaxBoxAccV2", True),
               ("loc_accuracy", "GT-known localisation (IoU >= 0.5)", False),
-              ("randomisation", f"sanity check: similarity once randomised\n(below {SANITY_THRESHOLD} passes)", True)]
+              ("randomisation", f"sanity check: similarity over the cascade\n(below {SANITY_THRESHOLD} passes)", True)]
     panels = [p for p in panels if any(getattr(r, p[0]) is not None for r in rows)] or panels[:1]
     columns = min(len(panels), 4)
     fig = Figure(figsize=(4.5 * columns, 4.5 * math.ceil(len(panels) / columns)))

@@ -293,8 +293,8 @@ def run_study(
     sanity
         The first ``sanity`` photos also get the cascading model-parameter randomisation test (Adebayo et
         al. 2018) block by block (:func:`attribkit.metrics.model_randomisation`; one map per block). The
-        table's ``randomisation`` is the Spearman rank correlation of absolute maps once every block is
-        re-drawn, and ``sanity`` says whether it is below 0.5 with 95% confidence. ``0``: none.
+        table's ``randomisation`` is the Spearman rank correlation of absolute maps with the trained
+        model's, averaged over the cascade, and ``sanity`` says whether it is below 0.5 with 95% confidence. ``0``: none.
 
     Returns
     -------
