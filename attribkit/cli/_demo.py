@@ -47,8 +47,8 @@ def saliency_step(model: torch.nn.Module, photos: Photos, out: Path) -> list[Pat
     """Photo, the paper's map (one gradient), its 10-crop average (the paper's display maps), SmoothGrad and
     an overlay, for each photo's top-1 class."""
     import attribkit
-    from attribkit.cli._saliency import OVERLAY_BLUR, READING, SMOOTH_SAMPLES
-    from attribkit.render import is_low, overlay, probability_label, save_panel
+    from attribkit.cli._saliency import READING, SMOOTH_SAMPLES
+    from attribkit.render import OVERLAY_BLUR, is_low, overlay, probability_label, save_panel
 
     written = []
     for name, rgb in progress(photos.items(), desc="saliency", total=len(photos)):

@@ -23,9 +23,6 @@ from attribkit.cli._common import file_name, slug
 if TYPE_CHECKING:
     import torch
 
-#: σ of the blur of the overlaid map, as a fraction of its side: speckle reads as regions once blurred.
-OVERLAY_BLUR = 0.02
-
 #: How to read a saliency panel, in one line (the caption when no method caveat applies).
 READING = ("bright: the pixels whose small change most changes the class score (max over colours of |∂S_c/∂I|; "
            "each map scaled to its own 99.5th percentile)")
@@ -98,7 +95,7 @@ def method_caveat(method: str, model: torch.nn.Module) -> str | None:
 
 def run(args: argparse.Namespace) -> int:
     import attribkit
-    from attribkit.render import is_low, overlay, probability_label, save_panel
+    from attribkit.render import OVERLAY_BLUR, is_low, overlay, probability_label, save_panel
 
     if args.smooth < 0:
         raise CommandError(f"--smooth must be >= 0; got {args.smooth}", status=2)

@@ -3,6 +3,7 @@
 from attribkit.render._boxes import box_legend, draw_boxes
 from attribkit.render._figures import (
     LOW_PROBABILITY,
+    OVERLAY_BLUR,
     heatmap,
     is_low,
     overlay,
@@ -15,6 +16,7 @@ from attribkit.render._maps import save_map
 
 __all__ = [
     "LOW_PROBABILITY",
+    "OVERLAY_BLUR",
     "box_legend",
     "draw_boxes",
     "file_name",

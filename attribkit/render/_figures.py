@@ -45,6 +45,11 @@ def _resize_to(m: np.ndarray, height: int, width: int) -> np.ndarray:
     return np.asarray(img)
 
 
+#: σ of the display blur of an overlaid map, as a fraction of its side: a speckled gradient map reads as
+#: regions once blurred (the CLI's panels and a study's gallery; the map itself is unchanged).
+OVERLAY_BLUR = 0.02
+
+
 def overlay(
     rgb: np.ndarray,
     saliency: np.ndarray | torch.Tensor,

@@ -66,9 +66,11 @@ def save_photo(path: Path, crop: np.ndarray, truth: Sequence[Sequence[float]]) -
 
 
 def save_map(path: Path, crop: np.ndarray, saliency: np.ndarray) -> None:
-    from attribkit.render import overlay
+    """The map over the photo, display-blurred as the CLI's panels are (a raw gradient map's speckle is
+    invisible at gallery size)."""
+    from attribkit.render import OVERLAY_BLUR, overlay
 
-    _save(Image.fromarray(overlay(crop, saliency)), path)
+    _save(Image.fromarray(overlay(crop, saliency, blur=OVERLAY_BLUR)), path)
 
 
 def save_localisation(
