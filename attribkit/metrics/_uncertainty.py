@@ -10,6 +10,7 @@ outcomes are right/wrong, Wilcoxon's signed-rank test otherwise.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any
 from dataclasses import dataclass
 
 import numpy as np
@@ -62,21 +63,23 @@ def bootstrap_interval(
         raise ValueError(f"confidence must be in (0, 1); got {confidence}")
     from scipy.stats import bootstrap
 
-    if statistic is not None:
+    if statistic is None:
+        data = _values(values, "values")
+        if data.size == 1 or np.all(data == data[0]):
+            return float(data[0]), float(data[0])
+        stat: Callable[..., Any] = np.mean
+        vectorized = True
+    else:
         rows = np.asarray(values, dtype=np.float64)
         _values(rows, "values")
         if len(rows) == 1 or np.all(rows == rows[:1]):
-            return float(statistic(rows)), float(statistic(rows))
+            value = float(statistic(rows))
+            return value, value
         # Photos are resampled by index, so a row keeps its shape whatever the statistic reads of it.
-        result = bootstrap((np.arange(len(rows)),), lambda idx: statistic(rows[idx.astype(int)]),
-                           confidence_level=confidence, n_resamples=resamples, method="percentile",
-                           vectorized=False, rng=np.random.default_rng(seed))
-        return float(result.confidence_interval.low), float(result.confidence_interval.high)
-    arr = _values(values, "values")
-    if arr.size == 1 or np.all(arr == arr[0]):
-        return float(arr[0]), float(arr[0])
-    result = bootstrap((arr,), np.mean, confidence_level=confidence, n_resamples=resamples, method="percentile",
-                       vectorized=True, rng=np.random.default_rng(seed))
+        data, vectorized = np.arange(len(rows)), False
+        stat = lambda idx: statistic(rows[idx.astype(int)])  # noqa: E731
+    result = bootstrap((data,), stat, confidence_level=confidence, n_resamples=resamples, method="percentile",
+                       vectorized=vectorized, rng=np.random.default_rng(seed))
     return float(result.confidence_interval.low), float(result.confidence_interval.high)
 
 

@@ -37,14 +37,18 @@ def seed_of(*parts: str) -> int:
     return zlib.crc32("|".join(parts).encode())
 
 
-def check_settings(model: torch.nn.Module, example: torch.Tensor, *, road: int, sanity: int) -> dict[str, Any]:
-    """The ``study.json`` entries of the checks a study runs (``{}`` when neither)."""
+def check_settings(model: torch.nn.Module, *, road: int, sanity: int) -> dict[str, Any]:
+    """The ``study.json`` entries of the checks a study runs (``{}`` when neither). The sanity check's
+    blocks are found by one forward pass of a zero input of the model's crop size."""
     from attribkit.metrics import parameter_layers
+    from attribkit.models._info import model_info
 
     settings: dict[str, Any] = {}
     if road:
         settings["road"] = dict(ROAD_SETTINGS)
     if sanity:
+        size = model_info(model).preprocessing.crop
+        example = torch.zeros(1, 3, size, size)
         settings["sanity"] = {"mode": "cascading", "seed": SANITY_SEED,
                               "layers": list(parameter_layers(model, example, blocks=SANITY_BLOCKS))}
     return settings
@@ -64,23 +68,23 @@ def road_record(model: torch.nn.Module, x: torch.Tensor, saliency: torch.Tensor,
     return record
 
 
-def sanity_records(model: torch.nn.Module, x: torch.Tensor, targets: Sequence[int], images: Sequence[str],
+def sanity_records(model: torch.nn.Module, x: torch.Tensor, targets: torch.Tensor, images: Sequence[str],
                    method: str, factory: Any, layers: Sequence[str]) -> list[Record]:
-    """The randomisation records of ``images`` (the first ``len(images)`` rows of ``x``, the others padding).
+    """The randomisation records of ``images``: the first ``len(images)`` rows of ``x`` and ``targets``
+    (``[B, C, H, W]`` and ``[B]``; the other rows are the batch's padding).
 
     Each holds, per randomisation step (``layers[: l + 1]`` re-drawn), the similarity of the photo's map
     to the trained model's: Spearman of signed and absolute maps, SSIM, HOG (:func:`map_similarity`).
     """
     from attribkit.metrics import model_randomisation
 
-    padded = list(targets) + [targets[0]] * (x.shape[0] - len(targets))
     # Methods that draw random numbers (SmoothGrad, the random baseline) draw the same ones when the same
     # photos are checked again; the caller's random state is left as it was.
     device = x.device
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         torch.manual_seed(seed_of(*images, method, "sanity"))
-        result = model_randomisation(model, x, torch.tensor(padded, device=device), factory, mode="cascading",
-                                     layers=layers, seed=SANITY_SEED)
+        result = model_randomisation(model, x, targets, factory, mode="cascading", layers=layers,
+                                     seed=SANITY_SEED)
     return [
         {"kind": "sanity", "image": image, "method": method, "localiser": "", "layers": list(result.layers),
          **{measure: [float(v) for v in values[:, i]] for measure, values in result.per_input.items()}}

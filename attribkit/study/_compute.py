@@ -357,9 +357,11 @@ def _sanity(model: torch.nn.Module, photos: Sequence[_Photo], map_plan: MapPlan,
     chosen = [p for p in photos if ("sanity", p.item.name, map_plan.label, "") in missing[p.item.name]]
     if not chosen:
         return
-    x = pad_batch(torch.cat([p.loaded.tensor for p in chosen]).to(model_device(model)), plan.batch)
-    for record in sanity_records(model, x, [p.target for p in chosen], [p.item.name for p in chosen],
-                                 map_plan.label, map_plan.factory, plan.sanity_layers):
+    device = model_device(model)
+    x = pad_batch(torch.cat([p.loaded.tensor for p in chosen]).to(device), plan.batch)
+    targets = pad_batch(torch.tensor([p.target for p in chosen], device=device), plan.batch)
+    for record in sanity_records(model, x, targets, [p.item.name for p in chosen], map_plan.label,
+                                 map_plan.factory, plan.sanity_layers):
         writer.append(record)
         bar.update()
 

@@ -21,7 +21,7 @@ from attribkit.study._records import Record, read_timings
 from attribkit.study._runner import choose_settings, compute_records
 from attribkit.study._settings import Setting
 from attribkit.metrics import PairedDifference, bootstrap_interval, paired_difference
-from attribkit.study._summary import EVALUATE_COLUMNS, Row, skipped_note, summarise
+from attribkit.study._summary import EVALUATE_COLUMNS, Row, skipped_note, summarise, with_interval
 
 #: The blind baseline every setting is compared with, when the table has it.
 BASELINE = "centre box"
@@ -157,10 +157,7 @@ def _pct(value: float | None) -> str:
 
 def _pct_interval(row: Row, column: str) -> str:
     """``66.7 [62.1, 71.0]``: a percentage and its 95% bootstrap interval (``n/a`` when not measured)."""
-    value, interval = getattr(row, column), row.intervals.get(column)
-    if value is None or interval is None:
-        return _pct(value)
-    return f"{_pct(value)} [{_pct(interval[0])}, {_pct(interval[1])}]"
+    return with_interval(getattr(row, column), row.intervals.get(column), percent=True)
 
 
 def markdown(rows: Sequence[Row], spread: dict[str, Uncertainty] | None = None) -> str:
@@ -172,7 +169,7 @@ def markdown(rows: Sequence[Row], spread: dict[str, Uncertainty] | None = None) 
     for r in rows:
         ms = "n/a" if r.ms_per_photo is None else f"{r.ms_per_photo:.0f}"
         u = spread.get(r.setting) if r.subset == "all" else None
-        acc = _pct(r.loc_accuracy) + ("" if u is None else f" [{_pct(u.low)}, {_pct(u.high)}]")
+        acc = with_interval(r.loc_accuracy, None if u is None else (u.low, u.high), percent=True)
         vs = ""
         if u is not None and u.vs_baseline is not None:
             d = u.vs_baseline

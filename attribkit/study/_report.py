@@ -70,27 +70,30 @@ def plot_curves(path: Path, records: Sequence[Record]) -> Path:
     """Mean deletion, insertion and ROAD curves per method (the areas and means the table reports)."""
     from matplotlib.figure import Figure
 
-    panels = []  # (title, x label, {method: (fractions, [curves])})
+    # (title, x label, {method: (fractions, [curves], [the table's per-photo value])})
+    panels: list[tuple[str, str, dict[str, tuple[list[float], list[list[float]], list[float]]]]] = []
     for curve, verb in (("deletion", "deleted"), ("insertion", "inserted")):
-        by_method: dict[str, tuple[list[float], list[list[float]]]] = {}
+        by_method: dict[str, tuple[list[float], list[list[float]], list[float]]] = {}
         for r in records:
             if r["kind"] == "map" and r.get(f"{curve}_curve"):
-                by_method.setdefault(r["method"], (r["fractions"], []))[1].append(r[f"{curve}_curve"])
-        panels.append((f"{curve} curves (legend: AUC)", f"fraction of pixels {verb}", by_method, "auc"))
+                entry = by_method.setdefault(r["method"], (r["fractions"], [], []))
+                entry[1].append(r[f"{curve}_curve"])
+                entry[2].append(r[f"{curve}_auc"])
+        panels.append((f"{curve} curves (legend: AUC)", f"fraction of pixels {verb}", by_method))
     for order, title in (("morf", "ROAD MoRF: most relevant removed first"),
                          ("lerf", "ROAD LeRF: least relevant removed first")):
         by_method = {}
         for r in records:
             if r["kind"] == "road":
-                by_method.setdefault(r["method"], (r["fractions"], []))[1].append(r[order])
-        panels.append((f"{title} (legend: mean)", "fraction of pixels removed and imputed", by_method, "mean"))
+                entry = by_method.setdefault(r["method"], (r["fractions"], [], []))
+                entry[1].append(r[order])
+                entry[2].append(float(np.mean(r[order])))
+        panels.append((f"{title} (legend: mean)", "fraction of pixels removed and imputed", by_method))
     panels = [p for p in panels if p[2]] or panels[:2]
     fig = Figure(figsize=(6 * len(panels), 5))
-    for ax, (title, xlabel, by_method, summary) in zip(np.atleast_1d(fig.subplots(1, len(panels))), panels):
-        for colour, (method, (fractions, curves)) in zip(_colours(len(by_method)), by_method.items()):
-            mean = np.mean(curves, axis=0)
-            value = np.trapezoid(mean, fractions) if summary == "auc" else float(mean.mean())
-            ax.plot(fractions, mean, color=colour, label=f"{method} ({value:.3f})")
+    for ax, (title, xlabel, by_method) in zip(np.atleast_1d(fig.subplots(1, len(panels))), panels):
+        for colour, (method, (fractions, curves, summary)) in zip(_colours(len(by_method)), by_method.items()):
+            ax.plot(fractions, np.mean(curves, axis=0), color=colour, label=f"{method} ({np.mean(summary):.3f})")
         ax.set_xlabel(xlabel)
         ax.set_ylabel("class probability")
         ax.set_title(f"{title}, mean over photos", fontsize=10)
@@ -144,32 +147,28 @@ def plot_gallery(path: Path, out: Path, images: Sequence[str], methods: Sequence
                  rows: int = 4) -> Path | None:
     """One sheet of the gallery: the first ``rows`` photos (ground truth in green), then each method's map
     of the photo's class, a column per method; ``None`` when no gallery picture exists."""
-    from matplotlib.figure import Figure
     from PIL import Image
+
+    from attribkit.render import save_panel
 
     shown = [i for i in images if gallery_path(out, i, "photo").is_file()][:rows]
     if not shown:
         return None
-    columns = ["photo", *methods]
-    fig = Figure(figsize=(1.5 * len(columns), 1.6 * len(shown) + 0.9))
-    axes = np.atleast_2d(fig.subplots(len(shown), len(columns)))
+    pictures, titles = [], []
     for r, image in enumerate(shown):
-        for c, column in enumerate(columns):
-            ax = axes[r, c]
-            ax.set_xticks([])
-            ax.set_yticks([])
+        for column in ["photo", *methods]:
             picture = gallery_path(out, image, column)
             if picture.is_file():
                 with Image.open(picture) as img:
-                    ax.imshow(np.asarray(img.convert("RGB")))
-            if r == 0:
-                ax.set_title(column.replace(":", ":\n", 1), fontsize=7)
-        axes[r, 0].set_ylabel(image[-8:], fontsize=7)
-    fig.suptitle("Each method's map of the annotated class (bright: salient); ground-truth boxes in green",
-                 fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    return path
+                    pictures.append(np.asarray(img.convert("RGB")))
+            else:  # not computed (yet): a white tile keeps the columns aligned
+                pictures.append(np.full_like(pictures[-1], 255))
+            label = f"photo {image[-8:]}" if column == "photo" else column.replace(":", ":\n", 1) if r == 0 else ""
+            titles.append(label)
+    # A caption, not a suptitle: save_panel wraps it to the sheet's width, however few the methods.
+    return save_panel(path, pictures, titles, columns=len(methods) + 1, size=1.5,
+                      caption="Each method's map of the annotated class (bright: salient); "
+                              "ground-truth boxes in green")
 
 
 def _img(out: Path, path: Path, caption: str) -> str:

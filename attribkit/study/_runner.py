@@ -128,6 +128,7 @@ def make_plan(model: torch.nn.Module, settings: Sequence[Setting], *, top_k: int
 
 
 def _attributor_for(name: str, options: Mapping[str, Any], model: torch.nn.Module) -> Any:
+    """``create_attributor`` with the model last, so a ``partial`` of the rest builds it for any model."""
     return create_attributor(name, model, **options)
 
 
@@ -185,7 +186,7 @@ def compute_records(
     # The batch size is fixed by the whole dataset, not by a shard or by what a resumed run has left:
     # every run of the study sees the same shapes (see attribkit.study._batches).
     plan = make_plan(model, settings, top_k=top_k, batch=min(map_batch, len(items)))
-    checks = check_settings(model, _example(model), road=road, sanity=sanity) if road or sanity else {}
+    checks = check_settings(model, road=road, sanity=sanity)
     # The checks go to the first photos in the data's order, whichever shard computes them.
     plan = replace(plan, road=frozenset(i.name for i in items[:road]),
                    sanity=frozenset(i.name for i in items[:sanity]),
@@ -212,12 +213,6 @@ def compute_records(
         return Computed(records, _skipped(out, items, plan, records))
     finally:
         shard.close()
-
-
-def _example(model: torch.nn.Module) -> torch.Tensor:
-    """A zero input of the model's size: one forward pass finds the blocks the sanity check randomises."""
-    size = model_info(model).preprocessing.crop
-    return torch.zeros(1, 3, size, size)
 
 
 def _write_skipped(path: Path, skipped: Mapping[str, str]) -> None:

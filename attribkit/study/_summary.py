@@ -253,12 +253,20 @@ def _cell(value: object) -> str:
     return str(value)
 
 
+def with_interval(value: object, interval: tuple[float, float] | None, *, percent: bool = False) -> str:
+    """``0.512 [0.470, 0.551]`` (or ``51.2 [47.0, 55.1]`` with ``percent``); ``n/a`` for ``None``, the value
+    alone without an interval, and text as it is."""
+    if value is None:
+        return "n/a"
+    if not isinstance(value, float):
+        return str(value)
+    text = (lambda v: f"{100 * v:.1f}") if percent else (lambda v: f"{v:.3f}")
+    return text(value) if interval is None else f"{text(value)} [{text(interval[0])}, {text(interval[1])}]"
+
+
 def cell_with_interval(row: Row, column: str) -> str:
-    value = getattr(row, column)
-    if value is None or column not in row.intervals:
-        return "n/a" if value is None else (f"{value:.3f}" if isinstance(value, float) else str(value))
-    low, high = row.intervals[column]
-    return f"{value:.3f} [{low:.3f}, {high:.3f}]"
+    """A table cell: the row's ``column`` and its interval (:func:`with_interval`)."""
+    return with_interval(getattr(row, column), row.intervals.get(column))
 
 
 def shown_columns(rows: Sequence[Row]) -> list[str]:
@@ -310,6 +318,8 @@ def comparisons(rows: Sequence[Row]) -> str:
 
     lines = []
     for metric, higher in PER_PHOTO.items():
+        if metric == "randomisation":
+            continue  # a verdict per method against a threshold, not a ranking (the `sanity` column)
         per_method = metric not in ("loc_accuracy", "mean_iou")
         seen: dict[str, Row] = {}
         for row in rows:
@@ -317,8 +327,6 @@ def comparisons(rows: Sequence[Row]) -> str:
                 seen.setdefault(row.method if per_method else f"{row.method} + {row.localiser}", row)
         if len(seen) < 2:
             continue
-        if metric == "randomisation":
-            continue  # a verdict per method against a threshold, not a ranking (the `sanity` column)
         sign = 1.0 if higher else -1.0
         best_label, best = max(seen.items(), key=lambda kv: sign * float(getattr(kv[1], metric)))
         ties = []
