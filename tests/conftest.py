@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -9,6 +10,14 @@ import pytest
 import torch
 
 import attribkit
+
+# One intra-op thread for the whole suite, and for the CLI processes it starts (they inherit the
+# environment). On CI's 2 cores PyTorch's default of one thread per core stalls whenever the other core
+# is busy (a suite that took 5-6 minutes quiet took 56 under load); with one thread a busy core costs
+# at most its share. Numbers: the closing note of issue 20 and docs/benchmarks.md.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("MKL_NUM_THREADS", "1")
+torch.set_num_threads(1)
 
 #: The hand-boxed ImageNet dev photos live beside the checkout in CI; elsewhere those tests skip.
 DEV_SET = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "imagenet-dev"
