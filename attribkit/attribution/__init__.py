@@ -1,5 +1,6 @@
 """Attribution: the gradient engine every gradient-like method shares, the paper's saliency map, Grad-CAM,
-and the averaging wrappers that go around any attributor (10 crops, SmoothGrad, VarGrad, multi-scale).
+the averaging wrappers that go around any attributor (10 crops, SmoothGrad, VarGrad, multi-scale), and
+the base for methods that explain one class per call (:class:`PerClassAttributor`).
 
 Example
 -------
@@ -12,6 +13,7 @@ from attribkit.attribution._cam_layers import FeatureLayout, default_layer_name,
 from attribkit.attribution._compose import AVERAGING_OPTIONS, create_attributor, with_averaging
 from attribkit.attribution._gradient import GradientAttributor, saliency_map
 from attribkit.attribution._noise import SmoothGrad, VarGrad
+from attribkit.attribution._per_class import PerClassAttributor
 from attribkit.attribution._scales import MultiScale
 from attribkit.attribution._tencrop import TenCrop
 
@@ -22,6 +24,7 @@ __all__ = [
     "GradCAM",
     "GradientAttributor",
     "MultiScale",
+    "PerClassAttributor",
     "SmoothGrad",
     "TenCrop",
     "VarGrad",
