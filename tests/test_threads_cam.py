@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+import pytest
 import torch
 
 import attribkit
@@ -119,4 +120,16 @@ def test_gradcam_beside_saliency_deconvnet_and_localise_leaves_each_its_answer()
             lambda i=i: attributors["deconvnet"].attribute(x * (i + 1), target=[1, 4]),
             lambda i=i: attribkit.localise(model, photo(i)),  # the default: Grad-CAM
         ]
+    check_threaded(calls, model)
+@pytest.mark.parametrize("method", ["captum:gradcam", "pgc:gradcam", "zennit:epsilon_plus"])
+def test_a_layer_hooking_bridge_beside_saliency_leaves_each_its_answer(method):
+    model = shared_model()
+    torch.manual_seed(3)
+    x = torch.randn(2, 3, 16, 16)
+    bridged = attribkit.create_attributor(method, model)
+    saliency = attribkit.create_attributor("saliency", model)
+    calls: list[Callable[[], Any]] = []
+    for i in range(CALLS // 2):
+        calls += [lambda i=i: bridged.attribute(x + i, target=[2, 5]),
+                  lambda i=i: saliency.attribute(x - i, target=[2, 5])]
     check_threaded(calls, model)

@@ -13,13 +13,14 @@ from attribkit.attribution._cam_layers import FeatureLayout, default_layer_name,
 from attribkit.attribution._compose import AVERAGING_OPTIONS, create_attributor, with_averaging
 from attribkit.attribution._gradient import GradientAttributor, saliency_map
 from attribkit.attribution._noise import SmoothGrad, VarGrad
-from attribkit.attribution._per_class import PerClassAttributor
+from attribkit.attribution._per_class import Explainer, PerClassAttributor
 from attribkit.attribution._scales import MultiScale
 from attribkit.attribution._tencrop import TenCrop
 
 __all__ = [
     "AVERAGING_OPTIONS",
     "Averaging",
+    "Explainer",
     "FeatureLayout",
     "GradCAM",
     "GradientAttributor",
