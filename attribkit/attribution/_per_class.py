@@ -44,8 +44,8 @@ class PerClassAttributor:
 
     Raises
     ------
-    TypeError
-        ``model`` is not a ``torch.nn.Module``.
+    OptionError
+        ``model`` is not a ``torch.nn.Module`` (a ``TypeError`` too).
 
     Example
     -------
