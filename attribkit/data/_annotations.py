@@ -17,8 +17,8 @@ one that overlaps the photo but extends beyond it is clipped to it, with a warni
 from the annotation's ``width``/``height`` or ``<size>``; unknown, only the sides at 0 are checked, and
 the study checks again against the photo it reads). Photo paths must stay inside the annotation file's
 folder (no absolute paths, no ``..`` leading out of it, no symbolic link pointing out of it) unless
-``allow_outside=True``: an annotation file
-from elsewhere should not make attribkit read files anywhere on the machine.
+``allow_outside=True``: an annotation file from elsewhere should not make attribkit read files anywhere on
+the machine.
 """
 
 from __future__ import annotations
