@@ -14,9 +14,9 @@ from attribkit.cli._common import (
     parse_options,
     progress,
 )
-from attribkit.cli._outputs import JsonReport, averaging_suffix, class_targets, save_maps_of
-from attribkit.cli._photos import add_photo_args, batch_from_args
-from attribkit.cli._common import file_name, slug
+from attribkit.cli._outputs import JsonReport, averaging_suffix, class_targets, model_suffix, save_maps_of
+from attribkit.cli._photos import add_photo_args, batch_from_args, photo_names
+from attribkit.cli._common import slug
 
 
 def add_localiser_args(parser: argparse.ArgumentParser) -> None:
@@ -75,6 +75,8 @@ def run(args: argparse.Namespace) -> int:
     target = None if args.target is None else class_indices(model, [args.target])[0]
     per_photo = class_targets(model, rows, args.targets)
     suffix = ("" if args.preset == "default" else f"_{slug(args.preset)}") + averaging_suffix(options)
+    model_part = model_suffix(args.model, args.weights)
+    stems = photo_names(photos)  # distinct photos never share a file (a/x.jpg, b/x.jpg, x.png)
     print("\t".join(HEADER), flush=True)
     for path in progress(photos, desc="localise", total=len(photos)):
         try:
@@ -90,8 +92,8 @@ def run(args: argparse.Namespace) -> int:
         rgb = image.rgb
         legend = box_legend([f"{r.name} {probability_label(r.score)}" for r in results])
         drawn = draw_boxes(rgb, [r.box for r in results], mask=results[0].mask)
-        stem = file_name(path.stem)  # distinct photos never share a file (a b.jpg, a_b.jpg)
-        png = out / f"{stem}_{slug(args.method)}_{slug(args.localiser)}{suffix}.png"
+        stem = stems[path]
+        png = out / f"{stem}_{slug(args.method)}_{slug(args.localiser)}{suffix}{model_part}.png"
         save_panel(png, [drawn, overlay(rgb, _finite(results[0].saliency))],
                    [f"{args.method} + {args.localiser}: boxes, mask of {results[0].name}",
                     f"{args.method} map of {results[0].name}"],
@@ -102,7 +104,8 @@ def run(args: argparse.Namespace) -> int:
             print(f"{path}\t{png}\t{r.label}\t{r.name}\t{r.score:.3f}\t{box}")
             files = {"panel": str(png)}
             if args.save_maps:
-                files.update(save_maps_of(out / f"{stem}_{slug(r.name)}_{slug(args.method)}_map", r.saliency))
+                files.update(save_maps_of(out / f"{stem}_{slug(r.name)}_{slug(args.method)}{suffix}{model_part}_map",
+                                          r.saliency))
             classes.append({"label": r.label, "name": r.name, "score": r.score,
                             "box": None if r.box is None else list(r.box), **files})
         report.photo(path, classes)
