@@ -104,9 +104,10 @@ def localisation_step(model: torch.nn.Module, photos: Photos, out: Path, tag: st
         (paper,) = attribkit.localise(model, image, target=best.label, preset="paper")
         (centre,) = attribkit.localise(model, image, target=best.label, localiser="centre")
         path = out / f"{slug(name)}_localisation{tag}.png"
-        save_panel(path, [draw_boxes(rgb, [best.box], mask=best.mask),
-                          draw_boxes(rgb, [paper.box], mask=paper.mask),
-                          draw_boxes(rgb, [centre.box])],
+        shown = [None if r.box is None else image.geometry.from_source(r.box) for r in (best, paper, centre)]
+        save_panel(path, [draw_boxes(image.rgb, [shown[0]], mask=best.mask),
+                          draw_boxes(image.rgb, [shown[1]], mask=paper.mask),
+                          draw_boxes(image.rgb, [shown[2]])],
                    ["default: Grad-CAM + threshold box", "paper: gradient + GraphCut", "centre box (blind baseline)"],
                    legends=[box_legend([f"{best.name}: {_box_text(best.box)}"]),
                             box_legend([f"{paper.name}: {_box_text(paper.box)}"]),

@@ -91,7 +91,8 @@ def run(args: argparse.Namespace) -> int:
                                      **options)
         rgb = image.rgb
         legend = box_legend([f"{r.name} {probability_label(r.score)}" for r in results])
-        drawn = draw_boxes(rgb, [r.box for r in results], mask=results[0].mask)
+        drawn = draw_boxes(rgb, [None if r.box is None else image.geometry.from_source(r.box) for r in results],
+                           mask=results[0].mask)
         stem = stems[path]
         png = out / f"{stem}_{slug(args.method)}_{slug(args.localiser)}{suffix}{model_part}.png"
         save_panel(png, [drawn, overlay(rgb, _finite(results[0].saliency))],
