@@ -33,6 +33,10 @@ def add_localiser_args(parser: argparse.ArgumentParser) -> None:
                         help="a map or localiser option, e.g. blur=0.03 or ten_crop=true (repeatable)")
 
 
+#: How to read a panel of several classes' boxes, for a reader new to it.
+TOP_K_CAPTION = ("thick box: the model's top class, drawn over the others; a class marked (low) has "
+                 "p < 0.05 and no box drawn (its box is still in the printed table and --json)")
+
 #: The columns ``attribkit localise`` prints, one line per photo and class (tab-separated).
 HEADER = ("photo", "panel", "label", "name", "score", "x0", "y0", "x1", "y1")
 
@@ -92,13 +96,14 @@ def run(args: argparse.Namespace) -> int:
         rgb = image.rgb
         legend = box_legend([f"{r.name} {probability_label(r.score)}" for r in results])
         drawn = draw_boxes(rgb, [None if r.box is None else image.geometry.from_source(r.box) for r in results],
-                           mask=results[0].mask)
+                           mask=results[0].mask, scores=[r.score for r in results])
         stem = stems[path]
         png = out / f"{stem}_{slug(args.method)}_{slug(args.localiser)}{suffix}{model_part}.png"
         save_panel(png, [drawn, overlay(rgb, _finite(results[0].saliency))],
                    [f"{args.method} + {args.localiser}: boxes, mask of {results[0].name}",
                     f"{args.method} map of {results[0].name}"],
-                   suptitle=path.name, size=4.5, legends=[legend, None])
+                   suptitle=path.name, size=4.5, legends=[legend, None],
+                   caption=TOP_K_CAPTION if len(results) > 1 else None)
         classes = []
         for r in results:
             box = "\t".join(str(v) for v in r.box) if r.box is not None else "\t\t\t"
