@@ -158,3 +158,10 @@ def test_dollar_signs_in_names_are_plain_text(tmp_path):
     assert path.is_file()
     fig = panel_figure([np.zeros((20, 20, 3), np.uint8)], [name])
     assert fig.axes[0].get_title() == name and not fig.axes[0].title.get_parse_math()
+
+
+def test_the_parts_the_model_did_not_see_are_darkened():
+    # Issue 20: boxes never reach past the model's centre crop; the panel says where that crop is.
+    rgb = np.full((100, 160, 3), 200, np.uint8)
+    out = draw_boxes(rgb, [], seen=(30, 0, 130, 100))
+    assert (out[:, 30:130] == 200).all() and (out[:, :30] < 100).all() and (out[:, 130:] < 100).all()

@@ -37,6 +37,10 @@ def add_localiser_args(parser: argparse.ArgumentParser) -> None:
 TOP_K_CAPTION = ("thick box: the model's top class, drawn over the others; a class marked (low) has "
                  "p < 0.05 and no box drawn (its box is still in the printed table and --json)")
 
+#: What the darkened sides of a panel are: the model sees only its centre crop of a photo.
+UNSEEN_CAPTION = ("darkened: outside the model's centre crop, where the map is unknown and a box seldom "
+                  "reaches")
+
 #: The columns ``attribkit localise`` prints, one line per photo and class (tab-separated).
 HEADER = ("photo", "panel", "label", "name", "score", "x0", "y0", "x1", "y1")
 
@@ -96,14 +100,14 @@ def run(args: argparse.Namespace) -> int:
         rgb = image.rgb
         legend = box_legend([f"{r.name} {probability_label(r.score)}" for r in results])
         drawn = draw_boxes(rgb, [None if r.box is None else image.geometry.from_source(r.box) for r in results],
-                           mask=results[0].mask, scores=[r.score for r in results])
+                           mask=results[0].mask, scores=[r.score for r in results], seen=_seen(image))
         stem = stems[path]
         png = out / f"{stem}_{slug(args.method)}_{slug(args.localiser)}{suffix}{model_part}.png"
         save_panel(png, [drawn, overlay(rgb, _finite(results[0].saliency))],
                    [f"{args.method} + {args.localiser}: boxes, mask of {results[0].name}",
                     f"{args.method} map of {results[0].name}"],
                    suptitle=path.name, size=4.5, legends=[legend, None],
-                   caption=TOP_K_CAPTION if len(results) > 1 else None)
+                   caption=_caption(image, len(results)))
         classes = []
         for r in results:
             box = "\t".join(str(v) for v in r.box) if r.box is not None else "\t\t\t"
@@ -117,6 +121,19 @@ def run(args: argparse.Namespace) -> int:
         report.photo(path, classes)
     report.write()
     return 1 if failures else 0
+
+
+def _seen(image):  # type: ignore[no-untyped-def]
+    """The model's view of the photo, or ``None`` when its crop covers the whole photo."""
+    box = image.geometry.crop_in_photo()
+    return None if box == (0, 0, image.geometry.width, image.geometry.height) else box
+
+
+def _caption(image, classes: int) -> str | None:  # type: ignore[no-untyped-def]
+    parts = [TOP_K_CAPTION] if classes > 1 else []
+    if _seen(image) is not None:
+        parts.append(UNSEEN_CAPTION)
+    return "; ".join(parts) or None
 
 
 def _finite(m):  # type: ignore[no-untyped-def]

@@ -29,6 +29,7 @@ def draw_boxes(
     mask: np.ndarray | None = None,
     truth: Sequence[Box] = (),
     scores: Sequence[float] | None = None,
+    seen: Box | None = None,
 ) -> np.ndarray:
     """The photo with ``mask`` tinted and outlined, ground-truth boxes in white and ``boxes`` in colour,
     ``[H, W, 3]``.
@@ -37,7 +38,8 @@ def draw_boxes(
     boxes the first (the top-1 class) is drawn last, on top of the others, and twice as thick. ``scores``
     (the classes' probabilities) leave out the boxes of classes below
     :data:`~attribkit.render.LOW_PROBABILITY` (the "(low)" classes of the legend: the model hardly sees
-    them there). ``labels`` are written inside the boxes' top-left corners, where several boxes' labels
+    them there). ``seen`` (the model's view, :meth:`~attribkit.Geometry.crop_in_photo`) darkens the rest of
+    the photo: the model's centre crop left it out, so its map is unknown there. ``labels`` are written inside the boxes' top-left corners, where several boxes' labels
     can overprint: for more than one box pass no labels and show :func:`box_legend` beside the photo
     instead.
     """
@@ -45,6 +47,11 @@ def draw_boxes(
 
     out = np.ascontiguousarray(rgb, dtype=np.uint8).copy()
     height, width = out.shape[:2]
+    if seen is not None:
+        x0, y0, x1, y1 = (int(v) for v in seen)
+        unseen = np.ones((height, width), bool)
+        unseen[max(0, y0) : y1, max(0, x0) : x1] = False
+        out[unseen] = (out[unseen] * 0.45).astype(np.uint8)
     if mask is not None and mask.shape == (height, width):
         tint = np.array(PALETTE[0], dtype=np.float64)
         out[mask] = (0.6 * out[mask] + 0.4 * tint).astype(np.uint8)
