@@ -8,7 +8,15 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from attribkit.cli._common import FAILED, USAGE, USAGE_ERRORS, CommandError, parse_options
+from attribkit.cli._common import (
+    FAILED,
+    USAGE,
+    USAGE_ERRORS,
+    CommandError,
+    check_json_path,
+    device_from_args,
+    parse_options,
+)
 from attribkit.errors import OptionError, PluginError, UnknownMethodError
 
 #: Plugin distributions shipped beside attribkit (``plugins/``), by the namespace of their method names:
@@ -42,6 +50,9 @@ def check_usage(args: argparse.Namespace) -> None:
         raise CommandError(f"--top-k must be at least {least}; got {top_k}", status=USAGE)
     if hasattr(args, "model") and hasattr(args, "weights"):
         _check_model(args.model, args.weights)
+    check_json_path(getattr(args, "json", None))
+    if getattr(args, "device", "auto") != "auto":
+        device_from_args(args)  # before --out exists: a device this machine lacks leaves nothing behind
     try:
         _check_methods(args)
     except USAGE_ERRORS as exc:
