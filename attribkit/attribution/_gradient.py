@@ -16,6 +16,7 @@ from attribkit._core.interfaces import TargetType
 from attribkit._core.outputs import class_scores
 from attribkit._core.targets import Targets, resolve_targets
 from attribkit.attribution._tencrop import TenCrop
+from attribkit.errors import InputError
 
 
 def saliency_map(attributions: torch.Tensor) -> torch.Tensor:
@@ -29,7 +30,7 @@ def saliency_map(attributions: torch.Tensor) -> torch.Tensor:
     3.0
     """
     if attributions.ndim < 3:
-        raise ValueError(
+        raise InputError(
             f"expected attributions [..., C, H, W]; got shape {tuple(attributions.shape)}"
         )
     return attributions.abs().amax(dim=-3)

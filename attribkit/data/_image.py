@@ -15,7 +15,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from attribkit._core.inputs import check_finite
 from attribkit._core.reprs import array_summary
 from attribkit.data._jpeg import jpeg_damage
-from attribkit.errors import ImageError, ImageWarning
+from attribkit.errors import ImageError, ImageWarning, OptionError
 from attribkit.models._info import Preprocessing, model_info
 
 ImageSource = Union[str, os.PathLike, np.ndarray, Image.Image]
@@ -100,7 +100,7 @@ def read_rgb(source: ImageSource, *, corrupt: CorruptPolicy = "raise") -> tuple[
     ``corrupt`` and the value rules for arrays are those of :func:`load_image`.
     """
     if corrupt not in _POLICIES:
-        raise ValueError(f"corrupt must be one of {_POLICIES}; got {corrupt!r}")
+        raise OptionError(f"corrupt must be one of {_POLICIES}; got {corrupt!r}")
     if isinstance(source, np.ndarray):
         return _array_to_rgb(source), "<array>"
     if isinstance(source, Image.Image):

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from attribkit.errors import InputError, OptionError
+
 #: Bootstrap resamples: the interval's ends move by < 0.2 points between seeds at 500 photos.
 RESAMPLES = 2000
 
@@ -22,9 +24,9 @@ RESAMPLES = 2000
 def _values(values: Sequence[float] | np.ndarray, name: str) -> np.ndarray:
     arr = np.asarray(values, dtype=np.float64).ravel()
     if arr.size == 0:
-        raise ValueError(f"{name} is empty: nothing to resample")
+        raise InputError(f"{name} is empty: nothing to resample")
     if not np.isfinite(arr).all():
-        raise ValueError(f"{name} holds NaN or infinite values")
+        raise InputError(f"{name} holds NaN or infinite values")
     return arr
 
 
@@ -60,7 +62,7 @@ def bootstrap_interval(
         Empty or non-finite ``values``; ``confidence`` outside ``(0, 1)``.
     """
     if not 0.0 < confidence < 1.0:
-        raise ValueError(f"confidence must be in (0, 1); got {confidence}")
+        raise OptionError(f"confidence must be in (0, 1); got {confidence}")
     from scipy.stats import bootstrap
 
     if statistic is None:
@@ -120,7 +122,7 @@ def paired_difference(
     """
     x, y = _values(a, "a"), _values(b, "b")
     if x.shape != y.shape:
-        raise ValueError(f"a has {x.size} photos but b has {y.size}: a paired comparison needs the same photos")
+        raise InputError(f"a has {x.size} photos but b has {y.size}: a paired comparison needs the same photos")
     diff = x - y
     low, high = bootstrap_interval(diff, confidence=confidence, resamples=resamples, seed=seed)
     from scipy.stats import binomtest, wilcoxon

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
+from attribkit.errors import InputError
+
 
 def save_map(stem: str | Path, photo_map: np.ndarray) -> tuple[Path, Path]:
     """Write ``<stem>.npy`` and ``<stem>.png`` for one map on the photo's pixels.
@@ -34,7 +36,7 @@ def save_map(stem: str | Path, photo_map: np.ndarray) -> tuple[Path, Path]:
 
     m = np.asarray(photo_map, dtype=np.float32)
     if m.ndim != 2:
-        raise ValueError(f"a map to save must be [H, W]; got shape {m.shape}")
+        raise InputError(f"a map to save must be [H, W]; got shape {m.shape}")
     stem = Path(stem)
     stem.parent.mkdir(parents=True, exist_ok=True)
     npy, png = stem.with_name(stem.name + ".npy"), stem.with_name(stem.name + ".png")
