@@ -65,12 +65,9 @@ def check_inputs(inputs: Any) -> torch.Tensor:
 
     Raises
     ------
-    TypeError
-        ``inputs`` is not a tensor.
-    ValueError
-        Not a float tensor of 4 dimensions.
     InputError
-        A NaN or infinite entry (the message names the first, e.g. ``input has NaN at [0, 2, 10, 31]``).
+        ``inputs`` is not a tensor (also a ``TypeError``), not a float tensor of 4 dimensions, or has a
+        NaN or infinite entry (the message names the first, e.g. ``input has NaN at [0, 2, 10, 31]``).
 
     Example
     -------

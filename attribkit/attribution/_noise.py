@@ -59,7 +59,8 @@ class SmoothGrad(Averaging):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise OptionError(f"bad averaging option: {name} must be an int >= 1; got {value!r}")
         if not noise >= 0:
-            raise OptionError(f"bad averaging option: noise must be >= 0 (a fraction of the input's range); got {noise!r}")
+            raise OptionError(f"bad averaging option: noise must be >= 0 (a fraction of the input's range); "
+                              f"got {noise!r}")
         self.samples, self.noise, self.seed, self.chunk = samples, float(noise), int(seed), chunk
 
     def __repr__(self) -> str:

@@ -19,8 +19,10 @@ def photo_map(image: np.ndarray, saliency: np.ndarray | torch.Tensor) -> np.ndar
 
     Raises
     ------
-    ValueError
-        For a non-RGB image, a map that is not 2-D, an empty map, or infinite values.
+    ImageError
+        A non-RGB image.
+    InputError
+        A map that is not 2-D, an empty map, or infinite values (each is also a ``ValueError``).
     """
     image = np.asarray(image)
     if image.ndim != 3 or image.shape[2] != 3 or image.shape[0] == 0 or image.shape[1] == 0:

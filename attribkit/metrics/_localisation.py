@@ -247,8 +247,10 @@ def max_box_acc_v2(
 
     Raises
     ------
-    ValueError
-        Different numbers of maps and box lists, no maps, a map that is not 2-D, empty thresholds.
+    InputError
+        Different numbers of maps and box lists, no maps, a map that is not 2-D.
+    OptionError
+        Empty thresholds (each is also a ``ValueError``).
     """
     _check_lengths("saliency_maps", saliency_maps, "ground_truth", ground_truth)
     taus = np.arange(0.0, 1.0, 0.01) if thresholds is None else np.asarray(thresholds, dtype=np.float64)
@@ -289,8 +291,8 @@ def pointing_game(
 
     Raises
     ------
-    ValueError
-        Lists of different lengths, or a map that is not a non-empty ``[H, W]``.
+    InputError
+        Lists of different lengths, or a map that is not a non-empty ``[H, W]`` (a ``ValueError`` too).
 
     Example
     -------

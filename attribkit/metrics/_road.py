@@ -105,8 +105,10 @@ def noisy_linear_imputation(
 
     Raises
     ------
-    ValueError
-        Shapes that do not match, every pixel removed, or ``noise < 0``.
+    InputError
+        Shapes that do not match, or every pixel removed.
+    OptionError
+        ``noise < 0`` (each is also a ``ValueError``).
     """
     from scipy.sparse import coo_matrix
     from scipy.sparse.linalg import spsolve
@@ -225,8 +227,12 @@ def road(
 
     Raises
     ------
-    ValueError
-        Bad shapes, fractions outside ``[0, 1)`` or removing every pixel, unknown ``order``/``score``.
+    InputError
+        Maps whose shape does not match the inputs.
+    OptionError
+        Fractions outside ``[0, 1)`` or removing every pixel, unknown ``order``/``score``.
+    TargetError
+        Targets that are not one class per image (each is also a ``ValueError``).
 
     Example
     -------

@@ -179,8 +179,8 @@ def map_similarity(
 
     Raises
     ------
-    ValueError
-        Shapes that differ or are not ``[N, C, H, W]``/``[N, H, W]``.
+    InputError
+        Shapes that differ or are not ``[N, C, H, W]``/``[N, H, W]`` (a ``ValueError`` too).
 
     Example
     -------
@@ -217,8 +217,8 @@ def parameter_layers(model: torch.nn.Module, inputs: torch.Tensor, *, blocks: in
 
     Raises
     ------
-    ValueError
-        ``blocks`` below 1.
+    OptionError
+        ``blocks`` below 1 (a ``ValueError`` too).
     """
     names = _entered_layers(model, inputs)
     if blocks is None:
@@ -331,8 +331,10 @@ def model_randomisation(
     ------
     OptionError
         A name in ``layers`` that is not a module, or a module without parameters; an unknown ``mode``.
-    ValueError
-        Inputs that are not ``[N, C, H, W]``; targets that are not one class per input.
+    InputError
+        Inputs that are not ``[N, C, H, W]``.
+    TargetError
+        Targets that are not one class per input (each is also a ``ValueError``).
 
     Example
     -------

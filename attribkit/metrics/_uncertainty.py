@@ -58,8 +58,10 @@ def bootstrap_interval(
 
     Raises
     ------
-    ValueError
-        Empty or non-finite ``values``; ``confidence`` outside ``(0, 1)``.
+    InputError
+        Empty or non-finite ``values``.
+    OptionError
+        ``confidence`` outside ``(0, 1)`` (each is also a ``ValueError``).
     """
     if not 0.0 < confidence < 1.0:
         raise OptionError(f"confidence must be in (0, 1); got {confidence}")
@@ -117,8 +119,8 @@ def paired_difference(
 
     Raises
     ------
-    ValueError
-        Different lengths, empty or non-finite values.
+    InputError
+        Different lengths, empty or non-finite values (a ``ValueError`` too).
     """
     x, y = _values(a, "a"), _values(b, "b")
     if x.shape != y.shape:

@@ -29,8 +29,8 @@ def save_map(stem: str | Path, photo_map: np.ndarray) -> tuple[Path, Path]:
 
     Raises
     ------
-    ValueError
-        ``photo_map`` is not 2-D.
+    InputError
+        ``photo_map`` is not 2-D (a ``ValueError`` too).
     """
     from PIL import Image, PngImagePlugin
 

@@ -303,11 +303,12 @@ def run_study(
     ------
     UnknownMethodError
         An unknown attributor or localiser (naming close matches).
-    TypeError
-        An option the method does not take (:class:`~attribkit.errors.OptionError`).
-    ValueError
-        No method or setting, both, clashing setting names, negative counts, ``out`` a file; an
-        :class:`~attribkit.errors.OptionError` when ``out`` holds a study with other settings.
+    OptionError
+        An option the method does not take; no method or setting, both, clashing setting names, negative
+        counts, ``out`` a file, ``out`` holding a study with other settings (a ``TypeError`` and a
+        ``ValueError`` too).
+    InputError
+        No photos in ``data``, or two with the same name.
 
     Example
     -------
