@@ -31,6 +31,7 @@ from attribkit.errors import (
     PluginLoadWarning,
     TargetError,
     UnknownMethodError,
+    UnknownNameError,
 )
 
 if _typing.TYPE_CHECKING:  # what the lazy names below resolve to, for type checkers and readers
@@ -132,6 +133,7 @@ __all__ = [
     "TargetType",
     "TenCrop",
     "UnknownMethodError",
+    "UnknownNameError",
     "VarGrad",
     "Visualiser",
     "attach_info",

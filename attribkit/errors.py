@@ -26,6 +26,7 @@ __all__ = [
     "PluginLoadWarning",
     "TargetError",
     "UnknownMethodError",
+    "UnknownNameError",
     "UnsupportedActivationError",
     "UnsupportedActivationWarning",
 ]
@@ -92,11 +93,21 @@ class UnknownMethodError(AttribkitError, LookupError):
 
 
 class OptionError(AttribkitError, TypeError, ValueError):
-    """An option a method does not accept, or a preset it does not have.
+    """An option a method does not accept, or a preset it does not have; an argument that says *how* to
+    work (``steps``, ``batch_size``, ``order``, ``fractions``, ``blur``, ``out``) of the wrong type or out
+    of its range.
 
     Both a ``TypeError`` (what Python raises for an unexpected keyword) and a ``ValueError`` (what a bad
     setting name is), so callers written against either keep working.
     """
+
+
+class UnknownNameError(OptionError, KeyError):
+    """A name that is not in a fixed list attribkit knows (a sample photo, a named set of study settings);
+    the message lists the known ones. Also a ``KeyError``, what these look-ups raised before the tree."""
+
+    def __str__(self) -> str:  # KeyError would otherwise quote the message
+        return str(self.args[0]) if self.args else ""
 
 
 class TargetError(AttribkitError, ValueError):
@@ -107,9 +118,15 @@ class ImageError(AttribkitError, ValueError):
     """A file or array that is not a usable image."""
 
 
-class InputError(AttribkitError, ValueError):
-    """Model inputs or class scores that cannot be attributed (NaN or infinite values); the message
-    names the first bad position, e.g. ``input has NaN at [0, 2, 10, 31]``."""
+class InputError(AttribkitError, TypeError, ValueError):
+    """Data given to work *on* that cannot be used: model inputs or class scores with NaN or infinite
+    values (the message names the first bad position, e.g. ``input has NaN at [0, 2, 10, 31]``), a
+    tensor, saliency map or box of the wrong type or shape, maps and inputs that do not match, an empty
+    or clashing set of photos.
+
+    Also a ``TypeError`` (an argument of the wrong type) and a ``ValueError`` (a wrong shape or value), as
+    the checks it replaced raised.
+    """
 
 
 class ModelInUseError(AttribkitError, RuntimeError):
@@ -120,8 +137,12 @@ class ImageWarning(AttribkitWarning):
     """A photo that was read but is not quite right (damaged JPEG data, with ``corrupt="warn"``)."""
 
 
-class ModelError(AttribkitError, ValueError):
-    """A model name or weights file that cannot be loaded."""
+class ModelError(AttribkitError, TypeError, ValueError):
+    """A model name or weights file that cannot be loaded, or a ``model`` that is not a usable classifier
+    (not an ``nn.Module``, no classifier layer, outputs that are not class scores).
+
+    Also a ``TypeError`` (what passing a non-module raised) and a ``ValueError`` (a bad name or file).
+    """
 
 
 class AnnotationError(AttribkitError, ValueError):

@@ -65,12 +65,9 @@ def check_inputs(inputs: Any) -> torch.Tensor:
 
     Raises
     ------
-    TypeError
-        ``inputs`` is not a tensor.
-    ValueError
-        Not a float tensor of 4 dimensions.
     InputError
-        A NaN or infinite entry (the message names the first, e.g. ``input has NaN at [0, 2, 10, 31]``).
+        ``inputs`` is not a tensor (also a ``TypeError``), not a float tensor of 4 dimensions, or has a
+        NaN or infinite entry (the message names the first, e.g. ``input has NaN at [0, 2, 10, 31]``).
 
     Example
     -------
@@ -78,9 +75,9 @@ def check_inputs(inputs: Any) -> torch.Tensor:
     torch.Size([1, 3, 8, 8])
     """
     if not isinstance(inputs, torch.Tensor):
-        raise TypeError(f"inputs must be a torch.Tensor; got {type(inputs).__name__}")
+        raise InputError(f"inputs must be a torch.Tensor; got {type(inputs).__name__}")
     if inputs.ndim != 4 or not inputs.is_floating_point():
-        raise ValueError(
+        raise InputError(
             f"inputs must be a float tensor [N, C, H, W]; got {inputs.dtype} {tuple(inputs.shape)}"
         )
     check_finite(inputs.detach(), "input")

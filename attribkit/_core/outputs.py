@@ -18,7 +18,7 @@ from typing import Any, Union
 
 import torch
 
-from attribkit.errors import ModelError
+from attribkit.errors import ModelError, OptionError
 
 #: An output selector: an index into a tuple/list, a key (or attribute) name, or ``raw -> scores``.
 OutputSelector = Union[int, str, Callable[[Any], Any]]
@@ -39,7 +39,7 @@ def set_output(model: torch.nn.Module, output: OutputSelector | None) -> torch.n
     torch.Size([2, 3])
     """
     if isinstance(output, bool) or not (output is None or isinstance(output, (int, str)) or callable(output)):
-        raise TypeError(f"output must be an index, a key or a callable; got {type(output).__name__}")
+        raise OptionError(f"output must be an index, a key or a callable; got {type(output).__name__}")
     object.__setattr__(model, OUTPUT_ATTRIBUTE, output)
     return model
 

@@ -465,7 +465,9 @@ def set_registry(registry: Registry | None) -> Registry | None:
     """
     global _registry
     if registry is not None and not isinstance(registry, Registry):
-        raise TypeError(f"registry must be an attribkit.Registry (from build_registry); got {type(registry).__name__}")
+        raise OptionError(
+            f"registry must be an attribkit.Registry (from build_registry); got {type(registry).__name__}"
+        )
     with _lock:
         previous, _registry = _registry, registry
     return previous

@@ -16,7 +16,7 @@ from attribkit._core.guards import check_inputs, frozen
 from attribkit._core.interfaces import Attributor, TargetType
 from attribkit._core.outputs import class_scores
 from attribkit._core.targets import Targets, needs_scores, resolve_targets
-from attribkit.errors import PluginError
+from attribkit.errors import OptionError, PluginError
 
 
 class Averaging:
@@ -34,7 +34,7 @@ class Averaging:
 
     def __init__(self, attributor: Attributor) -> None:
         if not callable(getattr(attributor, "attribute", None)) or not hasattr(attributor, "model"):
-            raise TypeError(
+            raise OptionError(
                 f"{type(self).__name__} wraps an attributor (with .model and .attribute()); "
                 f"got {type(attributor).__name__}"
             )

@@ -15,6 +15,7 @@ from attribkit._core.guards import check_inputs, check_model, frozen
 from attribkit._core.interfaces import TargetType
 from attribkit._core.outputs import class_scores
 from attribkit._core.targets import Targets, resolve_targets
+from attribkit.errors import InputError
 
 
 def saliency_map(attributions: torch.Tensor) -> torch.Tensor:
@@ -28,7 +29,7 @@ def saliency_map(attributions: torch.Tensor) -> torch.Tensor:
     3.0
     """
     if attributions.ndim < 3:
-        raise ValueError(
+        raise InputError(
             f"expected attributions [..., C, H, W]; got shape {tuple(attributions.shape)}"
         )
     return attributions.abs().amax(dim=-3)

@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from attribkit._core.interfaces import Attributor
 from attribkit.attribution._averaging import Averaging
 from attribkit.attribution._gradient import saliency_map
+from attribkit.errors import OptionError
 
 
 class MultiScale(Averaging):
@@ -42,7 +43,7 @@ class MultiScale(Averaging):
         super().__init__(attributor)
         scales = tuple(float(s) for s in scales)
         if not scales or any(not s > 0 for s in scales):
-            raise ValueError(f"scales must be one or more positive numbers; got {scales}")
+            raise OptionError(f"bad averaging option: scales must be one or more positive numbers; got {scales}")
         self.scales = scales
 
     def __repr__(self) -> str:

@@ -40,11 +40,14 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status (0 ok, 1 failure, 2 bad usage, 130 interrupted).
 
-    Usage errors (:data:`~attribkit.cli._common.USAGE_ERRORS`, checked in :mod:`attribkit.cli._usage`) are found before the model loads where
-    the registry can tell, and leave no ``--out`` folder behind. Warnings print as one line each.
+    Every :class:`~attribkit.errors.AttribkitError` (and ``OSError``) is reported in one line with the
+    status :data:`~attribkit.cli._common.EXIT_STATUSES` gives its family; any other exception is a bug and
+    propagates with its traceback. Usage errors (:data:`~attribkit.cli._common.USAGE_ERRORS`, checked in
+    :mod:`attribkit.cli._usage`) are found before the model loads where the registry can tell, and leave no
+    ``--out`` folder behind. Warnings print as one line each.
     """
-    from attribkit.cli._common import FAILURES, INTERRUPTED, OK, USAGE
-    from attribkit.cli._usage import check_usage, describe, exit_status
+    from attribkit.cli._common import FAILURES, INTERRUPTED, OK, USAGE, exit_status
+    from attribkit.cli._usage import check_usage, describe
 
     parser = build_parser()
     args = parser.parse_args(argv)

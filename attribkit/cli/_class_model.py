@@ -173,11 +173,9 @@ def run(args: argparse.Namespace) -> int:
     out = output_dir(args.out)
     ascents = {}
     for mode in COMPARED if args.mode is None else (args.mode,):
-        try:
-            vis = class_model(model, mode=mode, seed=args.seed, steps=args.steps, l2=args.l2, lr=args.lr,
-                              jitter=args.jitter, tv=args.tv)
-        except ValueError as exc:
-            raise CommandError(str(exc), status=2) from exc
+        # A setting out of range is an OptionError: main's table makes it a usage error (2).
+        vis = class_model(model, mode=mode, seed=args.seed, steps=args.steps, l2=args.l2, lr=args.lr,
+                          jitter=args.jitter, tv=args.tv)
         ascents[mode] = vis.ascend(targets)
     model_part = model_suffix(args.model, args.weights)  # runs with other models never overwrite these
     for mode, ascent in ascents.items():

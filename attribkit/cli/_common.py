@@ -12,9 +12,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from attribkit.errors import (
+    AnnotationError,
     AttribkitError,
+    ImageError,
+    InputError,
     ModelError,
     OptionError,
+    PluginError,
     TargetError,
     UnknownMethodError,
 )
@@ -27,12 +31,7 @@ T = TypeVar("T")
 #: Exit statuses (the README's promise): 0 done, 1 failed, 2 bad usage, 130 interrupted.
 OK, FAILED, USAGE, INTERRUPTED = 0, 1, 2, 130
 
-#: Errors that mean the command line asked for something that does not exist or does not fit: a method,
-#: localiser, preset or option that is unknown or out of range, a target or --top-k the model's classes
-#: do not have, a model without weights. Every other error is a failure (1). One table, used by main().
-USAGE_ERRORS: tuple[type[BaseException], ...] = (UnknownMethodError, OptionError, TargetError, ModelError)
-
-class CommandError(Exception):
+class CommandError(AttribkitError):
     """An error the command line reports in one line, with an exit status (2: bad usage)."""
 
     def __init__(self, message: str, status: int = 1) -> None:
@@ -40,10 +39,42 @@ class CommandError(Exception):
         self.status = status
 
 
-#: Everything ``main`` reports in one line with :func:`~attribkit.cli._usage.exit_status` (anything else is a bug: a traceback).
-FAILURES: tuple[type[Exception], ...] = (
-    CommandError, AttribkitError, ValueError, LookupError, OSError, RuntimeError, TypeError,
+#: The one table from the error tree to exit statuses (README, "Exit status"); the first family an error
+#: belongs to decides. A :class:`CommandError` carries its own status.
+#:
+#: ========================================================  ======  ==============================
+#: family                                                    status  meaning
+#: ========================================================  ======  ==============================
+#: ``PluginError``                                           1       a broken installation, not a misspelt command
+#: ``UnknownMethodError``, ``OptionError`` (and its          2       bad usage: fix the command line
+#: ``UnknownNameError``), ``TargetError``, ``ModelError``
+#: ``ImageError``, ``AnnotationError``, ``InputError``       1       a photo, annotation or input that cannot be used
+#: any other ``AttribkitError``; ``OSError``                 1       the run failed
+#: ========================================================  ======  ==============================
+EXIT_STATUSES: tuple[tuple[type[BaseException], int], ...] = (
+    (PluginError, FAILED),
+    (UnknownMethodError, USAGE), (OptionError, USAGE), (TargetError, USAGE), (ModelError, USAGE),
+    (ImageError, FAILED), (AnnotationError, FAILED), (InputError, FAILED),
+    (AttribkitError, FAILED),
+    (OSError, FAILED),
 )
+
+#: Errors that mean the command line asked for something that does not exist or does not fit: a method,
+#: localiser, preset or option that is unknown or out of range, a target or --top-k the model's classes
+#: do not have, a model that cannot be loaded (the status-2 rows of :data:`EXIT_STATUSES`).
+USAGE_ERRORS: tuple[type[BaseException], ...] = tuple(c for c, status in EXIT_STATUSES if status == USAGE)
+
+#: What ``main`` reports in one line: the error tree, and ``OSError`` because the files a command names
+#: (photos, --out, --json, --weights) are opened in many places and the OS's message already names the
+#: file and the reason; wrapping every open() would only repeat it. Anything else is a bug: a traceback.
+FAILURES: tuple[type[Exception], ...] = (AttribkitError, OSError)
+
+
+def exit_status(exc: BaseException) -> int:
+    """The exit status :data:`EXIT_STATUSES` gives ``exc``; :data:`FAILED` for anything outside the table."""
+    if isinstance(exc, CommandError):
+        return exc.status
+    return next((status for family, status in EXIT_STATUSES if isinstance(exc, family)), FAILED)
 
 
 def add_model_args(parser: argparse.ArgumentParser) -> None:

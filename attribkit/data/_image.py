@@ -17,7 +17,7 @@ from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 from attribkit._core.inputs import check_finite
 from attribkit._core.reprs import array_summary
 from attribkit.data._jpeg import jpeg_damage
-from attribkit.errors import ImageError, ImageWarning
+from attribkit.errors import ImageError, ImageWarning, OptionError
 from attribkit.models._info import Preprocessing, model_info
 
 ImageSource = Union[str, os.PathLike, np.ndarray, Image.Image]
@@ -162,7 +162,7 @@ def _decode(source: ImageSource, corrupt: CorruptPolicy,
     it was decoded at (decoded pixels per photo pixel, 1 for full size) and the photo's own ``(width,
     height)``, EXIF orientation applied."""
     if corrupt not in _POLICIES:
-        raise ValueError(f"corrupt must be one of {_POLICIES}; got {corrupt!r}")
+        raise OptionError(f"corrupt must be one of {_POLICIES}; got {corrupt!r}")
     if isinstance(source, (np.ndarray, Image.Image)):
         rgb = _array_to_rgb(source) if isinstance(source, np.ndarray) else _pil_to_rgb(source, "<PIL image>")
         return rgb, "<array>" if isinstance(source, np.ndarray) else "<PIL image>", 1.0, (rgb.shape[1], rgb.shape[0])

@@ -6,6 +6,8 @@ from collections.abc import Callable
 
 import numpy as np
 
+from attribkit.errors import UnknownNameError
+
 
 def _skimage(name: str) -> Callable[[], np.ndarray]:
     def load() -> np.ndarray:
@@ -51,4 +53,4 @@ def sample_photo(name: str) -> np.ndarray:
     try:
         return SAMPLE_PHOTOS[name]()
     except KeyError:
-        raise KeyError(f"unknown sample photo {name!r}; known: {', '.join(SAMPLE_PHOTOS)}") from None
+        raise UnknownNameError(f"unknown sample photo {name!r}; known: {', '.join(SAMPLE_PHOTOS)}") from None

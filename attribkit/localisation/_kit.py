@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from attribkit._core.interfaces import Localisation
+from attribkit.errors import ImageError, InputError, OptionError
 
 
 def photo_map(image: np.ndarray, saliency: np.ndarray | torch.Tensor) -> np.ndarray:
@@ -18,21 +19,23 @@ def photo_map(image: np.ndarray, saliency: np.ndarray | torch.Tensor) -> np.ndar
 
     Raises
     ------
-    ValueError
-        For a non-RGB image, a map that is not 2-D, an empty map, or infinite values.
+    ImageError
+        A non-RGB image.
+    InputError
+        A map that is not 2-D, an empty map, or infinite values (each is also a ``ValueError``).
     """
     image = np.asarray(image)
     if image.ndim != 3 or image.shape[2] != 3 or image.shape[0] == 0 or image.shape[1] == 0:
-        raise ValueError(f"image must be a non-empty [H, W, 3] RGB array; got shape {image.shape}")
+        raise ImageError(f"image must be a non-empty [H, W, 3] RGB array; got shape {image.shape}")
     if isinstance(saliency, torch.Tensor):
         saliency = saliency.detach().cpu().numpy()
     m = np.asarray(saliency, dtype=np.float32)
     if m.ndim != 2:
-        raise ValueError(f"saliency must be a 2-D map [h, w]; got shape {m.shape}")
+        raise InputError(f"saliency must be a 2-D map [h, w]; got shape {m.shape}")
     if m.size == 0:
-        raise ValueError("saliency map is empty")
+        raise InputError("saliency map is empty")
     if np.isinf(m).any():
-        raise ValueError("saliency map contains infinite values")
+        raise InputError("saliency map contains infinite values")
     height, width = image.shape[:2]
     return resize_known(m, height, width, cv2.INTER_LINEAR)
 
@@ -57,7 +60,7 @@ def smooth(saliency: np.ndarray, sigma: float) -> np.ndarray:
     saliency of a neighbourhood, which is what a colour model of the object needs. NaN stays NaN.
     """
     if sigma < 0:
-        raise ValueError(f"blur must be >= 0; got {sigma}")
+        raise OptionError(f"blur must be >= 0; got {sigma}")
     if sigma == 0:
         return saliency
     s = float(sigma) * min(saliency.shape)

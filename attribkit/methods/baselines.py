@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from attribkit import Localisation
+from attribkit.errors import ImageError, OptionError
 from attribkit.localisation import box_mask, is_flat, largest_component, mask_box, photo_map, smooth, whole_image
 from attribkit.hookspecs import Registrar, hookimpl
 
@@ -34,9 +35,9 @@ class Threshold:
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.fraction <= 1.0:
-            raise ValueError(f"fraction must be in [0, 1]; got {self.fraction}")
+            raise OptionError(f"fraction must be in [0, 1]; got {self.fraction}")
         if self.component not in ("largest", "all"):
-            raise ValueError(f"component must be 'largest' or 'all'; got {self.component!r}")
+            raise OptionError(f"component must be 'largest' or 'all'; got {self.component!r}")
 
     def localise(self, image: np.ndarray, saliency: np.ndarray | torch.Tensor) -> Localisation:
         m = smooth(photo_map(image, saliency), self.blur)
@@ -60,12 +61,12 @@ class Centre:
 
     def __post_init__(self) -> None:
         if not 0.0 < self.area <= 1.0:
-            raise ValueError(f"area must be in (0, 1]; got {self.area}")
+            raise OptionError(f"area must be in (0, 1]; got {self.area}")
 
     def localise(self, image: np.ndarray, saliency: np.ndarray | torch.Tensor | None = None) -> Localisation:
         image = np.asarray(image)
         if image.ndim != 3 or image.shape[0] == 0 or image.shape[1] == 0:
-            raise ValueError(f"image must be a non-empty [H, W, 3] array; got shape {image.shape}")
+            raise ImageError(f"image must be a non-empty [H, W, 3] array; got shape {image.shape}")
         height, width = image.shape[:2]
         side = np.sqrt(self.area)
         w, h = max(1, round(width * side)), max(1, round(height * side))

@@ -19,6 +19,7 @@ from attribkit._core.inputs import check_inputs
 from attribkit._core.interfaces import TargetType
 from attribkit._core.outputs import class_scores
 from attribkit._core.targets import resolve_targets
+from attribkit.errors import InputError, OptionError, TargetError
 
 #: What replaces (deletion) or precedes (insertion) the image: a constant in the model's input space,
 #: ``"blur"`` (a Gaussian blur of the image, kernel 11, sigma 5, as in the RISE code), or a tensor
@@ -59,7 +60,7 @@ def auc(scores: torch.Tensor, fractions: torch.Tensor | None = None) -> torch.Te
     0.5
     """
     if scores.ndim < 1 or scores.shape[-1] < 2:
-        raise ValueError(f"a curve needs at least two points; got scores of shape {tuple(scores.shape)}")
+        raise InputError(f"a curve needs at least two points; got scores of shape {tuple(scores.shape)}")
     if fractions is None:
         fractions = torch.linspace(0, 1, scores.shape[-1], dtype=scores.dtype, device=scores.device)
     return torch.trapezoid(scores, fractions.to(scores), dim=-1)
@@ -72,7 +73,7 @@ def blur(inputs: torch.Tensor, *, kernel_size: int = 11, sigma: float = 5.0) -> 
     RISE code used), without importing torchvision on this path.
     """
     if kernel_size < 1 or kernel_size % 2 == 0 or sigma <= 0:
-        raise ValueError(f"need an odd kernel_size >= 1 and sigma > 0; got {kernel_size}, {sigma}")
+        raise OptionError(f"need an odd kernel_size >= 1 and sigma > 0; got {kernel_size}, {sigma}")
     half = (kernel_size - 1) * 0.5
     taps = torch.linspace(-half, half, kernel_size, dtype=inputs.dtype, device=inputs.device)
     kernel = torch.exp(-0.5 * (taps / sigma) ** 2)
@@ -155,7 +156,7 @@ def insertion_curve(
 def _substrate(inputs: torch.Tensor, substrate: Substrate) -> torch.Tensor:
     if isinstance(substrate, str):
         if substrate != "blur":
-            raise ValueError(f"substrate must be a number, a tensor or 'blur'; got {substrate!r}")
+            raise OptionError(f"substrate must be a number, a tensor or 'blur'; got {substrate!r}")
         return blur(inputs)
     if isinstance(substrate, torch.Tensor):
         return substrate.to(inputs).expand_as(inputs)
@@ -178,15 +179,15 @@ def _curve(
     n, _, height, width = inputs.shape
     saliency = torch.as_tensor(saliency)
     if saliency.shape != (n, height, width):
-        raise ValueError(
+        raise InputError(
             f"saliency must be [N, H, W] = {(n, height, width)} to match the inputs; got {tuple(saliency.shape)}"
         )
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-        raise ValueError(f"steps must be a positive int; got {steps!r}")
+        raise OptionError(f"steps must be a positive int; got {steps!r}")
     if score not in ("probability", "logit"):
-        raise ValueError(f"score must be 'probability' or 'logit'; got {score!r}")
+        raise OptionError(f"score must be 'probability' or 'logit'; got {score!r}")
     if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1; got {batch_size}")
+        raise OptionError(f"batch_size must be >= 1; got {batch_size}")
     device = inputs.device
     pixels = height * width
     x = inputs.detach()
@@ -200,7 +201,7 @@ def _curve(
     with frozen(model), torch.no_grad():
         resolved = resolve_targets(target, None, class_scores(model, x))
         if not resolved.single:
-            raise ValueError("deletion and insertion curves explain one class per image (target int or [N])")
+            raise TargetError("deletion and insertion curves explain one class per image (target int or [N])")
         classes = resolved.index[:, 0]
         # Every (image, step) pair is one perturbed copy; they are made and scored in chunks.
         pairs = torch.cartesian_prod(torch.arange(n, device=device), torch.arange(steps + 1, device=device))

@@ -15,6 +15,7 @@ import cv2
 import numpy as np
 
 from attribkit._core.boxes import largest_component, mask_box
+from attribkit.errors import InputError, OptionError
 
 BoxLike = Sequence[float]
 #: One (class, box) pair: a guess of the localiser, or an annotated object.
@@ -35,7 +36,7 @@ def iou(a: BoxLike | np.ndarray, b: BoxLike | np.ndarray) -> float | np.ndarray:
     a_arr = np.asarray(a, dtype=np.float64)
     b_arr = np.asarray(b, dtype=np.float64)
     if a_arr.shape[-1:] != (4,) or b_arr.shape[-1:] != (4,):
-        raise ValueError(f"boxes must be (x0, y0, x1, y1); got shapes {a_arr.shape} and {b_arr.shape}")
+        raise InputError(f"boxes must be (x0, y0, x1, y1); got shapes {a_arr.shape} and {b_arr.shape}")
     wa = np.clip(a_arr[..., 2] - a_arr[..., 0], 0, None)
     ha = np.clip(a_arr[..., 3] - a_arr[..., 1], 0, None)
     wb = np.clip(b_arr[..., 2] - b_arr[..., 0], 0, None)
@@ -56,9 +57,9 @@ def _hits(box: BoxLike | None, truths: Sequence[BoxLike], iou_threshold: float) 
 
 def _check_lengths(name_a: str, a: Sequence[object], name_b: str, b: Sequence[object]) -> None:
     if len(a) != len(b):
-        raise ValueError(f"{name_a} has {len(a)} images but {name_b} has {len(b)}")
+        raise InputError(f"{name_a} has {len(a)} images but {name_b} has {len(b)}")
     if len(a) == 0:
-        raise ValueError("no images to evaluate")
+        raise InputError("no images to evaluate")
 
 
 def localisation_error(
@@ -87,7 +88,7 @@ def localisation_error(
     0.0
     """
     if k < 1:
-        raise ValueError(f"k must be >= 1; got {k}")
+        raise OptionError(f"k must be >= 1; got {k}")
     _check_lengths("predictions", predictions, "ground_truth", ground_truth)
     wrong = 0
     for guesses, truth in zip(predictions, ground_truth):
@@ -151,12 +152,12 @@ def max_box_acc(
     _check_lengths("saliency_maps", saliency_maps, "ground_truth", ground_truth)
     taus = np.arange(0.0, 1.0, 0.01) if thresholds is None else np.asarray(thresholds, dtype=np.float64)
     if taus.ndim != 1 or taus.size == 0:
-        raise ValueError("thresholds must be a non-empty 1-D sequence")
+        raise OptionError("thresholds must be a non-empty 1-D sequence")
     hits = np.zeros(taus.size)
     for m, truth in zip(saliency_maps, ground_truth):
         m = np.asarray(m, dtype=np.float64)
         if m.ndim != 2 or m.size == 0:
-            raise ValueError(f"saliency maps must be non-empty [H, W]; got shape {m.shape}")
+            raise InputError(f"saliency maps must be non-empty [H, W]; got shape {m.shape}")
         lo, hi = np.nanmin(m), np.nanmax(m)
         norm = (m - lo) / (hi - lo) if hi > lo else np.zeros_like(m)
         norm = np.nan_to_num(norm, nan=0.0)
@@ -210,7 +211,7 @@ def contour_boxes(normalised: np.ndarray, threshold: float) -> np.ndarray:
 def _normalise(m: np.ndarray) -> np.ndarray:
     m = np.asarray(m, dtype=np.float64)
     if m.ndim != 2 or m.size == 0:
-        raise ValueError(f"saliency maps must be non-empty [H, W]; got shape {m.shape}")
+        raise InputError(f"saliency maps must be non-empty [H, W]; got shape {m.shape}")
     lo, hi = np.nanmin(m), np.nanmax(m)
     norm = (m - lo) / (hi - lo) if hi > lo else np.zeros_like(m)
     return np.nan_to_num(norm, nan=0.0)
@@ -246,14 +247,16 @@ def max_box_acc_v2(
 
     Raises
     ------
-    ValueError
-        Different numbers of maps and box lists, no maps, a map that is not 2-D, empty thresholds.
+    InputError
+        Different numbers of maps and box lists, no maps, a map that is not 2-D.
+    OptionError
+        Empty thresholds (each is also a ``ValueError``).
     """
     _check_lengths("saliency_maps", saliency_maps, "ground_truth", ground_truth)
     taus = np.arange(0.0, 1.0, 0.01) if thresholds is None else np.asarray(thresholds, dtype=np.float64)
     deltas = np.asarray(iou_thresholds, dtype=np.float64)
     if taus.ndim != 1 or taus.size == 0 or deltas.ndim != 1 or deltas.size == 0:
-        raise ValueError("thresholds and iou_thresholds must be non-empty 1-D sequences")
+        raise OptionError("thresholds and iou_thresholds must be non-empty 1-D sequences")
     correct = np.zeros((len(saliency_maps), taus.size, deltas.size), dtype=bool)
     for n, (m, truth) in enumerate(zip(saliency_maps, ground_truth)):
         norm = _normalise(m)
@@ -288,8 +291,8 @@ def pointing_game(
 
     Raises
     ------
-    ValueError
-        Lists of different lengths, or a map that is not a non-empty ``[H, W]``.
+    InputError
+        Lists of different lengths, or a map that is not a non-empty ``[H, W]`` (a ``ValueError`` too).
 
     Example
     -------
@@ -308,7 +311,7 @@ def pointing_game(
     for m, truth in zip(saliency_maps, ground_truth):
         m = np.asarray(m, dtype=np.float64)
         if m.ndim != 2 or m.size == 0:
-            raise ValueError(f"saliency maps must be non-empty [H, W]; got shape {m.shape}")
+            raise InputError(f"saliency maps must be non-empty [H, W]; got shape {m.shape}")
         row, col = np.unravel_index(int(np.nanargmax(m)), m.shape)
         for x0, y0, x1, y1 in truth:
             # Distance from pixel (row, col) to the nearest pixel of the box [x0, x1) x [y0, y1).

@@ -29,6 +29,7 @@ from attribkit._core.inputs import check_inputs
 from attribkit._core.interfaces import TargetType
 from attribkit._core.outputs import class_scores
 from attribkit._core.targets import resolve_targets
+from attribkit.errors import InputError, OptionError, TargetError
 from attribkit.metrics._faithfulness import PerturbationCurve
 
 Order = Literal["morf", "lerf"]
@@ -104,8 +105,10 @@ def noisy_linear_imputation(
 
     Raises
     ------
-    ValueError
-        Shapes that do not match, every pixel removed, or ``noise < 0``.
+    InputError
+        Shapes that do not match, or every pixel removed.
+    OptionError
+        ``noise < 0`` (each is also a ``ValueError``).
     """
     from scipy.sparse import coo_matrix
     from scipy.sparse.linalg import spsolve
@@ -113,16 +116,16 @@ def noisy_linear_imputation(
     img = np.asarray(image.detach().cpu() if isinstance(image, torch.Tensor) else image, dtype=np.float64)
     mask = np.asarray(removed.detach().cpu() if isinstance(removed, torch.Tensor) else removed, dtype=bool)
     if img.ndim != 3 or mask.shape != img.shape[1:]:
-        raise ValueError(f"need image [C, H, W] and removed [H, W]; got {img.shape} and {mask.shape}")
+        raise InputError(f"need image [C, H, W] and removed [H, W]; got {img.shape} and {mask.shape}")
     if noise < 0:
-        raise ValueError(f"noise must be >= 0; got {noise}")
+        raise OptionError(f"noise must be >= 0; got {noise}")
     channels, height, width = img.shape
     out = img.copy()
     unknown = np.flatnonzero(mask.ravel())
     if unknown.size == 0:
         return out
     if unknown.size == mask.size:
-        raise ValueError("every pixel is removed: nothing to impute from")
+        raise InputError("every pixel is removed: nothing to impute from")
     flat = img.reshape(channels, -1)
     known = ~mask.ravel()
     variable = np.full(mask.size, -1)
@@ -162,7 +165,7 @@ def removal_masks(maps: torch.Tensor, fractions: Sequence[float], *, order: Orde
     the lowest for ``"lerf"``; ties are broken by pixel order (row-major), as in the deletion curve.
     """
     if order not in ("morf", "lerf"):
-        raise ValueError(f"order must be 'morf' or 'lerf'; got {order!r}")
+        raise OptionError(f"order must be 'morf' or 'lerf'; got {order!r}")
     n, height, width = maps.shape
     pixels = height * width
     values = maps.detach().to(dtype=torch.float64).reshape(n, pixels)
@@ -224,8 +227,12 @@ def road(
 
     Raises
     ------
-    ValueError
-        Bad shapes, fractions outside ``[0, 1)`` or removing every pixel, unknown ``order``/``score``.
+    InputError
+        Maps whose shape does not match the inputs.
+    OptionError
+        Fractions outside ``[0, 1)`` or removing every pixel, unknown ``order``/``score``.
+    TargetError
+        Targets that are not one class per image (each is also a ``ValueError``).
 
     Example
     -------
@@ -236,18 +243,18 @@ def road(
     n, _, height, width = inputs.shape
     maps = torch.as_tensor(maps)
     if maps.shape != (n, height, width):
-        raise ValueError(f"maps must be [N, H, W] = {(n, height, width)} to match the inputs; got {tuple(maps.shape)}")
+        raise InputError(f"maps must be [N, H, W] = {(n, height, width)} to match the inputs; got {tuple(maps.shape)}")
     fracs = [float(f) for f in fractions]
     if not fracs or any(not 0.0 <= f < 1.0 for f in fracs) or any(b <= a for a, b in zip(fracs, fracs[1:])):
-        raise ValueError(f"fractions must be increasing values in [0, 1); got {list(fractions)}")
+        raise OptionError(f"fractions must be increasing values in [0, 1); got {list(fractions)}")
     if round(fracs[-1] * height * width) >= height * width:
-        raise ValueError(f"fraction {fracs[-1]} removes every pixel of a {height}x{width} image")
+        raise OptionError(f"fraction {fracs[-1]} removes every pixel of a {height}x{width} image")
     if score not in ("probability", "logit", "accuracy"):
-        raise ValueError(f"score must be 'probability', 'logit' or 'accuracy'; got {score!r}")
+        raise OptionError(f"score must be 'probability', 'logit' or 'accuracy'; got {score!r}")
     if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1; got {batch_size}")
+        raise OptionError(f"batch_size must be >= 1; got {batch_size}")
     if noise < 0:
-        raise ValueError(f"noise must be >= 0; got {noise}")
+        raise OptionError(f"noise must be >= 0; got {noise}")
     masks = removal_masks(maps, fracs, order=order).cpu().numpy()
     device = model_device(model)
     x = inputs.detach()
@@ -258,7 +265,7 @@ def road(
     with frozen(model), torch.no_grad():
         resolved = resolve_targets(target, None, class_scores(model, x.to(device)))
         if not resolved.single:
-            raise ValueError("ROAD explains one class per image (target int or [N])")
+            raise TargetError("ROAD explains one class per image (target int or [N])")
         classes = resolved.index[:, 0].to(device)
         for start in range(0, n * steps, batch_size):
             pairs = [divmod(p, steps) for p in range(start, min(start + batch_size, n * steps))]

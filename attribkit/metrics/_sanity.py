@@ -32,7 +32,7 @@ from attribkit._core.interfaces import Attributor, TargetType
 from attribkit._core.outputs import class_scores
 from attribkit._core.targets import resolve_targets
 from attribkit.attribution._cam import find_layer
-from attribkit.errors import OptionError
+from attribkit.errors import InputError, OptionError, TargetError
 
 AttributorFactory = Callable[[torch.nn.Module], Attributor]
 Mode = Literal["cascading", "independent"]
@@ -103,7 +103,7 @@ def _as_maps(attributions: torch.Tensor | np.ndarray, name: str) -> np.ndarray:
     if arr.ndim == 3:
         arr = arr[:, None]
     if arr.ndim != 4:
-        raise ValueError(f"{name} must be [N, C, H, W] or [N, H, W] attributions; got shape {arr.shape}")
+        raise InputError(f"{name} must be [N, C, H, W] or [N, H, W] attributions; got shape {arr.shape}")
     return arr
 
 
@@ -179,8 +179,8 @@ def map_similarity(
 
     Raises
     ------
-    ValueError
-        Shapes that differ or are not ``[N, C, H, W]``/``[N, H, W]``.
+    InputError
+        Shapes that differ or are not ``[N, C, H, W]``/``[N, H, W]`` (a ``ValueError`` too).
 
     Example
     -------
@@ -190,7 +190,7 @@ def map_similarity(
     """
     ref, oth = _as_maps(reference, "reference"), _as_maps(other, "other")
     if ref.shape[0] != oth.shape[0] or ref.shape[2:] != oth.shape[2:]:
-        raise ValueError(f"reference and other must hold maps of the same inputs; got {ref.shape} and {oth.shape}")
+        raise InputError(f"reference and other must hold maps of the same inputs; got {ref.shape} and {oth.shape}")
     scores: dict[str, list[float]] = {name: [] for name in MEASURES}
     for r, o in zip(ref, oth):
         r_abs, o_abs = np.abs(r).sum(axis=0), np.abs(o).sum(axis=0)
@@ -217,14 +217,14 @@ def parameter_layers(model: torch.nn.Module, inputs: torch.Tensor, *, blocks: in
 
     Raises
     ------
-    ValueError
-        ``blocks`` below 1.
+    OptionError
+        ``blocks`` below 1 (a ``ValueError`` too).
     """
     names = _entered_layers(model, inputs)
     if blocks is None:
         return names
     if blocks < 1:
-        raise ValueError(f"blocks must be >= 1; got {blocks}")
+        raise OptionError(f"blocks must be >= 1; got {blocks}")
     deepest = max((n.count(".") + 1 for n in names), default=1)
     for depth in range(1, deepest + 1):
         grouped = tuple(dict.fromkeys(".".join(n.split(".")[:depth]) for n in names))
@@ -271,7 +271,7 @@ def _attributions(factory: AttributorFactory, model: torch.nn.Module, inputs: to
                   targets: torch.Tensor) -> np.ndarray:
     out = factory(model).attribute(inputs, targets)
     if out.ndim == 5:
-        raise ValueError("the attributor returned [N, K, C, H, W]: the sanity checks explain one class per input")
+        raise TargetError("the attributor returned [N, K, C, H, W]: the sanity checks explain one class per input")
     return _as_maps(out, "attributions")
 
 
@@ -279,7 +279,7 @@ def _targets(model: torch.nn.Module, inputs: torch.Tensor, target: TargetType) -
     with frozen(model), torch.no_grad():
         resolved = resolve_targets(target, None, class_scores(model, inputs))
     if not resolved.single:
-        raise ValueError("the sanity checks explain one class per input (target None, an int or [N])")
+        raise TargetError("the sanity checks explain one class per input (target None, an int or [N])")
     return resolved.index[:, 0]
 
 
@@ -331,8 +331,10 @@ def model_randomisation(
     ------
     OptionError
         A name in ``layers`` that is not a module, or a module without parameters; an unknown ``mode``.
-    ValueError
-        Inputs that are not ``[N, C, H, W]``; targets that are not one class per input.
+    InputError
+        Inputs that are not ``[N, C, H, W]``.
+    TargetError
+        Targets that are not one class per input (each is also a ``ValueError``).
 
     Example
     -------

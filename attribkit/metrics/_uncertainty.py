@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from attribkit.errors import InputError, OptionError
+
 #: Bootstrap resamples: the interval's ends move by < 0.2 points between seeds at 500 photos.
 RESAMPLES = 2000
 
@@ -22,9 +24,9 @@ RESAMPLES = 2000
 def _values(values: Sequence[float] | np.ndarray, name: str) -> np.ndarray:
     arr = np.asarray(values, dtype=np.float64).ravel()
     if arr.size == 0:
-        raise ValueError(f"{name} is empty: nothing to resample")
+        raise InputError(f"{name} is empty: nothing to resample")
     if not np.isfinite(arr).all():
-        raise ValueError(f"{name} holds NaN or infinite values")
+        raise InputError(f"{name} holds NaN or infinite values")
     return arr
 
 
@@ -56,11 +58,13 @@ def bootstrap_interval(
 
     Raises
     ------
-    ValueError
-        Empty or non-finite ``values``; ``confidence`` outside ``(0, 1)``.
+    InputError
+        Empty or non-finite ``values``.
+    OptionError
+        ``confidence`` outside ``(0, 1)`` (each is also a ``ValueError``).
     """
     if not 0.0 < confidence < 1.0:
-        raise ValueError(f"confidence must be in (0, 1); got {confidence}")
+        raise OptionError(f"confidence must be in (0, 1); got {confidence}")
     from scipy.stats import bootstrap
 
     if statistic is None:
@@ -115,12 +119,12 @@ def paired_difference(
 
     Raises
     ------
-    ValueError
-        Different lengths, empty or non-finite values.
+    InputError
+        Different lengths, empty or non-finite values (a ``ValueError`` too).
     """
     x, y = _values(a, "a"), _values(b, "b")
     if x.shape != y.shape:
-        raise ValueError(f"a has {x.size} photos but b has {y.size}: a paired comparison needs the same photos")
+        raise InputError(f"a has {x.size} photos but b has {y.size}: a paired comparison needs the same photos")
     diff = x - y
     low, high = bootstrap_interval(diff, confidence=confidence, resamples=resamples, seed=seed)
     from scipy.stats import binomtest, wilcoxon

@@ -20,6 +20,7 @@ from typing import Any
 
 import torch
 
+from attribkit.errors import ModelError
 from attribkit.models._info import Preprocessing
 
 
@@ -50,7 +51,7 @@ def classifier_of(model: torch.nn.Module) -> tuple[str, int]:
     # timm's own answer when it names a layer, else the last Linear/Conv2d (torchvision's heads).
     named = [(n, m) for n, m in layers if m is head] or layers[-1:]
     if not named:
-        raise LookupError(f"{type(model).__name__} has no Linear or Conv2d classifier")
+        raise ModelError(f"{type(model).__name__} has no Linear or Conv2d classifier")
     name, module = named[0]
     out = module.out_features if isinstance(module, torch.nn.Linear) else module.out_channels
     return f"{name}.weight", int(out)

@@ -14,6 +14,7 @@ from typing import Any, Literal
 import torch
 
 from attribkit._core.targets import Targets, resolve_targets
+from attribkit.errors import OptionError
 
 INFO_ATTRIBUTE = "attribkit_info"
 
@@ -42,9 +43,9 @@ class Preprocessing:
 
     def __post_init__(self) -> None:
         if not 0 < self.crop <= self.resize:
-            raise ValueError(f"need 0 < crop <= resize; got crop={self.crop}, resize={self.resize}")
+            raise OptionError(f"need 0 < crop <= resize; got crop={self.crop}, resize={self.resize}")
         if self.interpolation not in ("bilinear", "bicubic", "nearest"):
-            raise ValueError(f"interpolation must be 'bilinear', 'bicubic' or 'nearest'; got {self.interpolation!r}")
+            raise OptionError(f"interpolation must be 'bilinear', 'bicubic' or 'nearest'; got {self.interpolation!r}")
 
     def _stats(self, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         mean = torch.tensor(self.mean, dtype=like.dtype, device=like.device).view(-1, 1, 1)

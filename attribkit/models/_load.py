@@ -85,7 +85,7 @@ def load_model(
     elif isinstance(name, str):
         model = _named(name, weights, classes)
     else:
-        raise TypeError(f"name must be a model name or an nn.Module; got {type(name).__name__}")
+        raise ModelError(f"name must be a model name or an nn.Module; got {type(name).__name__}")
     if output is not None:
         set_output(model, output)
     return model.eval()
@@ -166,7 +166,7 @@ def _class_count(model: torch.nn.Module, info: ModelInfo, weights: Any = None) -
     if not isinstance(model, torch.jit.ScriptModule):
         try:
             return classifier_of(model)[1]
-        except LookupError:
+        except ModelError:  # no Linear or Conv2d head: count the outputs of a forward pass instead
             pass
     crop = info.preprocessing.crop
     try:

@@ -11,6 +11,8 @@ import numpy as np
 import torch
 from PIL import Image
 
+from attribkit.errors import InputError
+
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
@@ -23,7 +25,7 @@ def _normalised(saliency: np.ndarray | torch.Tensor, percentile: float = 99.5) -
     """Scale to [0, 1], clipping at a high percentile so a few hot pixels do not wash out the map."""
     m = _as_numpy(saliency).astype(np.float64)
     if m.ndim != 2:
-        raise ValueError(f"a saliency map must be [H, W]; got shape {m.shape}")
+        raise InputError(f"a saliency map must be [H, W]; got shape {m.shape}")
     m = m - m.min()
     top = np.percentile(m, percentile)
     top = top if top > 0 else m.max()
@@ -191,7 +193,7 @@ def _panel_figure(
     from matplotlib.patches import Patch
 
     if not images:
-        raise ValueError("save_panel needs at least one image")
+        raise InputError("save_panel needs at least one image")
     arrays = [_as_numpy(img) for img in images]
     columns = columns or len(arrays)
     rows = -(-len(arrays) // columns)

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
+from attribkit.errors import InputError
+
 
 def save_map(stem: str | Path, photo_map: np.ndarray) -> tuple[Path, Path]:
     """Write ``<stem>.npy`` and ``<stem>.png`` for one map on the photo's pixels.
@@ -27,14 +29,14 @@ def save_map(stem: str | Path, photo_map: np.ndarray) -> tuple[Path, Path]:
 
     Raises
     ------
-    ValueError
-        ``photo_map`` is not 2-D.
+    InputError
+        ``photo_map`` is not 2-D (a ``ValueError`` too).
     """
     from PIL import Image, PngImagePlugin
 
     m = np.asarray(photo_map, dtype=np.float32)
     if m.ndim != 2:
-        raise ValueError(f"a map to save must be [H, W]; got shape {m.shape}")
+        raise InputError(f"a map to save must be [H, W]; got shape {m.shape}")
     stem = Path(stem)
     stem.parent.mkdir(parents=True, exist_ok=True)
     npy, png = stem.with_name(stem.name + ".npy"), stem.with_name(stem.name + ".png")

@@ -22,7 +22,7 @@ from torch.overrides import TorchFunctionMode
 from attribkit._core.hooks import thread_hooks
 from attribkit.rules._activations import NOT_COVERED, RECTIFIERS, not_covered_modules
 from attribkit.rules._function import RuledRectifier
-from attribkit.errors import UnsupportedActivationError, UnsupportedActivationWarning
+from attribkit.errors import ModelError, OptionError, UnsupportedActivationError, UnsupportedActivationWarning
 from attribkit.rules._rule import Rule
 from attribkit.rules._smooth import SMOOTH, covers_activations, ruled_activation
 
@@ -177,11 +177,11 @@ def applied(
     1
     """
     if not isinstance(rule, Rule):
-        raise TypeError(f"rule must be an attribkit.rules.Rule; got {type(rule).__name__}")
+        raise OptionError(f"rule must be an attribkit.rules.Rule; got {type(rule).__name__}")
     if model is not None and not isinstance(model, torch.nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module or None; got {type(model).__name__}")
+        raise ModelError(f"model must be a torch.nn.Module or None; got {type(model).__name__}")
     if unsupported not in _POLICIES:
-        raise ValueError(f"unsupported must be one of {_POLICIES}; got {unsupported!r}")
+        raise OptionError(f"unsupported must be one of {_POLICIES}; got {unsupported!r}")
     active = ActiveRule(rule, unsupported=unsupported, scoped=model is not None)
     with ExitStack() as stack:
         if model is not None:

@@ -8,6 +8,7 @@ from typing import Any
 import torch
 
 from attribkit.attribution._gradient import GradientAttributor
+from attribkit.errors import OptionError
 from attribkit.rules._applied import UnsupportedPolicy, applied
 from attribkit.rules._rule import Rule
 
@@ -40,7 +41,7 @@ class RuleAttributor(GradientAttributor):
         **options: Any,
     ) -> None:
         if not isinstance(rule, Rule):
-            raise TypeError(f"rule must be an attribkit.rules.Rule; got {type(rule).__name__}")
+            raise OptionError(f"rule must be an attribkit.rules.Rule; got {type(rule).__name__}")
         super().__init__(model, **options)
         self.rule = rule
         self.unsupported = unsupported

@@ -24,6 +24,7 @@ from typing import Any, NamedTuple
 import torch
 import torch.nn.functional as F
 
+from attribkit.errors import UnsupportedActivationError
 from attribkit.rules._rule import Rule
 
 Call = Callable[[torch.Tensor], torch.Tensor]
@@ -147,6 +148,6 @@ def ruled_activation(x: torch.Tensor, rule: Rule, call: Call, inplace: bool) -> 
     """``call(x)`` exactly as the model asked for it; its backward is ``rule``'s generalisation."""
     if torch._C._are_functorch_transforms_active():
         if inplace:
-            raise RuntimeError("an in-place activation under a torch.func transform cannot take a rule")
+            raise UnsupportedActivationError("an in-place activation under a torch.func transform cannot take a rule")
         return _Transformable.apply(x, rule, call, inplace, None)[0]
     return _Plain.apply(x, rule, call, inplace, None)

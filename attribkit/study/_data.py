@@ -12,6 +12,7 @@ import torch
 
 from attribkit._core.interfaces import Box
 from attribkit.data._annotations import AnnotatedImage
+from attribkit.errors import InputError, OptionError
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 
@@ -69,14 +70,14 @@ def study_images(data: DataSpec, *, class_index: Callable[[str], int] | None = N
         if path.is_dir() and not _is_annotated(path):
             photos = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
             if not photos:
-                raise ValueError(f"{path}: no photos ({', '.join(IMAGE_SUFFIXES)}) and no annotations")
+                raise InputError(f"{path}: no photos ({', '.join(IMAGE_SUFFIXES)}) and no annotations")
             return _unique([StudyImage(p.stem, p) for p in photos])
         if path.exists():
             return _annotated(path, class_index, allow_outside)
-        raise ValueError(f"--data {text!r}: no such file or folder (or use 'samples')")
+        raise InputError(f"--data {text!r}: no such file or folder (or use 'samples')")
     items = [d if isinstance(d, StudyImage) else StudyImage(Path(d).stem, Path(d)) for d in data]
     if not items:
-        raise ValueError("a study needs at least one photo")
+        raise InputError("a study needs at least one photo")
     return _unique(items)
 
 
@@ -86,7 +87,7 @@ def _unique(items: list[StudyImage]) -> list[StudyImage]:
         seen[item.name] = seen.get(item.name, 0) + 1
     clashes = sorted(n for n, c in seen.items() if c > 1)
     if clashes:
-        raise ValueError(f"photo names must be unique in a study (they key the results): {', '.join(clashes)}")
+        raise InputError(f"photo names must be unique in a study (they key the results): {', '.join(clashes)}")
     return items
 
 
@@ -96,7 +97,7 @@ def _samples(names: str) -> list[StudyImage]:
     chosen = [n.strip() for n in names.split(",") if n.strip()] or list(SAMPLE_PHOTOS)
     unknown = [n for n in chosen if n not in SAMPLE_PHOTOS]
     if unknown:
-        raise ValueError(f"unknown sample photo(s) {', '.join(unknown)}; known: {', '.join(SAMPLE_PHOTOS)}")
+        raise InputError(f"unknown sample photo(s) {', '.join(unknown)}; known: {', '.join(SAMPLE_PHOTOS)}")
     return [StudyImage(n, SAMPLE_PHOTOS[n]) for n in chosen]
 
 
@@ -113,7 +114,7 @@ def _annotated(path: Path, class_index: Callable[[str], int] | None, allow_outsi
 def annotated_images(entries: Sequence[AnnotatedImage], class_index: Callable[[str], int] | None) -> list[StudyImage]:
     """Annotated photos → study photos: the first label is explained, its boxes are the ground truth."""
     if class_index is None:
-        raise ValueError("annotated data needs class_index to map labels to classes")
+        raise OptionError("annotated data needs class_index to map labels to classes")
     items = []
     for entry in entries:
         label = entry.labels[0]

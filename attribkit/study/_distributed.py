@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from attribkit.errors import OptionError
+
 
 @dataclass(frozen=True)
 class Shard:
@@ -45,6 +47,6 @@ def current_shard(distributed: bool | None = None) -> Shard:
     if world <= 1 and not distributed:
         return Shard()
     if "MASTER_ADDR" not in os.environ:
-        raise RuntimeError("a distributed study needs torchrun (or MASTER_ADDR, RANK, WORLD_SIZE) to start")
+        raise OptionError("a distributed study needs torchrun (or MASTER_ADDR, RANK, WORLD_SIZE) to start")
     dist.init_process_group(backend="gloo")
     return Shard(dist.get_rank(), dist.get_world_size(), True)

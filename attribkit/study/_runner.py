@@ -26,6 +26,7 @@ import torch
 
 from attribkit._core.registry import get_registry
 from attribkit.attribution import create_attributor
+from attribkit.errors import OptionError
 from attribkit.models._info import model_info
 from attribkit.study._atomic import write_text
 from attribkit.study._checks import check_settings
@@ -70,17 +71,17 @@ def choose_settings(
     """``settings``, or every method × localiser; ``ValueError`` for neither or both."""
     if settings is not None:
         if methods or localisers or method_options or localiser_options:
-            raise ValueError("give settings, or methods and localisers (with their options), not both")
+            raise OptionError("give settings, or methods and localisers (with their options), not both")
         settings = list(settings)
         if not settings:
-            raise ValueError("a study needs at least one setting")
+            raise OptionError("a study needs at least one setting")
         names = [s.name for s in settings]
         clashes = sorted({n for n in names if names.count(n) > 1})
         if clashes:
-            raise ValueError(f"setting names must be unique (they name the rows): {', '.join(clashes)}")
+            raise OptionError(f"setting names must be unique (they name the rows): {', '.join(clashes)}")
         return settings
     if not methods:
-        raise ValueError("a study needs at least one method")
+        raise OptionError("a study needs at least one method")
     return cross_settings(methods, localisers, method_options=method_options, localiser_options=localiser_options)
 
 
@@ -96,7 +97,7 @@ def make_plan(model: torch.nn.Module, settings: Sequence[Setting], *, top_k: int
     method.
     """
     if top_k < 0 or batch < 1:
-        raise ValueError(f"top_k must be >= 0 and map_batch >= 1; got {top_k}, {batch}")
+        raise OptionError(f"top_k must be >= 0 and map_batch >= 1; got {top_k}, {batch}")
     registry = get_registry()
     resolved: list[ResolvedSetting] = [s.resolve() for s in settings]
     for r in resolved:  # every name first: an unknown one fails before any model work
@@ -109,7 +110,7 @@ def make_plan(model: torch.nn.Module, settings: Sequence[Setting], *, top_k: int
     for r in resolved:
         recipe = (r.setting.attributor, dict(r.attributor_options))
         if r.map_label in built and built[r.map_label] != recipe:
-            raise ValueError(f"settings build map {r.map_label!r} with different attributor options: "
+            raise OptionError(f"settings build map {r.map_label!r} with different attributor options: "
                              f"{built[r.map_label][1]} and {recipe[1]}")
         if r.map_label not in maps:
             factory = partial(_attributor_for, r.setting.attributor, {**r.map_options, **r.attributor_options})
@@ -122,7 +123,7 @@ def make_plan(model: torch.nn.Module, settings: Sequence[Setting], *, top_k: int
         key = (r.map_label, r.localiser_label)
         spec = localiser_spec(r.setting.localiser, registration.factory, r.localiser_options)
         if key in boxes and boxes[key].spec[2] != spec[2]:
-            raise ValueError(f"localiser label {r.localiser_label!r} names two option sets")
+            raise OptionError(f"localiser label {r.localiser_label!r} names two option sets")
         boxes.setdefault(key, BoxPlan(r.map_label, r.localiser_label, spec))
     return Plan(maps, list(boxes.values()), top_k, batch)
 
@@ -141,7 +142,7 @@ def check_counts(**counts: tuple[int, int]) -> None:
     bad = [f"{name} must be >= {low}; got {value!r}" for name, (value, low) in counts.items()
            if isinstance(value, bool) or not isinstance(value, int) or value < low]
     if bad:
-        raise ValueError("; ".join(bad))
+        raise OptionError("; ".join(bad))
 
 
 def _skipped(out: Path, items: Sequence[StudyImage], plan: Plan, records: Sequence[Record]) -> dict[str, str]:
@@ -182,7 +183,7 @@ def compute_records(
     check_counts(steps=(steps, 0), gallery=(gallery, 0), batch_size=(batch_size, 1), workers=(workers, 0),
                  top_k=(top_k, 0), map_batch=(map_batch, 1), road=(road, 0), sanity=(sanity, 0))
     if out.exists() and not out.is_dir():
-        raise ValueError(f"out {out} exists and is not a folder")
+        raise OptionError(f"out {out} exists and is not a folder")
     # The batch size is fixed by the whole dataset, not by a shard or by what a resumed run has left:
     # every run of the study sees the same shapes (see attribkit.study._batches).
     plan = make_plan(model, settings, top_k=top_k, batch=min(map_batch, len(items)))
@@ -302,11 +303,12 @@ def run_study(
     ------
     UnknownMethodError
         An unknown attributor or localiser (naming close matches).
-    TypeError
-        An option the method does not take (:class:`~attribkit.errors.OptionError`).
-    ValueError
-        No method or setting, both, clashing setting names, negative counts, ``out`` a file; an
-        :class:`~attribkit.errors.OptionError` when ``out`` holds a study with other settings.
+    OptionError
+        An option the method does not take; no method or setting, both, clashing setting names, negative
+        counts, ``out`` a file, ``out`` holding a study with other settings (a ``TypeError`` and a
+        ``ValueError`` too).
+    InputError
+        No photos in ``data``, or two with the same name.
 
     Example
     -------

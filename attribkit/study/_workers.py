@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from attribkit.data._image import Geometry
+from attribkit.errors import OptionError
 
 #: A localiser is sent to workers as its factory when that pickles (a class: workers import it), or
 #: by name (workers look it up in their own registry, built from the installed entry points).
@@ -142,7 +143,7 @@ class SerialExecutor(Executor):
 def make_executor(workers: int) -> Executor:
     """A spawn-context process pool of ``workers`` processes, or in-process execution for 0."""
     if workers < 0:
-        raise ValueError(f"workers must be >= 0; got {workers}")
+        raise OptionError(f"workers must be >= 0; got {workers}")
     if workers == 0:
         return SerialExecutor()
     return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),

@@ -22,7 +22,7 @@ from attribkit._core.inputs import check_finite
 from attribkit._core.outputs import class_scores
 from attribkit._core.reprs import array_summary
 from attribkit._core.targets import check_entries
-from attribkit.errors import InputError, OptionError, TargetError
+from attribkit.errors import InputError, ModelError, OptionError, TargetError
 from attribkit.models import model_info
 from attribkit.visualise._parametrisation import FourierImage, Parametrisation, PixelImage
 from attribkit.visualise._regularisers import (
@@ -238,7 +238,7 @@ class ClassModel:
         **options: Any,
     ) -> None:
         if not isinstance(model, torch.nn.Module):
-            raise TypeError(f"model must be a torch.nn.Module; got {type(model).__name__}")
+            raise ModelError(f"model must be a torch.nn.Module; got {type(model).__name__}")
         self.model = model
         self.mode = mode
         self.settings = settings_for(mode, **options)

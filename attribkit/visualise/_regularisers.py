@@ -16,6 +16,8 @@ import math
 import torch
 import torch.nn.functional as F
 
+from attribkit.errors import OptionError
+
 
 def jitter(images: torch.Tensor, shift: tuple[int, int]) -> torch.Tensor:
     """Roll the batch by ``(dy, dx)`` pixels (wrapping around), differentiably.
@@ -31,7 +33,7 @@ def jitter(images: torch.Tensor, shift: tuple[int, int]) -> torch.Tensor:
 def gaussian_kernel(sigma: float, *, dtype: torch.dtype = torch.float32) -> torch.Tensor:
     """A normalised 1-D Gaussian of radius ``ceil(3 sigma)``."""
     if sigma <= 0:
-        raise ValueError(f"blur sigma must be positive; got {sigma}")
+        raise OptionError(f"blur sigma must be positive; got {sigma}")
     radius = max(1, math.ceil(3 * sigma))
     x = torch.arange(-radius, radius + 1, dtype=dtype)
     k = torch.exp(-0.5 * (x / sigma) ** 2)

@@ -22,6 +22,8 @@ import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.mixture import GaussianMixture
 
+from attribkit.errors import InputError, OptionError
+
 #: Most pixels a colour model is fitted on: a random subset beyond this changes the mixture little
 #: (on the 80 dev photos 500 and 1000 give the same GT-known accuracy, within one photo).
 MAX_FIT_PIXELS = 500
@@ -80,9 +82,9 @@ def fit_colour_model(samples: np.ndarray, components: int, rng: np.random.Genera
                      fit: str = "kmeans") -> ColourModel:
     """A ``components``-Gaussian mixture (fewer if there are fewer distinct colours) on ``[N, 3]`` colours."""
     if fit not in FITS:
-        raise ValueError(f"fit must be one of {FITS}; got {fit!r}")
+        raise OptionError(f"fit must be one of {FITS}; got {fit!r}")
     if len(samples) == 0:
-        raise ValueError("no seed colours to fit a colour model on")
+        raise InputError("no seed colours to fit a colour model on")
     if len(samples) > MAX_FIT_PIXELS:
         samples = samples[rng.choice(len(samples), MAX_FIT_PIXELS, replace=False)]
     k = max(1, min(components, len(np.unique(samples @ _PACK))))

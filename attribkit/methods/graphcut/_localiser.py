@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from attribkit import Localisation
+from attribkit.errors import OptionError
 from attribkit.localisation import (
     is_flat,
     largest_component,
@@ -102,22 +103,22 @@ class GraphCut:
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.background_quantile < self.foreground_quantile <= 1.0:
-            raise ValueError(
+            raise OptionError(
                 "need 0 <= background_quantile < foreground_quantile <= 1; got "
                 f"{self.background_quantile} and {self.foreground_quantile}"
             )
         if self.components < 1 or self.iterations < 1:
-            raise ValueError(f"components and iterations must be >= 1; got {self.components}, {self.iterations}")
+            raise OptionError(f"components and iterations must be >= 1; got {self.components}, {self.iterations}")
         if self.smoothness < 0:
-            raise ValueError(f"smoothness must be >= 0; got {self.smoothness}")
+            raise OptionError(f"smoothness must be >= 0; got {self.smoothness}")
         if self.work_size is not None and self.work_size < 8:
-            raise ValueError(f"work_size must be >= 8 or None; got {self.work_size}")
+            raise OptionError(f"work_size must be >= 8 or None; got {self.work_size}")
         if self.component not in ("largest", "all"):
-            raise ValueError(f"component must be 'largest' or 'all'; got {self.component!r}")
+            raise OptionError(f"component must be 'largest' or 'all'; got {self.component!r}")
         if self.levels not in LEVELS:
-            raise ValueError(f"levels must be one of {LEVELS}; got {self.levels!r}")
+            raise OptionError(f"levels must be one of {LEVELS}; got {self.levels!r}")
         if self.colour_fit not in FITS:
-            raise ValueError(f"colour_fit must be one of {FITS}; got {self.colour_fit!r}")
+            raise OptionError(f"colour_fit must be one of {FITS}; got {self.colour_fit!r}")
 
     def localise(self, image: np.ndarray, saliency: np.ndarray | torch.Tensor) -> Localisation:
         """Mask and box of the object in ``image`` (``[H, W, 3]`` uint8 RGB) given its saliency map."""

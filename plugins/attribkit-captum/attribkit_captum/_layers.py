@@ -13,8 +13,10 @@ from attribkit.attribution import find_layer as _attribkit_find_layer
 from attribkit.errors import OptionError
 
 
-class LayerError(LookupError):
-    """A ``layer=`` name that is not a submodule of the model, or a model with no default layer."""
+class LayerError(OptionError, LookupError):
+    """A ``layer=`` name that is not a submodule of the model, or a model with no default layer: the
+    :class:`~attribkit.errors.OptionError` attribkit's own ``gradcam`` raises for the same mistake, and
+    still a ``LookupError``, as it was before the error tree."""
 
     def __str__(self) -> str:  # LookupError would otherwise quote the message
         return str(self.args[0])

@@ -16,6 +16,7 @@ from captum.attr import (
 
 from attribkit.attribution import prefix_tokens
 
+from attribkit.errors import OptionError
 from attribkit_captum._bridge import CaptumAttributor
 from attribkit_captum._layers import find_layer
 from attribkit_captum._tokens import spatial_proxy
@@ -89,7 +90,7 @@ class CaptumOcclusion(CaptumAttributor):
     ) -> None:
         super().__init__(model, eval_mode=eval_mode)
         if window < 1 or stride < 1:
-            raise ValueError(f"window and stride must be >= 1; got {window}, {stride}")
+            raise OptionError(f"window and stride must be >= 1; got {window}, {stride}")
         self.window, self.stride, self.baseline = window, stride, baseline
         self.perturbations_per_eval = perturbations_per_eval
 
