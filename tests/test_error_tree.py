@@ -35,7 +35,6 @@ ALLOWED = {
 # converted by the recipe/threads change: these files belong to other branches of issue 20 (the lead
 # empties this set when they are merged).
 PENDING = {
-    ("attribkit/_core/guards.py", "model must be a torch.nn.Module"),
     ("attribkit/localisation/_pipeline.py", "need a localiser name, not an object"),
     ("attribkit/study/_settings.py", "unknown settings"),
 }
