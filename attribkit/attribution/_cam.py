@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from attribkit._core.guards import check_inputs, check_model, frozen
 from attribkit._core.interfaces import TargetType
 from attribkit._core.outputs import class_scores
+from attribkit._core.scored import Scored
 from attribkit._core.targets import resolve_targets
 from attribkit.attribution._cam_layers import default_layer_name, feature_layout, prefix_tokens
 from attribkit.errors import OptionError
@@ -97,6 +98,19 @@ class GradCAM:
             ``[N, 1, H, W]`` (or ``[N, K, 1, H, W]`` for K classes per image), in units of the layer's
             activations times score per activation; ``>= 0`` with ``relu``.
         """
+        return self.attribute_scored(inputs, target, top_k=top_k,
+                                     additional_forward_args=additional_forward_args).unbatched()
+
+    def attribute_scored(
+        self,
+        inputs: torch.Tensor,
+        target: TargetType = None,
+        *,
+        top_k: int | None = None,
+        additional_forward_args: tuple[Any, ...] | None = None,
+    ) -> Scored:
+        """:meth:`attribute` (maps ``[N, K, 1, H, W]``) and the class scores of the same forward pass,
+        which chose the targets (see :func:`attribkit.attribution.attribute_scored`)."""
         check_inputs(inputs)
         captured: list[torch.Tensor] = []
 
@@ -135,4 +149,4 @@ class GradCAM:
         n, k = out.shape[:2]
         up = F.interpolate(out.flatten(0, 1), size=tuple(inputs.shape[-2:]), mode="bilinear", align_corners=False)
         up = up.reshape(n, k, 1, *inputs.shape[-2:])
-        return up[:, 0] if targets.single else up
+        return Scored(up, scores.detach(), targets)

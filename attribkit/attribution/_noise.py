@@ -9,6 +9,7 @@ import torch
 
 from attribkit._core.interfaces import Attributor
 from attribkit.attribution._averaging import Averaging, repeat_args
+from attribkit.errors import OptionError
 
 
 class SmoothGrad(Averaging):
@@ -56,9 +57,9 @@ class SmoothGrad(Averaging):
         super().__init__(attributor)
         for name, value in (("samples", samples), ("chunk", chunk)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be an int >= 1; got {value!r}")
+                raise OptionError(f"{name} must be an int >= 1; got {value!r}")
         if not noise >= 0:
-            raise ValueError(f"noise must be >= 0 (a fraction of the input's range); got {noise!r}")
+            raise OptionError(f"noise must be >= 0 (a fraction of the input's range); got {noise!r}")
         self.samples, self.noise, self.seed, self.chunk = samples, float(noise), int(seed), chunk
 
     def __repr__(self) -> str:

@@ -9,6 +9,7 @@ import torch
 
 from attribkit._core.interfaces import Attributor
 from attribkit.attribution._averaging import Averaging, repeat_args
+from attribkit.errors import OptionError
 
 #: Crops per image: five places, each also mirrored.
 COUNT = 10
@@ -42,7 +43,7 @@ class TenCrop(Averaging):
     def __init__(self, attributor: Attributor, *, crop_fraction: float = 224 / 256) -> None:
         super().__init__(attributor)
         if not 0.0 < crop_fraction <= 1.0:
-            raise ValueError(f"crop_fraction must be in (0, 1]; got {crop_fraction}")
+            raise OptionError(f"crop_fraction must be in (0, 1]; got {crop_fraction}")
         self.crop_fraction = crop_fraction
 
     def __repr__(self) -> str:
