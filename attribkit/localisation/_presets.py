@@ -114,7 +114,7 @@ def resolve_options(
         known = sorted({*MAP_PRESETS, *own_presets})
         close = close_matches(str(preset), known)
         hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
-        raise OptionError(f"unknown preset {preset!r}.{hint} Known: {', '.join(known)}.")
+        raise OptionError(f"unknown preset {preset!r}; known: {', '.join(known)}.{hint}")
     method = registry.get("attributor", attributor).options if attributor else None
     taken = registry.get("localiser", localiser).options if localiser else None
     if preset is None:  # no preset: plain maps, the localiser's own defaults

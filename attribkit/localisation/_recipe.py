@@ -221,6 +221,9 @@ def _resolve(recipe: Recipe, registry: Registry) -> ResolvedRecipe:
     method = registry.get("attributor", attributor_name) if attributor_name else None
     taker = registry.get("localiser", localiser_name) if localiser_name else None
     maps, loc = resolve_options(recipe.preset, localiser_name, recipe.options, attributor=attributor_name)
+    if method is None and localiser is None and loc:
+        raise OptionError(f"options {sorted(loc)} are a method's own: they need a method name, not an "
+                          f"attributor object ({type(attributor).__name__})")
     if localiser is None and loc:
         # Maps only: what the routing left for a localiser is the method's (if its options are not
         # listed), else no one's.
