@@ -81,8 +81,8 @@ class AveragingOptions:
             raise OptionError(f"give smoothgrad or vargrad, not both; got smoothgrad={self.smoothgrad}, "
                               f"vargrad={self.vargrad}")
         if not _real(self.noise) or not 0.0 <= self.noise < math.inf:
-            raise OptionError(f"averaging option noise must be a number >= 0 (a fraction of the input's "
-                              f"range); got {self.noise!r}")
+            raise OptionError(f"averaging option noise must be >= 0 (a fraction of the input's range); "
+                              f"got {self.noise!r}")
         scales = self.scales if isinstance(self.scales, (Sequence, torch.Tensor)) and not isinstance(
             self.scales, str) else (self.scales,)
         if not len(scales) or not all(_real(s) and 0.0 < s < math.inf for s in scales):

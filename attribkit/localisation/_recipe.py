@@ -221,8 +221,10 @@ def _resolve(recipe: Recipe, registry: Registry) -> ResolvedRecipe:
     method = registry.get("attributor", attributor_name) if attributor_name else None
     taker = registry.get("localiser", localiser_name) if localiser_name else None
     maps, loc = resolve_options(recipe.preset, localiser_name, recipe.options, attributor=attributor_name)
-    if method is None and localiser is None and loc:
-        raise OptionError(f"options {sorted(loc)} are a method's own: they need a method name, not an "
+    stray = sorted(loc) if taker is None else [k for k in loc if taker.options is not None and k not in taker.options]
+    if method is None and stray and (localiser is None or taker is not None):
+        # With an attributor object, what the localiser does not take can only have been meant for it.
+        raise OptionError(f"options {stray} are a method's own: they need a method name, not an "
                           f"attributor object ({type(attributor).__name__})")
     if localiser is None and loc:
         # Maps only: what the routing left for a localiser is the method's (if its options are not
