@@ -62,6 +62,7 @@ if _typing.TYPE_CHECKING:  # what the lazy names below resolve to, for type chec
     from attribkit.attribution import (
         GradientAttributor,
         MultiScale,
+        PerClassAttributor,
         SmoothGrad,
         TenCrop,
         VarGrad,
@@ -115,6 +116,7 @@ __all__ = [
     "ModelInfo",
     "MultiScale",
     "OptionError",
+    "PerClassAttributor",
     "PluginConflictWarning",
     "PluginError",
     "PluginInfo",
@@ -176,6 +178,7 @@ _LAZY = {
     "Localiser": "attribkit._core.interfaces",
     "ModelInfo": "attribkit.models",
     "MultiScale": "attribkit.attribution",
+    "PerClassAttributor": "attribkit.attribution",
     "PluginInfo": "attribkit._core.registry",
     "Preprocessing": "attribkit.models",
     "Recipe": "attribkit.localisation",

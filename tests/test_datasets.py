@@ -106,3 +106,30 @@ def test_dev_set_reads(dev_set):
     items = read_json(dev_set / "boxes.json")
     assert len(items) == 80 and all(i.path.is_file() for i in items)
     assert all(label in imagenet_wnids() for i in items for label in i.labels)
+
+
+def test_the_datasets_alias_warns_and_nothing_in_the_library_imports_it():
+    import ast
+    import importlib
+    import sys
+    from pathlib import Path
+
+    import attribkit
+    import attribkit.data
+
+    sys.modules.pop("attribkit.datasets", None)
+    with pytest.warns(DeprecationWarning, match="import .* from attribkit.data"):
+        alias = importlib.import_module("attribkit.datasets")
+    assert alias.read_annotations is attribkit.data.read_annotations
+
+    root = Path(attribkit.__file__).parent
+    users = []
+    for path in root.rglob("*.py"):
+        if path.parent.name == "datasets":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else (
+                [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            if any(n == "attribkit.datasets" or n.startswith("attribkit.datasets.") for n in names):
+                users.append(str(path.relative_to(root)))
+    assert users == []  # the CLI included: `attribkit evaluate` must not warn

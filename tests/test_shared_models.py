@@ -215,10 +215,9 @@ def test_a_nested_mode_switch_while_another_thread_is_inside_is_refused():
 
 
 def wait_until(condition: Callable[[], bool]) -> None:
-    deadline = time.monotonic() + 10
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.001)
+    """Block until ``condition()`` holds; frozen() signals every change of its queue, so no polling."""
+    with guards._changed:
+        assert guards._changed.wait_for(condition, timeout=10), "timed out"
 
 
 def test_a_waiting_mode_is_not_starved_by_a_stream_of_the_other():
@@ -240,7 +239,7 @@ def test_a_waiting_mode_is_not_starved_by_a_stream_of_the_other():
             order.append("train")
 
     def waiting(eval_mode: bool) -> int:
-        return guards._waiting.get(net, {}).get(eval_mode, 0)
+        return sum(1 for call in guards._queue if call.root is net and call.eval_mode == eval_mode)
 
     first = threading.Thread(target=eval_call, args=("eval0", True))
     first.start()
@@ -257,3 +256,52 @@ def test_a_waiting_mode_is_not_starved_by_a_stream_of_the_other():
         t.join(10)
     assert order == ["eval0", "train", "eval1"]
     assert_same_state(net, before)
+
+
+def two_heads() -> tuple[torch.nn.Module, torch.nn.Module, torch.nn.Module]:
+    """Two classifiers on one backbone (in train mode, one parameter frozen by its owner)."""
+    backbone = shared_net(batch_norm=False)[:5]
+    torch.manual_seed(2)
+    head_a = torch.nn.Sequential(torch.nn.AdaptiveAvgPool2d(2), torch.nn.Flatten(), torch.nn.Linear(16, 5))
+    head_b = torch.nn.Sequential(torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(), torch.nn.Linear(4, 3))
+    return backbone, torch.nn.Sequential(backbone, head_a).train(), torch.nn.Sequential(backbone, head_b).train()
+
+
+@pytest.mark.parametrize("b_eval_mode", [True, False], ids=["same-mode", "other-mode"])
+def test_two_models_sharing_a_backbone_one_thread_each_leave_it_as_it_was(b_eval_mode, inputs):
+    backbone, a, b = two_heads()
+    before = state(backbone)
+    on_a = attribkit.create_attributor("saliency", a)
+    on_b = attribkit.create_attributor("saliency", b, eval_mode=b_eval_mode)
+    want_a = [on_a.attribute(x, target=1) for x in inputs]
+    want_b = [on_b.attribute(x, target=2) for x in inputs]
+
+    def each(attributor: Any, target: int) -> list[torch.Tensor]:
+        return [attributor.attribute(x, target=target) for x in inputs]
+
+    got_a, got_b = run_together([lambda: each(on_a, 1), lambda: each(on_b, 2)])
+    for got, want in zip(got_a + got_b, want_a + want_b):
+        torch.testing.assert_close(got, want, rtol=0, atol=0)
+    assert_same_state(backbone, before)
+    assert not guards._shares and not guards._flags
+
+
+def test_an_exclusive_call_has_the_shared_modules_to_itself():
+    backbone, a, b = two_heads()
+    with held_elsewhere(b):  # another thread inside b, so inside the backbone
+        entered = threading.Event()
+
+        def exclusive() -> None:
+            with attribkit.frozen(a, exclusive=True):
+                entered.set()
+
+        t = threading.Thread(target=exclusive)
+        t.start()
+        wait_until(lambda: any(call.root is a for call in guards._queue))
+        assert not entered.is_set()
+        with attribkit.frozen(a):  # a later plain call queues behind the exclusive one
+            assert entered.is_set()
+        t.join(10)
+    with held_elsewhere(a):
+        with attribkit.frozen(head := torch.nn.Linear(2, 2), exclusive=True):  # nothing shared: at once
+            assert not head.training

@@ -5,8 +5,6 @@
 from __future__ import annotations
 
 import threading
-import weakref
-from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -14,39 +12,63 @@ from typing import Any
 import torch
 
 from attribkit._core.inputs import check_inputs
-from attribkit.errors import ModelInUseError
+from attribkit.errors import ModelInUseError, OptionError
 
 __all__ = ["check_inputs", "check_model", "frozen", "model_device"]
 
 
+class _Call:
+    """One :func:`frozen` call: its thread, what it asks for, and the modules and parameters it covers."""
+
+    def __init__(self, model: torch.nn.Module, eval_mode: bool, exclusive: bool) -> None:
+        self.thread = threading.get_ident()
+        self.root = model
+        self.eval_mode, self.exclusive = eval_mode, exclusive
+        self.modules = list(model.modules())
+        self.module_set = set(self.modules)
+        self.params = list(model.parameters())
+
+    def overlaps(self, other: _Call) -> bool:
+        return not self.module_set.isdisjoint(other.module_set)
+
+    def conflicts(self, other: _Call) -> bool:
+        """Another thread's call that cannot run beside this one: shared modules, and another mode or
+        either call exclusive."""
+        return (other.thread != self.thread
+                and (other.eval_mode != self.eval_mode or other.exclusive or self.exclusive)
+                and self.overlaps(other))
+
+    def describe(self) -> str:
+        return f"eval_mode={self.eval_mode}" + (", exclusive=True" if self.exclusive else "")
+
+
 class _Share:
-    """One model's calls inside :func:`frozen`: who is in, in which mode, and what to restore."""
+    """One module held by calls of :func:`frozen`: its own ``training`` flag to restore, and the calls
+    holding it in order of entry (the last one's mode is in force)."""
 
-    def __init__(self, model: torch.nn.Module, eval_mode: bool) -> None:
-        self.eval_mode = eval_mode
-        self.owners: Counter[int] = Counter()
-        self.modes = [(m, m.training) for m in model.modules()]
-        self.flags = [(p, p.requires_grad) for p in model.parameters()]
-        # Nested switches of the mode by the only thread inside: (previous eval_mode, modes to restore).
-        self.nested: list[tuple[bool, list[tuple[torch.nn.Module, bool]]]] = []
+    def __init__(self, module: torch.nn.Module) -> None:
+        self.training = module.training
+        self.calls: list[_Call] = []
 
-    def restore(self) -> None:
-        for p, flag in self.flags:
-            p.requires_grad_(flag)
-        for m, training in self.modes:
-            m.training = training
+    def apply(self, module: torch.nn.Module) -> None:
+        module.training = False if self.calls[-1].eval_mode else self.training
 
 
-# One lock for the bookkeeping of every model (held for microseconds, never while a model runs); the
-# tables forget a model when it is garbage-collected.
+# The bookkeeping is per *module* and per *parameter*, not per model, so models sharing submodules (two
+# heads on one backbone) save and restore each shared piece once, and their calls wait for each other
+# only where they overlap. One lock guards it all (held for microseconds, never while a model runs);
+# every entry is dropped when its last call leaves.
 _changed = threading.Condition()
-_shares: weakref.WeakKeyDictionary[torch.nn.Module, _Share] = weakref.WeakKeyDictionary()
-# Calls waiting to enter, per model and eval_mode: calls of the mode in force queue behind the other's.
-_waiting: weakref.WeakKeyDictionary[torch.nn.Module, Counter[bool]] = weakref.WeakKeyDictionary()
+_shares: dict[torch.nn.Module, _Share] = {}
+_flags: dict[torch.nn.Parameter, list[Any]] = {}  # parameter -> [its own requires_grad, calls holding it]
+_active: list[_Call] = []
+# Calls waiting to enter, in arrival order: a call waits for every earlier one it conflicts with (FIFO
+# among conflicting calls), so a stream of calls of one mode cannot starve a call of the other.
+_queue: list[_Call] = []
 
 
 @contextmanager
-def frozen(model: torch.nn.Module, *, eval_mode: bool = True) -> Iterator[torch.nn.Module]:
+def frozen(model: torch.nn.Module, *, eval_mode: bool = True, exclusive: bool = False) -> Iterator[torch.nn.Module]:
     """Put ``model`` in eval mode with parameters that need no gradient; restore both on exit.
 
     Attribution differentiates with respect to the *input* only: weights that do not require grad spare
@@ -54,13 +76,13 @@ def frozen(model: torch.nn.Module, *, eval_mode: bool = True) -> Iterator[torch.
     flag of every parameter are restored in ``finally``, so an exception in the forward or backward pass
     leaves the model as it was.
 
-    Safe when threads share ``model`` (a web service, a notebook's background job): the first call in
-    saves the modes and flags and the last one out restores them (a per-model count under a lock), so no
-    call restores while another still runs. Calls of the same ``eval_mode`` run together; a call asking
-    for the other one waits until the model is free, and new calls of the mode in force queue behind it.
-    A call nested in the same thread joins the outer one; if it asks for the other mode, the mode is
-    switched for the nested block when its thread is alone inside, and :class:`ModelInUseError` is raised
-    otherwise (waiting there could never end).
+    Safe when threads share ``model`` or some of its submodules (a web service; two heads on one
+    backbone): each module's mode and each parameter's flag is saved by the first call that covers it and
+    restored by the last one out. Calls of the same ``eval_mode`` run together; calls that share modules
+    but ask for the other mode, or that are ``exclusive``, take turns in order of arrival (a call never
+    overtakes an earlier one it conflicts with). A call nested in the same thread joins the outer one
+    without waiting; if it asks for the other mode, or for ``exclusive``, while another thread is inside,
+    :class:`ModelInUseError` is raised (waiting there could never end).
 
     Parameters
     ----------
@@ -70,11 +92,14 @@ def frozen(model: torch.nn.Module, *, eval_mode: bool = True) -> Iterator[torch.
     eval_mode
         ``True``: every module in eval mode (batch-norm uses its running statistics, dropout is off);
         ``False``: the modes are left as they are.
+    exclusive
+        No other thread's call may cover any of ``model``'s modules meanwhile: for a method that changes
+        the model in ways another thread's forward pass would meet (a library's module hooks).
 
     Raises
     ------
     ModelInUseError
-        A nested call asks for the other mode while other threads are inside.
+        A nested call asks for the other mode, or for ``exclusive``, while other threads are inside.
 
     Example
     -------
@@ -85,78 +110,78 @@ def frozen(model: torch.nn.Module, *, eval_mode: bool = True) -> Iterator[torch.
     >>> net.training, net[0].weight.requires_grad
     (True, True)
     """
-    me = threading.get_ident()
+    call = _Call(model, eval_mode, exclusive)
     with _changed:
-        share, switched = _enter(model, eval_mode, me)
+        _enter(call)
     try:
         yield model
     finally:
         with _changed:
-            _leave(model, share, me, switched)
+            _leave(call)
             _changed.notify_all()
 
 
-def _enter(model: torch.nn.Module, eval_mode: bool, me: int) -> tuple[_Share, bool]:
-    """Join or start ``model``'s share, under the lock; ``True`` when a nested call switched the mode."""
-    share = _shares.get(model)
-    if share is not None and me in share.owners:
-        share.owners[me] += 1
-        if share.eval_mode == eval_mode:
-            return share, False
-        if set(share.owners) != {me}:
-            share.owners[me] -= 1
+def _enter(call: _Call) -> None:
+    """Admit ``call``, under the lock: at once when nested in this thread's own call, else in turn."""
+    outer = [c for c in _active if c.thread == call.thread and c.overlaps(call)]
+    if outer:
+        if any(call.conflicts(c) for c in _active):
             raise ModelInUseError(
-                f"frozen(model, eval_mode={eval_mode}) is nested in a call with eval_mode={share.eval_mode} "
-                "while other threads use the model; switching the mode would change theirs"
+                f"frozen(model, {call.describe()}) is nested in a call with {outer[-1].describe()} while other "
+                "threads use the model; switching the mode would change theirs"
             )
-        share.nested.append((share.eval_mode, [(m, m.training) for m in model.modules()]))
-        share.eval_mode = eval_mode
-        _set_mode(model, share, eval_mode)
-        return share, True
-    waiting = _waiting.setdefault(model, Counter())
-    waiting[eval_mode] += 1
+        _admit(call)
+        return
+    _queue.append(call)
+    _changed.notify_all()  # lets an observer (a test) see the queue change
     try:
-        while (share := _shares.get(model)) is not None and (
-            share.eval_mode != eval_mode or share.nested or waiting[not eval_mode]
+        while any(call.conflicts(c) for c in _active) or any(
+            call.conflicts(w) for w in _queue[: _queue.index(call)]
         ):
             _changed.wait()
     finally:
-        waiting[eval_mode] -= 1
-    if share is None:
-        share = _shares[model] = _Share(model, eval_mode)
-        _set_mode(model, share, eval_mode)
-        for p, _ in share.flags:
-            p.requires_grad_(False)
-    share.owners[me] += 1
-    return share, False
+        _queue.remove(call)
+        _changed.notify_all()  # a later call that waited behind this one may go now
+    _admit(call)
 
 
-def _set_mode(model: torch.nn.Module, share: _Share, eval_mode: bool) -> None:
-    if eval_mode:
-        model.eval()
-    else:
-        for m, training in share.modes:
-            m.training = training
+def _admit(call: _Call) -> None:
+    _active.append(call)
+    for module in call.modules:
+        share = _shares.get(module)
+        if share is None:
+            share = _shares[module] = _Share(module)
+        share.calls.append(call)
+        share.apply(module)
+    for p in call.params:
+        entry = _flags.setdefault(p, [p.requires_grad, 0])
+        entry[1] += 1
+        p.requires_grad_(False)
 
 
-def _leave(model: torch.nn.Module, share: _Share, me: int, switched: bool) -> None:
-    """Leave ``model``'s share, under the lock; the last one out restores what the first one saved."""
-    if switched:
-        share.eval_mode, modes = share.nested.pop()
-        for m, training in modes:
-            m.training = training
-    share.owners[me] -= 1
-    if share.owners[me] == 0:
-        del share.owners[me]
-    if not share.owners:
-        share.restore()
-        del _shares[model]
+def _leave(call: _Call) -> None:
+    """Leave, under the lock: each module gets the mode of the calls still holding it, or its own back."""
+    _active.remove(call)
+    for module in call.modules:
+        share = _shares[module]
+        share.calls.remove(call)
+        if share.calls:
+            share.apply(module)
+        else:
+            module.training = share.training
+            del _shares[module]
+    for p in call.params:
+        entry = _flags[p]
+        entry[1] -= 1
+        if entry[1] == 0:
+            p.requires_grad_(entry[0])
+            del _flags[p]
 
 
 def check_model(model: Any) -> torch.nn.Module:
-    """``model`` itself, or a ``TypeError`` if it is not an ``nn.Module``."""
+    """``model`` itself, or :class:`~attribkit.errors.OptionError` (a ``TypeError``) if it is not an ``nn.Module``."""
     if not isinstance(model, torch.nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module; got {type(model).__name__}")
+        raise OptionError(f"model must be a torch.nn.Module; got {type(model).__name__}")
     return model
 
 

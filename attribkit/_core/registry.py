@@ -497,25 +497,15 @@ def list_localisers(pattern: str = "*") -> list[str]:
     return get_registry().names("localiser", pattern)
 
 
-def create_attributor(name: str, model: Any, **options: Any) -> Attributor:
-    """Build the attributor registered as ``name`` for ``model``.
+def create_visualiser(name: str, model: Any, **options: Any) -> Visualiser:
+    """Build the visualiser registered as ``name`` for ``model``.
 
     Raises :class:`~attribkit.errors.UnknownMethodError` (naming close matches) for an unknown name and
     :class:`~attribkit.errors.OptionError` for an option the method does not take.
-
-    Example
-    -------
-    >>> sal = create_attributor("saliency", model)          # doctest: +SKIP
-    >>> grads = sal.attribute(x, target=285)                 # doctest: +SKIP
     """
-    return get_registry().get("attributor", name).create(model, **options)
-
-
-def create_visualiser(name: str, model: Any, **options: Any) -> Visualiser:
-    """Build the visualiser registered as ``name`` for ``model`` (errors as :func:`create_attributor`)."""
     return get_registry().get("visualiser", name).create(model, **options)
 
 
 def create_localiser(name: str, **options: Any) -> Localiser:
-    """Build the localiser registered as ``name`` (errors as :func:`create_attributor`)."""
+    """Build the localiser registered as ``name`` (errors as :func:`create_visualiser`)."""
     return get_registry().get("localiser", name).create(**options)

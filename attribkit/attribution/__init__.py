@@ -1,5 +1,6 @@
 """Attribution: the gradient engine every gradient-like method shares, the paper's saliency map, Grad-CAM,
-and the averaging wrappers that go around any attributor (10 crops, SmoothGrad, VarGrad, multi-scale).
+the averaging wrappers that go around any attributor (10 crops, SmoothGrad, VarGrad, multi-scale), and
+the base for methods that explain one class per call (:class:`PerClassAttributor`).
 
 Example
 -------
@@ -13,6 +14,7 @@ from attribkit.attribution._cam_layers import FeatureLayout, default_layer_name,
 from attribkit.attribution._compose import create_attributor, with_averaging
 from attribkit.attribution._gradient import GradientAttributor, saliency_map
 from attribkit.attribution._noise import SmoothGrad, VarGrad
+from attribkit.attribution._per_class import Explainer, PerClassAttributor
 from attribkit.attribution._scales import MultiScale
 from attribkit.attribution._tencrop import TenCrop
 
@@ -20,10 +22,12 @@ __all__ = [
     "AVERAGING_OPTIONS",
     "Averaging",
     "AveragingOptions",
+    "Explainer",
     "FeatureLayout",
     "GradCAM",
     "GradientAttributor",
     "MultiScale",
+    "PerClassAttributor",
     "Scored",
     "SmoothGrad",
     "TenCrop",

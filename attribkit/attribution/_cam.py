@@ -6,23 +6,24 @@ often than input gradients do.
 For a layer with feature maps ``A^k`` (``[N, D, h, w]``) and the unnormalised class score ``S_c``:
 ``alpha_k^c = mean_ij dS_c / dA^k_ij`` (eq. 1) and ``L^c = ReLU(sum_k alpha_k^c A^k)`` (eq. 2), upsampled
 bilinearly to the input's size. K classes per image cost one forward pass and K backward passes from
-the scores to the layer only (the head, not the whole network).
+the scores to the layer only (the head, not the whole network): the per-class loop is
+:class:`~attribkit.attribution.PerClassAttributor`'s.
 """
 
 from __future__ import annotations
 
 import difflib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 
-from attribkit._core.guards import check_inputs, check_model, frozen
-from attribkit._core.interfaces import TargetType
+from attribkit._core.hooks import thread_hooks
 from attribkit._core.outputs import class_scores
-from attribkit._core.scored import Scored
-from attribkit._core.targets import resolve_targets
 from attribkit.attribution._cam_layers import default_layer_name, feature_layout, prefix_tokens
+from attribkit.attribution._per_class import Explainer, PerClassAttributor
 from attribkit.errors import OptionError
 
 def find_layer(model: torch.nn.Module, name: str | None) -> tuple[str, torch.nn.Module]:
@@ -54,8 +55,11 @@ def as_feature_map(output: torch.Tensor, layer: str) -> torch.Tensor:
     return feature_layout(output, layer).to_spatial(output)
 
 
-class GradCAM:
+class GradCAM(PerClassAttributor):
     """Grad-CAM maps of a layer, upsampled to the input (Selvaraju et al. 2017, equations 1-2).
+
+    Calls with one model shared by threads are safe: the layer's hook acts on the calling thread's
+    forward pass only (:func:`attribkit._core.hooks.thread_hooks`).
 
     Parameters
     ----------
@@ -67,51 +71,27 @@ class GradCAM:
         Keep only positive evidence (equation 2); ``False`` returns the signed map.
     eval_mode
         Run the model in eval mode (restored afterwards).
+
+    Raises
+    ------
+    OptionError
+        ``layer`` names no submodule, or the model has no default layer.
+
+    Notes
+    -----
+    :meth:`~PerClassAttributor.attribute` returns ``[N, 1, H, W]`` (or ``[N, K, 1, H, W]`` for K classes
+    per image), in units of the layer's activations times score per activation; ``>= 0`` with ``relu``.
     """
 
     def __init__(self, model: torch.nn.Module, *, layer: str | None = None, relu: bool = True,
                  eval_mode: bool = True) -> None:
-        self.model = check_model(model)
+        super().__init__(model, eval_mode=eval_mode)
         self.layer_name, self.layer = find_layer(self.model, layer)
-        self.relu, self.eval_mode = relu, eval_mode
+        self.relu = relu
 
-    def attribute(
-        self,
-        inputs: torch.Tensor,
-        target: TargetType = None,
-        *,
-        top_k: int | None = None,
-        additional_forward_args: tuple[Any, ...] | None = None,
-    ) -> torch.Tensor:
-        """Class activation maps on the input's grid.
-
-        Parameters
-        ----------
-        inputs
-            ``[N, C, H, W]``, preprocessed for the model.
-        target, top_k, additional_forward_args
-            As :meth:`attribkit.Attributor.attribute`.
-
-        Returns
-        -------
-        torch.Tensor
-            ``[N, 1, H, W]`` (or ``[N, K, 1, H, W]`` for K classes per image), in units of the layer's
-            activations times score per activation; ``>= 0`` with ``relu``.
-        """
-        return self.attribute_scored(inputs, target, top_k=top_k,
-                                     additional_forward_args=additional_forward_args).unbatched()
-
-    def attribute_scored(
-        self,
-        inputs: torch.Tensor,
-        target: TargetType = None,
-        *,
-        top_k: int | None = None,
-        additional_forward_args: tuple[Any, ...] | None = None,
-    ) -> Scored:
-        """:meth:`attribute` (maps ``[N, K, 1, H, W]``) and the class scores of the same forward pass,
-        which chose the targets (see :func:`attribkit.attribution.attribute_scored`)."""
-        check_inputs(inputs)
+    @contextmanager
+    def explaining(self, inputs: torch.Tensor, extra: tuple[Any, ...]) -> Iterator[Explainer]:
+        """One forward pass with the layer's output as a leaf; each class is a backward pass to it."""
         captured: list[torch.Tensor] = []
 
         def leaf(_module: torch.nn.Module, _inputs: Any, out: Any) -> Any:
@@ -122,31 +102,25 @@ class GradCAM:
             captured.append(out.detach().requires_grad_(True))
             return captured[-1]
 
-        handle = self.layer.register_forward_hook(leaf)
-        try:
-            with frozen(self.model, eval_mode=self.eval_mode), torch.enable_grad():
-                scores = class_scores(self.model, inputs.detach(), *(additional_forward_args or ()))
-                if not captured or not isinstance(captured[-1], torch.Tensor):
-                    raise OptionError(f"layer {self.layer_name!r} was not run by the forward pass, or does "
-                                      "not return one tensor; pass layer= naming another layer")
-                activation = captured[-1]
-                # Tokens [N, P + hw, D] and channels-last [N, h, w, D] are put on their grid first.
-                layout = feature_layout(activation, self.layer_name, layer=self.layer,
-                                        image=(int(inputs.shape[-2]), int(inputs.shape[-1])),
-                                        prefix=prefix_tokens(self.model))
-                targets = resolve_targets(target, top_k, scores)
-                maps = []
-                for k in range(targets.k):
-                    chosen = scores.gather(1, targets.index[:, k : k + 1]).sum()
-                    (grad,) = torch.autograd.grad(chosen, activation, retain_graph=k < targets.k - 1)
-                    features, grads = layout.to_spatial(activation.detach()), layout.to_spatial(grad)
-                    weights = grads.mean(dim=(2, 3), keepdim=True)  # equation 1
-                    cam = (weights * features).sum(dim=1, keepdim=True)  # equation 2, before the ReLU
-                    maps.append(F.relu(cam) if self.relu else cam)
-        finally:
-            handle.remove()
-        out = torch.stack(maps, dim=1)  # [N, K, 1, h, w]
-        n, k = out.shape[:2]
-        up = F.interpolate(out.flatten(0, 1), size=tuple(inputs.shape[-2:]), mode="bilinear", align_corners=False)
-        up = up.reshape(n, k, 1, *inputs.shape[-2:])
-        return Scored(up, scores.detach(), targets)
+        with thread_hooks(self.layer, post=leaf), torch.enable_grad():
+            scores = class_scores(self.model, inputs, *extra)
+        if not captured:
+            raise OptionError(f"layer {self.layer_name!r} was not run by the forward pass, or does "
+                              "not return one tensor; pass layer= naming another layer")
+        activation = captured[-1]
+        # Tokens [N, P + hw, D] and channels-last [N, h, w, D] are put on their grid first.
+        layout = feature_layout(activation, self.layer_name, layer=self.layer,
+                                image=(int(inputs.shape[-2]), int(inputs.shape[-1])),
+                                prefix=prefix_tokens(self.model))
+        features = layout.to_spatial(activation.detach())
+
+        def one_class(target: torch.Tensor) -> torch.Tensor:
+            chosen = scores.gather(1, target[:, None]).sum()
+            # The graph is kept for the next class; it is freed with ``scores`` when the call ends.
+            (grad,) = torch.autograd.grad(chosen, activation, retain_graph=True)
+            weights = layout.to_spatial(grad).mean(dim=(2, 3), keepdim=True)  # equation 1
+            cam = (weights * features).sum(dim=1, keepdim=True)  # equation 2, before the ReLU
+            cam = F.relu(cam) if self.relu else cam
+            return F.interpolate(cam, size=tuple(inputs.shape[-2:]), mode="bilinear", align_corners=False)
+
+        yield scores.detach(), one_class

@@ -16,7 +16,6 @@ from attribkit._core.interfaces import TargetType
 from attribkit._core.outputs import class_scores
 from attribkit._core.scored import Scored
 from attribkit._core.targets import Targets, resolve_targets
-from attribkit.attribution._tencrop import TenCrop
 from attribkit.errors import InputError
 
 
@@ -51,13 +50,6 @@ class GradientAttributor:
     ----------
     model
         A classifier returning unnormalised class scores ``[N, num_classes]``.
-    ten_crop
-        Average over the paper's 10 crops and flips: kept for compatibility, it is exactly
-        ``TenCrop(GradientAttributor(model), crop_fraction=crop_fraction)`` (see
-        :class:`~attribkit.attribution.TenCrop`, which wraps any attributor;
-        ``attribkit.create_attributor(name, model, ten_crop=True)`` is the usual spelling).
-    crop_fraction
-        Side of a crop relative to the input (224/256, as the paper's crops of its 256 images).
     eval_mode
         Run the model in eval mode (restored afterwards).
     batched_backward
@@ -72,17 +64,12 @@ class GradientAttributor:
         self,
         model: torch.nn.Module,
         *,
-        ten_crop: bool = False,
-        crop_fraction: float = 224 / 256,
         eval_mode: bool = True,
         batched_backward: bool | None = None,
     ) -> None:
         self.model = check_model(model)
         self.eval_mode = eval_mode
         self.batched_backward = batched_backward
-        # The one ten-crop implementation, around this attributor's own plain gradient (a subclass that
-        # post-processes attribute(), such as gradient x input, still sees the averaged gradient).
-        self.ten_crop = TenCrop(_PlainGradient(self), crop_fraction=crop_fraction) if ten_crop else None
 
     def backward_rules(self) -> ContextManager[Any]:
         """The context inside which forward and backward run; the plain gradient needs none."""
@@ -134,18 +121,6 @@ class GradientAttributor:
         Scored
             Gradients ``[N, K, C, H, W]``, scores ``[N, num_classes]`` (detached), the targets.
         """
-        if self.ten_crop is not None:
-            return self.ten_crop.attribute_scored(inputs, target, top_k=top_k,
-                                                  additional_forward_args=additional_forward_args)
-        return self._scored(inputs, target, top_k, additional_forward_args)
-
-    def _scored(
-        self,
-        inputs: torch.Tensor,
-        target: TargetType,
-        top_k: int | None,
-        additional_forward_args: tuple[Any, ...] | None,
-    ) -> Scored:
         check_inputs(inputs)
         extra = tuple(additional_forward_args or ())
         with frozen(self.model, eval_mode=self.eval_mode), torch.enable_grad():
@@ -189,38 +164,3 @@ class GradientAttributor:
             isinstance(m, torch.nn.modules.conv._ConvNd) and m.groups > 1 for m in self.model.modules()
         )
         return x.device.type != "cpu" or not grouped
-
-
-class _PlainGradient:
-    """A gradient attributor's plain ``attribute()`` (no ten-crop), for the ten-crop wrapper to call."""
-
-    def __init__(self, owner: GradientAttributor) -> None:
-        self._owner = owner
-        self.model = owner.model
-
-    @property
-    def eval_mode(self) -> bool:
-        return self._owner.eval_mode
-
-    def __repr__(self) -> str:
-        return f"{type(self._owner).__name__}(model={type(self.model).__name__})"
-
-    def attribute(
-        self,
-        inputs: torch.Tensor,
-        target: TargetType = None,
-        *,
-        top_k: int | None = None,
-        additional_forward_args: tuple[Any, ...] | None = None,
-    ) -> torch.Tensor:
-        return self._owner._scored(inputs, target, top_k, additional_forward_args).unbatched()
-
-    def attribute_scored(
-        self,
-        inputs: torch.Tensor,
-        target: TargetType = None,
-        *,
-        top_k: int | None = None,
-        additional_forward_args: tuple[Any, ...] | None = None,
-    ) -> Scored:
-        return self._owner._scored(inputs, target, top_k, additional_forward_args)

@@ -45,7 +45,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from attribkit.datasets import AnnotationError, read_annotations
+    from attribkit.data import AnnotationError, read_annotations
     from attribkit.study._data import annotated_images, class_of
     from attribkit.study._evaluate import evaluate
     from attribkit.cli._usage import recipe_of

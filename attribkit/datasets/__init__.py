@@ -1,7 +1,16 @@
-"""Localisation data (annotated and synthetic photos): kept as an import path; they live in
-:mod:`attribkit.data`."""
+"""Deprecated alias of :mod:`attribkit.data` (annotated and synthetic photos): importing it warns
+(``DeprecationWarning``); it will be removed in 0.2. Import the same names from :mod:`attribkit.data`."""
 
-from attribkit.data import (
+import warnings
+
+warnings.warn(
+    "attribkit.datasets is deprecated and will be removed in attribkit 0.2; import read_annotations, "
+    "synthetic_images and the rest from attribkit.data",
+    DeprecationWarning,
+    stacklevel=2,
+)
+
+from attribkit.data import (  # noqa: E402 - after the warning
     AnnotatedImage,
     AnnotationError,
     imagenet_wnids,

@@ -11,7 +11,6 @@ hooks removed even when the forward or the backward raises.
 
 from __future__ import annotations
 
-import threading
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
@@ -20,6 +19,7 @@ from typing import Any, Literal
 import torch
 from torch.overrides import TorchFunctionMode
 
+from attribkit._core.hooks import thread_hooks
 from attribkit.rules._activations import NOT_COVERED, RECTIFIERS, not_covered_modules
 from attribkit.rules._function import RuledRectifier
 from attribkit.errors import UnsupportedActivationError, UnsupportedActivationWarning
@@ -196,17 +196,13 @@ def applied(
 
 
 def _count_forwards(stack: ExitStack, active: ActiveRule, model: torch.nn.Module) -> None:
-    """Two root hooks keep ``active.depth`` = how deep this thread is inside ``model``'s forward."""
-    owner = threading.get_ident()
+    """Two root hooks, for this thread only, keep ``active.depth`` = how deep it is inside ``model``'s forward."""
 
     def enter(module: torch.nn.Module, args: Any) -> None:
-        if threading.get_ident() == owner:
-            active.depth += 1
+        active.depth += 1
 
     def leave(module: torch.nn.Module, args: Any, output: Any) -> None:
-        if threading.get_ident() == owner:
-            active.depth = max(0, active.depth - 1)
+        active.depth = max(0, active.depth - 1)
 
     # prepend: ours runs before any pre-hook that might raise, so the always-called leave() is balanced.
-    stack.callback(model.register_forward_pre_hook(enter, prepend=True).remove)
-    stack.callback(model.register_forward_hook(leave, always_call=True).remove)
+    stack.enter_context(thread_hooks(model, pre=enter, post=leave, prepend=True, always_call=True))

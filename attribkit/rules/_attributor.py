@@ -28,7 +28,7 @@ class RuleAttributor(GradientAttributor):
         ``"warn"``, ``"raise"`` or ``"ignore"`` on meeting an activation the rule does not cover (SiLU,
         GELU, ...); see :func:`attribkit.rules.applied`.
     **options
-        ``ten_crop``, ``crop_fraction``, ``eval_mode``, ``batched_backward`` as for :class:`~attribkit.GradientAttributor`.
+        ``eval_mode`` and ``batched_backward`` as for :class:`~attribkit.GradientAttributor`.
     """
 
     def __init__(

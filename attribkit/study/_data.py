@@ -53,7 +53,7 @@ def study_images(data: DataSpec, *, class_index: Callable[[str], int] | None = N
     data
         ``"samples"`` (every bundled sample photo) or ``"samples:chelsea,coffee"``; an annotation file
         or folder (ILSVRC XML files, or a JSON file / a folder with ``boxes.json``) read by
-        :func:`attribkit.datasets.read_annotations`; a folder of photos (no labels: the model's top-1 is
+        :func:`attribkit.data.read_annotations`; a folder of photos (no labels: the model's top-1 is
         explained); or a sequence of :class:`StudyImage` or photo paths.
     class_index
         Maps an annotation's label (a WordNet id, a class name or an index) to a class index.

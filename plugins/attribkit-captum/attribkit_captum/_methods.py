@@ -1,4 +1,5 @@
-"""The bridged Captum methods, each a thin :class:`CaptumAttributor` that calls Captum once per target."""
+"""The bridged Captum methods, each a thin :class:`CaptumAttributor` that calls Captum once per target
+(:meth:`~attribkit.attribution.PerClassAttributor.attribute_class`)."""
 
 from __future__ import annotations
 
@@ -49,9 +50,9 @@ class CaptumIntegratedGradients(CaptumAttributor):
         self.n_steps, self.method, self.baseline = n_steps, method, baseline
         self.internal_batch_size = internal_batch_size
 
-    def _attribute_one(self, inputs: torch.Tensor, target: torch.Tensor, extra: Any) -> torch.Tensor:
+    def attribute_class(self, inputs: torch.Tensor, target: torch.Tensor, extra: tuple[Any, ...]) -> torch.Tensor:
         return IntegratedGradients(self.scores).attribute(
-            inputs, baselines=self.baseline, target=target, additional_forward_args=extra,
+            inputs, baselines=self.baseline, target=target, additional_forward_args=extra or None,
             n_steps=self.n_steps, method=self.method, internal_batch_size=self.internal_batch_size or self.n_steps,
         )
 
@@ -59,8 +60,8 @@ class CaptumIntegratedGradients(CaptumAttributor):
 class CaptumInputXGradient(CaptumAttributor):
     """Input × gradient (Shrikumar et al. 2016)."""
 
-    def _attribute_one(self, inputs: torch.Tensor, target: torch.Tensor, extra: Any) -> torch.Tensor:
-        return InputXGradient(self.scores).attribute(inputs, target=target, additional_forward_args=extra)
+    def attribute_class(self, inputs: torch.Tensor, target: torch.Tensor, extra: tuple[Any, ...]) -> torch.Tensor:
+        return InputXGradient(self.scores).attribute(inputs, target=target, additional_forward_args=extra or None)
 
 
 class CaptumOcclusion(CaptumAttributor):
@@ -92,12 +93,12 @@ class CaptumOcclusion(CaptumAttributor):
         self.window, self.stride, self.baseline = window, stride, baseline
         self.perturbations_per_eval = perturbations_per_eval
 
-    def _attribute_one(self, inputs: torch.Tensor, target: torch.Tensor, extra: Any) -> torch.Tensor:
+    def attribute_class(self, inputs: torch.Tensor, target: torch.Tensor, extra: tuple[Any, ...]) -> torch.Tensor:
         channels = inputs.shape[1]
         return Occlusion(self.scores).attribute(
             inputs, sliding_window_shapes=(channels, self.window, self.window),
             strides=(channels, self.stride, self.stride), baselines=self.baseline, target=target,
-            additional_forward_args=extra, perturbations_per_eval=self.perturbations_per_eval,
+            additional_forward_args=extra or None, perturbations_per_eval=self.perturbations_per_eval,
         )
 
 
@@ -120,6 +121,10 @@ class CaptumGradCam(CaptumAttributor):
         Upsampling mode for ``LayerAttribution.interpolate`` (``"bilinear"``, ``"nearest"``, ...).
     """
 
+    #: Captum's and the proxy's forward hooks would act on other threads' forward passes too: calls on
+    #: a model shared by threads take turns.
+    exclusive = True
+
     def __init__(
         self,
         model: torch.nn.Module,
@@ -134,12 +139,12 @@ class CaptumGradCam(CaptumAttributor):
         self.relu, self.interpolate = relu, interpolate
         self._proxy = torch.nn.Identity()
 
-    def _attribute_one(self, inputs: torch.Tensor, target: torch.Tensor, extra: Any) -> torch.Tensor:
+    def attribute_class(self, inputs: torch.Tensor, target: torch.Tensor, extra: tuple[Any, ...]) -> torch.Tensor:
         # Captum explains the proxy, which sees the layer's output as [N, D, h, w] whatever its layout
         # (feature map, channels-last map, or transformer tokens with a class token): see _tokens.py.
         image = (int(inputs.shape[-2]), int(inputs.shape[-1]))
         with spatial_proxy(self.layer, self._proxy, image, self.layer_name, prefix_tokens(self.model)):
             cam = LayerGradCam(self.scores, self._proxy).attribute(
-                inputs, target=target, additional_forward_args=extra, relu_attributions=self.relu
+                inputs, target=target, additional_forward_args=extra or None, relu_attributions=self.relu
             )
         return LayerAttribution.interpolate(cam, tuple(inputs.shape[-2:]), interpolate_mode=self.interpolate)

@@ -1,7 +1,7 @@
 """The shared adapter: attribkit's ``attribute()`` contract on top of one pytorch-grad-cam CAM class.
 
 pytorch-grad-cam explains one class per image per call (a ``ClassifierOutputTarget`` each), so ``[N, K]``
-targets and ``top_k`` cost K calls. Each call builds the library's CAM object, which hooks the layer on
+targets and ``top_k`` cost K calls (the loop of :class:`attribkit.attribution.PerClassAttributor`). Each call builds the library's CAM object, which hooks the layer on
 construction; the hooks are released in ``finally``, also after an exception (the library's own
 ``__exit__`` would swallow an ``IndexError``, so it is not used).
 """
@@ -14,8 +14,8 @@ from typing import Any
 
 import torch
 
-from attribkit import TargetType, check_inputs, check_model, class_scores, frozen, resolve_targets
-from attribkit.attribution import feature_layout, find_layer, prefix_tokens
+from attribkit import class_scores
+from attribkit.attribution import Explainer, PerClassAttributor, feature_layout, find_layer, prefix_tokens
 from attribkit.errors import OptionError
 
 
@@ -50,8 +50,9 @@ def kept_grads(model: torch.nn.Module) -> Iterator[None]:
             p.grad = grad
 
 
-class PgcAttributor:
-    """Base of the bridged CAM methods: input checks, target resolution, the K loop, the layer's layout.
+class PgcAttributor(PerClassAttributor):
+    """Base of the bridged CAM methods: :class:`attribkit.attribution.PerClassAttributor` (input checks,
+    target resolution, the K loop) with the library's CAM object and the layer's layout.
 
     A subclass names the library's class in :attr:`cam_class` and may adjust the CAM object in
     :meth:`_configure`.
@@ -78,12 +79,13 @@ class PgcAttributor:
 
     def __init__(self, model: torch.nn.Module, *, layer: str | None = None, aug_smooth: bool = False,
                  eigen_smooth: bool = False) -> None:
-        self.model = check_model(model)
+        super().__init__(model, eval_mode=True)
         self.layer_name, self.layer = find_layer(self.model, layer)
         self.aug_smooth, self.eigen_smooth = aug_smooth, eigen_smooth
 
-    #: pytorch-grad-cam always runs the model in eval mode (``BaseCAM.__init__`` calls ``model.eval()``).
-    eval_mode = True
+    #: The library hooks the layer (its hooks would act on other threads' forward passes too) and clears
+    #: the model's ``.grad``: calls on a model shared by threads take turns.
+    exclusive = True
 
     def _configure(self, cam: Any) -> None:
         """Adjust the library's CAM object before it is called (e.g. Score-CAM's batch size)."""
@@ -104,33 +106,11 @@ class PgcAttributor:
 
         return to_spatial
 
-    def attribute(
-        self,
-        inputs: torch.Tensor,
-        target: TargetType = None,
-        *,
-        top_k: int | None = None,
-        additional_forward_args: tuple[Any, ...] | None = None,
-    ) -> torch.Tensor:
-        """Class-activation maps for ``inputs`` ``[N, C, H, W]`` (already preprocessed for the model).
-
-        Parameters
-        ----------
-        inputs
-            ``[N, C, H, W]`` float tensor.
-        target
-            ``None`` (each image's top-1 class), an int, ``[N]`` or ``[N, K]`` class indices.
-        top_k
-            Use each image's K highest-scoring classes (instead of ``target``).
-        additional_forward_args
-            Extra positional arguments passed to ``model(inputs, *args)``.
-
-        Returns
-        -------
-        torch.Tensor
-            ``[N, 1, H, W]``, or ``[N, K, 1, H, W]`` for ``[N, K]`` targets and ``top_k``: the library's
-            maps, each scaled by it to ``[0, 1]`` (min-max per map) and resized with OpenCV's bilinear
-            ``cv2.resize``; in the input's dtype and on its device.
+    @contextmanager
+    def explaining(self, inputs: torch.Tensor, extra: tuple[Any, ...]) -> Iterator[Explainer]:
+        """The library's CAM object for one call (its hooks released in ``finally``); each class is one
+        library call: ``[N, 1, H, W]`` maps, each scaled by the library to ``[0, 1]`` (min-max per map) and
+        resized with OpenCV's bilinear ``cv2.resize``, in the input's dtype and on its device.
 
         Raises
         ------
@@ -139,28 +119,27 @@ class PgcAttributor:
         """
         from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 
-        check_inputs(inputs)
-        scorer = ClassScores(self.model, tuple(additional_forward_args or ()))
+        scorer = ClassScores(self.model, extra)
         image = (int(inputs.shape[-2]), int(inputs.shape[-1]))
-        x = inputs.detach()
-        with frozen(self.model), kept_grads(self.model):
+        with kept_grads(self.model):
             with torch.no_grad():
-                targets = resolve_targets(target, top_k, scorer(x))
+                scores = scorer(inputs)
             # The parameters need no gradient inside frozen(): the input does, or the layer's output
             # would not require grad and the library would record no gradient.
-            x = x.clone().requires_grad_(True)
+            x = inputs.clone().requires_grad_(True)
             cam = self.cam_class(scorer, [self.layer], reshape_transform=self._reshape(image))
             try:
                 self._configure(cam)
-                maps = []
-                with torch.enable_grad(), self._calling():
-                    for k in range(targets.k):
-                        chosen = [ClassifierOutputTarget(int(c)) for c in targets.index[:, k].tolist()]
-                        maps.append(self._call(cam, scorer, x, chosen))
+
+                def one_class(target: torch.Tensor) -> torch.Tensor:
+                    chosen = [ClassifierOutputTarget(int(c)) for c in target.tolist()]
+                    with torch.enable_grad(), self._calling():
+                        maps = self._call(cam, scorer, x, chosen)
+                    return maps.unsqueeze(1).to(device=inputs.device, dtype=inputs.dtype)
+
+                yield scores, one_class
             finally:
                 cam.activations_and_grads.release()
-        out = torch.stack(maps, dim=1).unsqueeze(2).to(device=inputs.device, dtype=inputs.dtype)
-        return out[:, 0] if targets.single else out
 
     def _call(self, cam: Any, scorer: ClassScores, x: torch.Tensor, chosen: list[Any]) -> torch.Tensor:
         """One library call: ``[N, H, W]`` maps of class ``chosen[i]`` for image ``i``."""

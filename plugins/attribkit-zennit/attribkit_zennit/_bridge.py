@@ -4,34 +4,22 @@ The relevance of class ``c`` is Zennit's ``Gradient`` attributor with the compos
 output relevance one-hot at ``c`` (Zennit's documented use: ``attributor(x, torch.eye(C)[[c]])``); it
 has the input's shape ``[N, C, H, W]``, like the gradient. Zennit works *on the model*: canonizers
 rewrite batch-norm and convolution parameters and rules hook every layer while the call runs (both
-undone on exit, also after an exception). Calls on one model therefore take turns (a lock per model),
-and the model must not be used by other threads meanwhile.
+undone on exit, also after an exception). Calls therefore have the model to themselves: other threads'
+calls on it, or on models sharing its modules, wait (``PerClassAttributor.exclusive``).
 """
 
 from __future__ import annotations
 
-import threading
-import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import torch
 
-from attribkit import TargetType, check_inputs, check_model, class_scores, frozen, resolve_targets
+from attribkit import class_scores
+from attribkit.attribution import Explainer, PerClassAttributor
 
 from attribkit_zennit._canonizers import CANONIZERS, canonizers_for
-
-_locks: weakref.WeakKeyDictionary[torch.nn.Module, threading.Lock] = weakref.WeakKeyDictionary()
-_locks_lock = threading.Lock()
-
-
-def _model_lock(model: torch.nn.Module) -> threading.Lock:
-    with _locks_lock:
-        lock = _locks.get(model)
-        if lock is None:
-            lock = _locks[model] = threading.Lock()
-        return lock
-
 
 class ClassScores(torch.nn.Module):
     """``model`` as a function of the input alone returning class scores ``[N, C]``
@@ -46,8 +34,8 @@ class ClassScores(torch.nn.Module):
         return class_scores(self.model, inputs, *self.extra)
 
 
-class ZennitAttributor:
-    """LRP relevance of one Zennit composite.
+class ZennitAttributor(PerClassAttributor):
+    """LRP relevance of one Zennit composite, one class per call (:class:`attribkit.attribution.PerClassAttributor`).
 
     Parameters
     ----------
@@ -69,12 +57,13 @@ class ZennitAttributor:
     #: The Zennit composite class (a ``zennit.core.Composite``) a subclass applies.
     composite_class: Callable[..., Any]
 
-    #: Zennit rules assume eval-mode batch norm (running statistics), which the canonizers merge.
-    eval_mode = True
+    #: Canonizers rewrite the model's parameters and rules hook its layers while a call runs.
+    exclusive = True
 
     def __init__(self, model: torch.nn.Module, *, epsilon: float = 1e-6, stabilizer: float = 1e-6,
                  canonizer: str = "auto") -> None:
-        self.model = check_model(model)
+        # Zennit rules assume eval-mode batch norm (running statistics), which the canonizers merge.
+        super().__init__(model, eval_mode=True)
         self.epsilon, self.stabilizer = epsilon, stabilizer
         canonizers_for(model, canonizer)  # checks the name now, not at the first call
         self.canonizer = canonizer
@@ -84,43 +73,23 @@ class ZennitAttributor:
         return self.composite_class(epsilon=self.epsilon, stabilizer=self.stabilizer,
                                     canonizers=canonizers_for(self.model, self.canonizer))
 
-    def attribute(
-        self,
-        inputs: torch.Tensor,
-        target: TargetType = None,
-        *,
-        top_k: int | None = None,
-        additional_forward_args: tuple[Any, ...] | None = None,
-    ) -> torch.Tensor:
-        """Relevance of each input value for the target classes.
-
-        Parameters
-        ----------
-        inputs
-            ``[N, C, H, W]``, preprocessed for the model.
-        target, top_k, additional_forward_args
-            As :meth:`attribkit.Attributor.attribute`.
-
-        Returns
-        -------
-        torch.Tensor
-            ``[N, C, H, W]`` (or ``[N, K, C, H, W]`` for K classes per image): signed relevance, summing
-            to about 1 per image and class where the rules conserve it (less what biases absorb).
-        """
+    @contextmanager
+    def explaining(self, inputs: torch.Tensor, extra: tuple[Any, ...]) -> Iterator[Explainer]:
+        """Zennit's ``Gradient`` attributor with a fresh composite for one call (undone on exit); each
+        class is one call with the output relevance one-hot at that class: ``[N, C, H, W]`` signed
+        relevance, summing to about 1 per image and class where the rules conserve it (less what biases
+        absorb)."""
         from zennit.attribution import Gradient
 
-        check_inputs(inputs)
-        scorer = ClassScores(self.model, tuple(additional_forward_args or ()))
-        x = inputs.detach()
-        with frozen(self.model), _model_lock(self.model):
-            with torch.no_grad():
-                scores = scorer(x)
-            targets = resolve_targets(target, top_k, scores)
-            maps = []
-            with torch.enable_grad(), Gradient(scorer, self.composite()) as attributor:
-                for k in range(targets.k):
-                    one_hot = torch.zeros_like(scores).scatter_(1, targets.index[:, k : k + 1], 1.0)
-                    _, relevance = attributor(x.clone().requires_grad_(True), one_hot)
-                    maps.append(relevance.detach())
-        out = torch.stack(maps, dim=1)
-        return out[:, 0] if targets.single else out
+        scorer = ClassScores(self.model, extra)
+        with torch.no_grad():
+            scores = scorer(inputs)
+        with torch.enable_grad(), Gradient(scorer, self.composite()) as attributor:
+
+            def one_class(target: torch.Tensor) -> torch.Tensor:
+                one_hot = torch.zeros_like(scores).scatter_(1, target[:, None], 1.0)
+                with torch.enable_grad():
+                    _, relevance = attributor(inputs.clone().requires_grad_(True), one_hot)
+                return relevance.detach()
+
+            yield scores, one_class
