@@ -75,7 +75,7 @@ class AveragingOptions:
         for name in ("smoothgrad", "vargrad"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
-                raise OptionError(f"averaging option {name} must be an int >= 0 (noisy copies; 0: off); "
+                raise OptionError(f"averaging option {name} must be an int >= 0 (noisy samples; 0: off); "
                                   f"got {value!r}")
         if self.smoothgrad and self.vargrad:
             raise OptionError(f"give smoothgrad or vargrad, not both; got smoothgrad={self.smoothgrad}, "
