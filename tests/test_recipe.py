@@ -153,6 +153,9 @@ def test_no_preset_means_the_same_everywhere(photo):
     assert (plain.setting.attributor, plain.setting.localiser) == ("saliency", "graphcut")
     assert plain.averaging == AveragingOptions() and plain.localiser_options == {}
     assert Setting("s", preset=None) == Recipe("s", preset=None)
+    # A study's no-preset setting keeps the labels its records had: the plain map, GraphCut's own options.
+    study = Setting("s", preset=None).resolve()
+    assert study.map_label == "saliency" and study.localiser_label == "graphcut"
     # saliency without a recipe is the no-preset recipe's map.
     default = attribkit.saliency(model, photo)
     np.testing.assert_array_equal(default.maps, attribkit.saliency(model, photo, recipe=Recipe(preset=None)).maps)
