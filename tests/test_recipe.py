@@ -3,7 +3,6 @@ forward pass per photo for the scores and the attribution."""
 
 from __future__ import annotations
 
-import argparse
 import pickle
 
 import numpy as np
