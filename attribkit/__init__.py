@@ -71,6 +71,7 @@ if _typing.TYPE_CHECKING:  # what the lazy names below resolve to, for type chec
         with_averaging,
     )
     from attribkit.data import (
+        MAX_PHOTO_PIXELS,
         Geometry,
         LoadedImage,
         load_image,
@@ -111,6 +112,7 @@ __all__ = [
     "Localisation",
     "LocalisedClass",
     "Localiser",
+    "MAX_PHOTO_PIXELS",
     "ModelError",
     "ModelInUseError",
     "ModelInfo",
@@ -173,6 +175,7 @@ _LAZY = {
     "Geometry": "attribkit.data",
     "GradientAttributor": "attribkit.attribution",
     "LoadedImage": "attribkit.data",
+    "MAX_PHOTO_PIXELS": "attribkit.data",
     "Localisation": "attribkit._core.interfaces",
     "LocalisedClass": "attribkit.localisation",
     "Localiser": "attribkit._core.interfaces",

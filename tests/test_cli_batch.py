@@ -4,6 +4,7 @@ from a CSV, missing photos reported and skipped, the maps and a JSON summary wri
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -184,3 +185,30 @@ def test_photos_whose_names_slug_alike_get_distinct_files(photos, tmp_path, caps
                  "--smooth", "0"]) == 0
     names = sorted(p.name for p in out.glob("*.png"))
     assert len(names) == 2 and names[0].startswith("a_b-") and names[1].startswith("a_b_espresso")
+
+
+@pytest.mark.parametrize("verb", ["saliency", "localise"])
+def test_photos_sharing_a_stem_write_their_own_files(verb, photos, tmp_path, chelsea, coffee):
+    # a/x.jpg, b/x.jpg and x.png: three photos, three panels, and the JSON points each at its own.
+    for folder, rgb, name in (("a", chelsea, "x.jpg"), ("b", coffee, "x.jpg"), ("", coffee, "x.png")):
+        (photos / folder).mkdir(exist_ok=True)
+        Image.fromarray(rgb).resize((120, 80)).save(photos / folder / name)
+    given = [photos / "a" / "x.jpg", photos / "b" / "x.jpg", photos / "x.png"]
+    out, report = tmp_path / "out", tmp_path / "r.json"
+    extra = ["--smooth", "0"] if verb == "saliency" else ["--option", "blur=0"]
+    assert main([verb, *map(str, given), "--out", str(out), "--json", str(report), *extra]) == 0
+    panels = [c["panel"] for p in json.loads(report.read_text())["photos"] for c in p["classes"]]
+    assert len(panels) == 3 and len(set(panels)) == 3 and sorted(panels) == sorted(map(str, out.glob("*.png")))
+    # Readable: the folder and the extension are added only where the stem alone would clash.
+    assert [Path(p).name.split("_")[:2] for p in panels[:2]] == [["a", "x.jpg"], ["b", "x.jpg"]]
+    assert Path(panels[2]).name.startswith("x.png_")
+
+
+def test_a_run_with_another_model_does_not_replace_the_panels(photos, tmp_path):
+    out = tmp_path / "out"
+    photo = str(photos / "coffee.png")
+    assert main(["saliency", photo, "--out", str(out), "--smooth", "0"]) == 0
+    assert main(["saliency", photo, "--out", str(out), "--smooth", "0", "--model", "timm:test_resnet",
+                 "--weights", "random", "--target", "espresso"]) == 0
+    assert sorted(p.name for p in out.glob("*.png")) == [
+        "coffee_espresso_saliency.png", "coffee_espresso_saliency_timm_test_resnet_random.png"]

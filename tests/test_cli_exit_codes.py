@@ -148,3 +148,20 @@ def test_study_takes_top_k_0_and_refuses_below(tmp_path, capsys, no_model):
     status, err = _run(capsys, "study", "--methods", "saliency", "--data", str(tmp_path), "--out",
                        str(tmp_path / "o"), "--top-k", "-1")
     assert status == 2 and "--top-k must be at least 0; got -1" in err
+
+
+@pytest.mark.parametrize("verb", ["saliency", "localise"])
+def test_a_device_this_machine_lacks_exits_2_before_out_exists(verb, photo, tmp_path, capsys, no_model):
+    out = tmp_path / "out"
+    status, err = _run(capsys, verb, str(photo), "--out", str(out), "--device", "mps")
+    assert status == 2 and not out.exists()
+    assert err == f"attribkit {verb}: error: --device mps: no mps device on this machine\n"
+
+
+@pytest.mark.parametrize("verb", ["saliency", "localise"])
+def test_an_unwritable_json_path_exits_2_before_the_work(verb, photo, tmp_path, capsys, no_model):
+    out, blocker = tmp_path / "out", tmp_path / "a file"
+    blocker.write_text("not a folder")
+    status, err = _run(capsys, verb, str(photo), "--out", str(out), "--json", str(blocker / "report.json"))
+    assert status == 2 and not out.exists()
+    assert err == f"attribkit {verb}: error: --json {blocker / 'report.json'}: {blocker} is not a folder\n"

@@ -91,7 +91,12 @@ def test_huge_image(tmp_path):
     path = tmp_path / "big.png"
     Image.fromarray(big).save(path, compress_level=1)
     image = load_image(path)
-    assert image.rgb.shape == (6000, 9000, 3) and image.tensor.shape == (1, 3, 224, 224)
+    # Kept as a copy of at most MAX_PHOTO_PIXELS (issue 20: 6000 x 9000 was kept whole before), the
+    # photo's own size in the geometry.
+    g = image.geometry
+    assert (g.source_width, g.source_height) == (9000, 6000) and image.tensor.shape == (1, 3, 224, 224)
+    assert image.rgb.shape == (g.height, g.width, 3) and g.width * g.height <= attribkit.MAX_PHOTO_PIXELS
+    assert abs(g.width / g.height - 1.5) < 1e-3
 
 
 def test_corrupt_missing_and_non_image_files(tmp_path):
@@ -133,3 +138,37 @@ def test_loaded_image_input_rgb_is_what_the_model_sees(default_model, chelsea):
     pre = attribkit.model_info(default_model).preprocessing
     shown = pre.denormalise(image.tensor[0]).permute(1, 2, 0).numpy() * 255
     assert np.abs(shown - image.input_rgb).max() < 1e-3
+
+
+def test_a_large_jpeg_is_decoded_scaled_and_kept_as_a_bounded_copy(tmp_path, chelsea):
+    """Issue 20: a 48-Mpx photo was decoded, kept and localised at full size (18.8 GB). The model's crop
+    needs 1/8 of it, the kept copy MAX_PHOTO_PIXELS; libjpeg decodes at 1/2 here, boxes map back."""
+    path = tmp_path / "big.jpg"
+    Image.fromarray(chelsea).resize((8000, 6000), Image.Resampling.NEAREST).save(path, quality=80)
+    image = load_image(path)
+    g = image.geometry
+    assert (g.source_width, g.source_height) == (8000, 6000)
+    assert image.rgb.shape == (g.height, g.width, 3) and g.width * g.height <= attribkit.MAX_PHOTO_PIXELS
+    assert g.to_source((0, 0, g.width, g.height)) == (0, 0, 8000, 6000)
+    assert g.from_source((0, 0, 8000, 6000)) == (0, 0, g.width, g.height)
+    # The model sees what it sees of the whole photo decoded in full (DCT scaling: within a few levels).
+    full = load_image(np.asarray(Image.open(path).convert("RGB")))
+    assert np.abs(full.input_rgb.astype(int) - image.input_rgb.astype(int)).mean() < 2.0
+    assert (full.geometry.source_width, full.geometry.width) == (8000, g.width)
+
+
+def test_only_the_crop_is_resized(tmp_path):
+    """Issue 20: a 327-byte 20000 x 4 PNG was resized whole to 1280000 x 256 (4 GB) before cropping."""
+    import tracemalloc
+
+    path = tmp_path / "wide.png"
+    Image.new("RGB", (20000, 4), (128, 128, 128)).save(path)
+    tracemalloc.start()
+    try:
+        image = load_image(path)
+        crop = image.input_rgb
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert image.rgb.shape == (4, 20000, 3) and crop.shape == (224, 224, 3) and (crop == 128).all()
+    assert peak < 20e6, f"{peak / 1e6:.0f} MB"  # the photo is 0.24 MB, the crop 0.15 MB

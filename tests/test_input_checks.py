@@ -9,6 +9,7 @@ ascent (InputError), and a JPEG file with damaged data (ImageError naming the fi
 from __future__ import annotations
 
 import io
+import os
 import re
 import warnings
 from pathlib import Path
@@ -372,3 +373,27 @@ def test_intact_jpegs_and_other_formats_pass(tmp_path, chelsea):
         warnings.simplefilter("error")
         assert read_rgb(whole)[0].shape == chelsea.shape
         np.testing.assert_array_equal(read_rgb(png)[0], chelsea)
+
+
+def test_jpegs_load_and_damage_is_found_with_standard_error_closed(tmp_path, damaged_jpeg, chelsea):
+    # `attribkit saliency photo.jpg 2>&-`: the damage check borrows file descriptor 2, which is not open.
+    import subprocess
+    import sys
+
+    whole = tmp_path / "cat.jpg"
+    whole.write_bytes(jpeg_bytes(chelsea))
+    code = ("import attribkit, sys\n"
+            f"print(attribkit.read_rgb({str(whole)!r})[0].shape)\n"
+            "try:\n"
+            f"    attribkit.read_rgb({str(damaged_jpeg)!r})\n"
+            "except attribkit.ImageError as exc:\n"
+            "    print('damaged:', 'Corrupt JPEG data' in str(exc))\n"
+            "import os\n"
+            "try:\n"
+            "    os.fstat(2)\n"
+            "    print('fd 2 open')\n"
+            "except OSError:\n"
+            "    print('fd 2 closed')\n")
+    done = subprocess.run([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, timeout=120,
+                          preexec_fn=lambda: os.close(2))
+    assert done.stdout.splitlines() == [str(chelsea.shape), "damaged: True", "fd 2 closed"], done

@@ -64,6 +64,19 @@ def test_boxes_map_back_to_the_photo(grey_model, height, width, box, localiser):
     assert iou(r.box, box) >= 0.8, (r.box, box)
 
 
+@pytest.mark.parametrize("localiser", ["graphcut", "threshold"])
+def test_a_photo_above_the_pixel_cap_is_localised_on_its_copy_and_boxed_in_its_own_pixels(grey_model, localiser):
+    """Issue 20: masks and maps live on the kept copy (at most MAX_PHOTO_PIXELS), boxes on the photo."""
+    height, width, box = 2100, 2800, (1200, 700, 1700, 1500)  # 5.9 Mpx
+    rgb = photo_with_object(height, width, box)
+    (r,) = attribkit.localise(grey_model, rgb, target=2, attributor=InputMagnitude(grey_model),
+                              localiser=localiser, preset="paper" if localiser == "graphcut" else None)
+    kept = r.mask.shape
+    assert kept[0] * kept[1] <= attribkit.MAX_PHOTO_PIXELS and r.saliency.shape == kept
+    assert abs(kept[1] / kept[0] - width / height) < 1e-3
+    assert iou(r.box, box) >= 0.9, (r.box, box)
+
+
 @pytest.mark.parametrize(("height", "width"), [(500, 300), (300, 500), (30, 40), (224, 224)])
 def test_photo_saliency_follows_the_crop_geometry(height, width):
     _, geometry = preprocess(np.zeros((height, width, 3), np.uint8), Preprocessing())

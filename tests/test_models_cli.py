@@ -8,6 +8,7 @@ from PIL import Image
 from safetensors.torch import save_file
 
 from attribkit.cli import main
+from attribkit.cli._outputs import model_suffix  # the model in the file names (issue 20)
 
 NAMES = [f"bird {i}" for i in range(10)]
 
@@ -39,7 +40,7 @@ def test_timm_safetensors_with_class_names(tmp_path, photo, names):
     save_file(timm.create_model("resnet18", num_classes=10).state_dict(), str(tmp_path / "my10.safetensors"))
     pngs = _run(photo, tmp_path, "--model", "timm:resnet18", "--weights", str(tmp_path / "my10.safetensors"),
                 "--classes", str(names), "--target", "bird 3")
-    assert pngs == ["photo_bird_3_saliency.png"]
+    assert pngs == [f"photo_bird_3_saliency{model_suffix('timm:resnet18', str(tmp_path / 'my10.safetensors'))}.png"]
 
 
 def test_torchvision_checkpoint(tmp_path, photo, names):
@@ -48,7 +49,7 @@ def test_torchvision_checkpoint(tmp_path, photo, names):
     torch.save({"state_dict": torchvision.models.squeezenet1_1(num_classes=10).state_dict()}, tmp_path / "sq.pth")
     pngs = _run(photo, tmp_path, "--model", "squeezenet1_1", "--weights", str(tmp_path / "sq.pth"),
                 "--classes", str(names), "--target", "7")
-    assert pngs == ["photo_bird_7_saliency.png"]
+    assert pngs == [f"photo_bird_7_saliency{model_suffix('squeezenet1_1', str(tmp_path / 'sq.pth'))}.png"]
 
 
 def test_torchscript_file(tmp_path, photo, names):
@@ -58,7 +59,7 @@ def test_torchscript_file(tmp_path, photo, names):
     torch.jit.save(torch.jit.trace(net, torch.zeros(1, 3, 160, 160)), str(tmp_path / "net.pt"))
     pngs = _run(photo, tmp_path, "--model", "timm:test_resnet", "--weights", str(tmp_path / "net.pt"),
                 "--classes", str(names), "--target", "bird 0")
-    assert pngs == ["photo_bird_0_saliency.png"]
+    assert pngs == [f"photo_bird_0_saliency{model_suffix('timm:test_resnet', str(tmp_path / 'net.pt'))}.png"]
 
 
 def test_wrong_weights_for_the_default_model_is_one_line(tmp_path, photo, capsys):

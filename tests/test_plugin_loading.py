@@ -162,6 +162,31 @@ def test_a_broken_plugin_warns_once_and_everything_else_works(fakes, broken, why
     assert info["alpha"].error is None
 
 
+def test_a_plugin_calling_sys_exit_on_import_is_set_aside_and_the_command_goes_on(fakes, monkeypatch, capsys,
+                                                                                  fresh_registry):
+    from attribkit.cli import main
+
+    exiting = types.ModuleType("attribkit_fake_exiting")
+
+    def load(name: str) -> None:  # importing the plugin object runs the plugin's module: it exits
+        raise SystemExit(3)
+
+    exiting.__getattr__ = load  # type: ignore[method-assign]
+    monkeypatch.setitem(sys.modules, "attribkit_fake_exiting", exiting)
+    fakes.add("alpha", "attribkit", _plugin("alpha", "alpha"))
+    fakes._eps.append((metadata.EntryPoint(name="quitter", value="attribkit_fake_exiting:plugin",
+                                           group="attribkit"), "quitter-dist"))
+    assert main(["plugins"]) == 0
+    out, err = capsys.readouterr()
+    assert "alpha" in out and "quitter" in out
+    assert err.startswith("attribkit: PluginLoadWarning: plugin 'quitter'") and "SystemExit: 3" in err
+    with pytest.raises(KeyboardInterrupt):  # Ctrl-C during an import still stops everything
+        exiting.__getattr__ = lambda name: (_ for _ in ()).throw(KeyboardInterrupt())  # type: ignore[method-assign]
+        fakes._eps[-1:] = [(metadata.EntryPoint(name="quitter", value="attribkit_fake_exiting:plugin",
+                                                group="attribkit"), "quitter-dist")]
+        build_registry().load_all()
+
+
 def test_a_plugin_raising_half_way_registers_nothing(fakes):
     fakes.add("half", "half-dist", _plugin("half", "half:done", raises=RuntimeError("late")))
     registry = build_registry()

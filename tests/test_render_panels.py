@@ -127,3 +127,41 @@ def test_save_map_writes_the_values_and_a_16_bit_png(tmp_path):
     np.testing.assert_allclose(grey[5:25, 10:30] / 65535 * 2.0, m[5:25, 10:30], atol=2 / 65535)
     with pytest.raises(ValueError):
         save_map(tmp_path / "x", np.zeros((2, 3, 4)))
+
+
+def test_the_top_1_box_is_drawn_over_the_others_and_thicker():
+    rgb = np.zeros((200, 200, 3), np.uint8)
+    same = (40, 40, 160, 160)
+    out = draw_boxes(rgb, [same, same, same])
+    # Where the three boxes overlap, the top-1 colour shows; its line is twice the others' width.
+    assert tuple(out[100, 40]) == PALETTE[0]
+    thick = max(1, round(200 / 200))
+    assert tuple(out[100, 40 + 2 * thick - 1]) == PALETTE[0]
+    other = draw_boxes(rgb, [None, (20, 20, 80, 80)])
+    assert tuple(other[50, 20]) == PALETTE[1] and tuple(other[50, 21]) == (0, 0, 0)
+
+
+def test_classes_of_negligible_probability_get_no_box():
+    rgb = np.zeros((100, 100, 3), np.uint8)
+    out = draw_boxes(rgb, [(10, 10, 50, 50), (60, 60, 90, 90)], scores=[0.9, 0.001])
+    assert tuple(out[30, 10]) == PALETTE[0] and not out[60:90, 60:90].any()
+    # Without scores every box is drawn, as before.
+    assert draw_boxes(rgb, [(10, 10, 50, 50), (60, 60, 90, 90)])[75, 60].any()
+
+
+def test_dollar_signs_in_names_are_plain_text(tmp_path):
+    # "$\cmd$" in a photo or class name used to reach matplotlib's mathtext and stop the batch.
+    name = r"my $\cmd$ photo $x_1$.jpg"
+    path = save_panel(tmp_path / "p.png", [np.zeros((20, 20, 3), np.uint8), np.ones((20, 20))],
+                      [name, r"$\frac{a}{"], suptitle=name, caption=r"cost in $\$$",
+                      legends=[[(r"class $\oops$ p=0.40", PALETTE[0])], None])
+    assert path.is_file()
+    fig = panel_figure([np.zeros((20, 20, 3), np.uint8)], [name])
+    assert fig.axes[0].get_title() == name and not fig.axes[0].title.get_parse_math()
+
+
+def test_the_parts_the_model_did_not_see_are_darkened():
+    # Issue 20: boxes never reach past the model's centre crop; the panel says where that crop is.
+    rgb = np.full((100, 160, 3), 200, np.uint8)
+    out = draw_boxes(rgb, [], seen=(30, 0, 130, 100))
+    assert (out[:, 30:130] == 200).all() and (out[:, :30] < 100).all() and (out[:, 130:] < 100).all()

@@ -325,6 +325,37 @@ def test_photo_paths_stay_inside_the_annotation_folder(tmp_path):
     assert study_images(data, class_index=int, allow_outside=True)[0].name == "x"
 
 
+def test_a_symbolic_link_inside_the_annotation_folder_cannot_lead_outside_it(tmp_path):
+    from attribkit.datasets import read_json, read_voc_xml
+
+    secret = tmp_path / "elsewhere"
+    secret.mkdir()
+    (secret / "x.jpg").write_bytes(b"not yours")
+    data = tmp_path / "data"
+    (data / "images").mkdir(parents=True)
+    (data / "link.jpg").symlink_to(secret / "x.jpg")
+    (data / "images" / "deep.jpg").symlink_to(secret / "x.jpg")
+    (data / "sub").symlink_to(secret, target_is_directory=True)
+    entry = {"label": "1", "boxes": [[1, 1, 5, 5]]}
+    for file in ("link.jpg", "sub/x.jpg", "deep.jpg"):
+        path = _json(data, [{**entry, "file": file}])
+        with pytest.raises(AnnotationError, match=r"images\[0\]: photo path .* is a link to .*x.jpg, outside"):
+            read_json(path)
+        assert read_json(path, allow_outside=True)[0].path.resolve() == (secret / "x.jpg").resolve()
+    (data / "a.xml").write_text("<annotation><filename>link.jpg</filename><object><name>n1</name><bndbox>"
+                                "<xmin>1</xmin><ymin>1</ymin><xmax>5</xmax><ymax>5</ymax></bndbox></object>"
+                                "</annotation>")
+    with pytest.raises(AnnotationError, match="is a link to"):
+        read_voc_xml(data / "a.xml")
+    # A link that stays inside, and a data folder that is itself a link, are fine.
+    (data / "real.jpg").write_bytes(b"photo")
+    (data / "alias.jpg").symlink_to(data / "real.jpg")
+    assert read_json(_json(data, [{**entry, "file": "alias.jpg"}]))[0].path == data / "alias.jpg"
+    linked = tmp_path / "linked"
+    linked.symlink_to(data, target_is_directory=True)
+    assert read_json(_json(linked, [{**entry, "file": "real.jpg"}]))[0].path == linked / "real.jpg"
+
+
 # -- the command line ------------------------------------------------------------------------------------------
 
 

@@ -278,7 +278,9 @@ class Registry:
         try:
             try:
                 plugin = ep.load()
-            except Exception as exc:
+            except KeyboardInterrupt:
+                raise
+            except BaseException as exc:  # a plugin calling sys.exit() on import must not end the command
                 raise PluginError(
                     f"plugin {name!r} (entry point {ep.value!r} of distribution {self.distributions.get(name)!r}) "
                     f"failed to import: {type(exc).__name__}: {exc}"

@@ -159,6 +159,8 @@ def classify(model: torch.nn.Module, rgb: torch.Tensor) -> torch.Tensor:
 
 
 def run(args: argparse.Namespace) -> int:
+    from attribkit.cli._outputs import model_suffix
+
     if args.steps is not None and args.steps < 1:
         raise CommandError(f"--steps must be >= 1; got {args.steps}", status=2)
     tuned = [f"--{k}" for k in ("l2", "lr", "jitter", "tv") if getattr(args, k) is not None]
@@ -177,11 +179,12 @@ def run(args: argparse.Namespace) -> int:
         except ValueError as exc:
             raise CommandError(str(exc), status=2) from exc
         ascents[mode] = vis.ascend(targets)
+    model_part = model_suffix(args.model, args.weights)  # runs with other models never overwrite these
     for mode, ascent in ascents.items():
         names, caps = captions(model, ascent)
-        for path in save_class_models(ascent.rgb.cpu(), names, out, tag=mode, captions=caps,
+        for path in save_class_models(ascent.rgb.cpu(), names, out, tag=f"{mode}{model_part}", captions=caps,
                                       suptitle=describe(ascent, mode), with_montage=args.mode is not None):
             print(path)
     if args.mode is None:
-        print(side_by_side(model, ascents, out / "montage.png"))
+        print(side_by_side(model, ascents, out / f"montage{model_part}.png"))
     return 0

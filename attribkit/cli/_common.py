@@ -77,7 +77,41 @@ def device_from_args(args: argparse.Namespace) -> torch.device:
         raise CommandError(f"bad --device {args.device!r}: {exc}", status=2) from exc
     if device.type == "cuda" and not torch.cuda.is_available():
         raise CommandError("--device cuda asked for, but no CUDA device is available", status=2)
+    # torch.mps, torch.xpu, ...: a device type torch knows but this machine lacks fails only at .to().
+    backend = getattr(torch, device.type, None)
+    if device.type != "cpu" and callable(getattr(backend, "is_available", None)) and not backend.is_available():
+        raise CommandError(f"--device {args.device}: no {device.type} device on this machine", status=2)
+    count = getattr(backend, "device_count", None)
+    if device.index is not None and callable(count) and device.index >= count():
+        raise CommandError(f"--device {args.device}: this machine has {count()} {device.type} device(s)", status=2)
     return device
+
+
+def check_json_path(path: str | None) -> None:
+    """A usage error (exit 2) for a ``--json`` file that could not be written: found before the work, not
+    after it. The nearest existing folder on its path must be a folder attribkit can create files in."""
+    import os
+    import tempfile
+
+    if path is None:
+        return
+    target = Path(path)
+    if target.is_dir():
+        raise CommandError(f"--json {target} is a folder; give a file name", status=USAGE)
+    if target.exists():
+        if not os.access(target, os.W_OK):
+            raise CommandError(f"--json {target}: the file is not writable", status=USAGE)
+        return
+    folder = target.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir():
+        raise CommandError(f"--json {target}: {folder} is not a folder", status=USAGE)
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        raise CommandError(f"--json {target}: cannot write in {folder} ({exc.strerror or exc})", status=USAGE) from exc
 
 
 def model_from_args(args: argparse.Namespace) -> torch.nn.Module:

@@ -1,6 +1,7 @@
 """``attribkit demo --out DIR``: the main job on real photos that ship with installed packages.
 
-Each demo step is a function ``step(model, photos, out) -> list[Path]``; ``DEMO_STEPS`` runs in order.
+Each demo step is a function ``step(model, photos, out, tag) -> list[Path]``, ``tag`` the model's part of
+its file names (:func:`~attribkit.cli._outputs.model_suffix`); ``DEMO_STEPS`` runs in order.
 """
 
 from __future__ import annotations
@@ -13,13 +14,14 @@ from typing import TYPE_CHECKING
 
 from attribkit.cli._common import CommandError, add_model_args, model_from_args, output_dir, progress
 from attribkit.cli._common import slug
+from attribkit.cli._outputs import model_suffix
 
 if TYPE_CHECKING:  # torch stays unimported for `attribkit demo --help`
     import numpy as np
     import torch
 
 Photos = dict[str, "np.ndarray"]
-DemoStep = Callable[["torch.nn.Module", Photos, Path], list[Path]]
+DemoStep = Callable[["torch.nn.Module", Photos, Path, str], list[Path]]
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -43,7 +45,7 @@ def step_name(step: DemoStep) -> str:
     return step.__name__.removesuffix("_step")
 
 
-def saliency_step(model: torch.nn.Module, photos: Photos, out: Path) -> list[Path]:
+def saliency_step(model: torch.nn.Module, photos: Photos, out: Path, tag: str = "") -> list[Path]:
     """Photo, the paper's map (one gradient), its 10-crop average (the paper's display maps), SmoothGrad and
     an overlay, for each photo's top-1 class."""
     import attribkit
@@ -59,7 +61,7 @@ def saliency_step(model: torch.nn.Module, photos: Photos, out: Path) -> list[Pat
         ten = attribkit.saliency(model, plain.image, target=plain.labels, recipe=ten_recipe)
         smooth = attribkit.saliency(model, plain.image, target=plain.labels, recipe=smooth_recipe)
         crop = plain.image.input_rgb
-        path = out / f"{slug(name)}_saliency.png"
+        path = out / f"{slug(name)}_saliency{tag}.png"
         save_panel(path, [crop, plain.maps[0], ten.maps[0], smooth.maps[0], overlay(crop, smooth.maps[0], blur=OVERLAY_BLUR)],
                    ["photo (model input)", "saliency |∂S_c/∂I|\n(paper: one gradient)",
                     "10-crop average\n(the paper's figures)", f"SmoothGrad\n({SMOOTH_SAMPLES} noisy copies)",
@@ -70,7 +72,7 @@ def saliency_step(model: torch.nn.Module, photos: Photos, out: Path) -> list[Pat
     return written
 
 
-def deconvnet_step(model: torch.nn.Module, photos: Photos, out: Path) -> list[Path]:
+def deconvnet_step(model: torch.nn.Module, photos: Photos, out: Path, tag: str = "") -> list[Path]:
     """Saliency | DeconvNet | guided backprop side by side (paper section 5) for two photos' top-1 class."""
     import attribkit
     from attribkit.cli._saliency import method_caveat
@@ -83,7 +85,7 @@ def deconvnet_step(model: torch.nn.Module, photos: Photos, out: Path) -> list[Pa
     for name in progress(chosen[:2], desc="deconvnet"):
         image = attribkit.load_image(photos[name], model)
         found = [attribkit.saliency(model, image, method=a) for a in methods.values()]
-        path = out / f"{slug(name)}_deconvnet.png"
+        path = out / f"{slug(name)}_deconvnet{tag}.png"
         save_panel(path, [image.input_rgb, *(f.maps[0] for f in found)],
                    ["photo (model input)", "saliency (gradient)", "DeconvNet", "guided backprop"],
                    suptitle=f"{name}: {found[0].names[0]}, {probability_label(found[0].scores[0])} — "
@@ -93,7 +95,7 @@ def deconvnet_step(model: torch.nn.Module, photos: Photos, out: Path) -> list[Pa
     return written
 
 
-def localisation_step(model: torch.nn.Module, photos: Photos, out: Path) -> list[Path]:
+def localisation_step(model: torch.nn.Module, photos: Photos, out: Path, tag: str = "") -> list[Path]:
     """Boxes of the top-1 class (default pipeline, paper preset, centre box) drawn on each photo."""
     import attribkit
     from attribkit.render import box_legend, draw_boxes, probability_label, save_panel
@@ -107,10 +109,11 @@ def localisation_step(model: torch.nn.Module, photos: Photos, out: Path) -> list
         (best,) = attribkit.localise(model, image, recipe=default)
         (paper,) = attribkit.localise(model, image, target=best.label, recipe=paper_recipe)
         (centre,) = attribkit.localise(model, image, target=best.label, recipe=centre_recipe)
-        path = out / f"{slug(name)}_localisation.png"
-        save_panel(path, [draw_boxes(rgb, [best.box], mask=best.mask),
-                          draw_boxes(rgb, [paper.box], mask=paper.mask),
-                          draw_boxes(rgb, [centre.box])],
+        path = out / f"{slug(name)}_localisation{tag}.png"
+        shown = [None if r.box is None else image.geometry.from_source(r.box) for r in (best, paper, centre)]
+        save_panel(path, [draw_boxes(image.rgb, [shown[0]], mask=best.mask),
+                          draw_boxes(image.rgb, [shown[1]], mask=paper.mask),
+                          draw_boxes(image.rgb, [shown[2]])],
                    ["default: Grad-CAM + threshold box", "paper: gradient + GraphCut", "centre box (blind baseline)"],
                    legends=[box_legend([f"{best.name}: {_box_text(best.box)}"]),
                             box_legend([f"{paper.name}: {_box_text(paper.box)}"]),
@@ -136,13 +139,13 @@ DEMO_CLASSES = ["goose", "ostrich", "limousine", "washer", "computer keyboard", 
                 "lemon"]
 
 
-def class_model_step(model: torch.nn.Module, photos: Photos, out: Path) -> list[Path]:
+def class_model_step(model: torch.nn.Module, photos: Photos, out: Path, tag: str = "") -> list[Path]:
     """One montage of eight class models: the paper's ascent and the Fourier one (Olah et al. 2017) beside
     it, each captioned with the model's probability for the displayed image."""
     from attribkit.cli._class_model import COMPARED, class_model, side_by_side
 
     ascents = {mode: class_model(model, mode=mode).ascend(DEMO_CLASSES) for mode in COMPARED}
-    return [side_by_side(model, ascents, out / "class_models.png")]
+    return [side_by_side(model, ascents, out / f"class_models{tag}.png")]
 
 
 DEMO_STEPS: list[DemoStep] = [saliency_step, deconvnet_step, localisation_step, class_model_step]
@@ -162,7 +165,8 @@ def run(args: argparse.Namespace) -> int:
     photos = {n: sample_photo(n) for n in names}
     out = output_dir(args.out)
     model = model_from_args(args)
+    tag = model_suffix(args.model, args.weights)
     for step in (steps[n] for n in wanted):
-        for path in step(model, photos, out):
+        for path in step(model, photos, out, tag):
             print(path)
     return 0

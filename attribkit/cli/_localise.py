@@ -13,9 +13,9 @@ from attribkit.cli._common import (
     output_dir,
     progress,
 )
-from attribkit.cli._outputs import JsonReport, averaging_suffix, class_targets, save_maps_of
-from attribkit.cli._photos import add_photo_args, batch_from_args
-from attribkit.cli._common import file_name, slug
+from attribkit.cli._outputs import JsonReport, averaging_suffix, class_targets, model_suffix, save_maps_of
+from attribkit.cli._photos import add_photo_args, batch_from_args, photo_names
+from attribkit.cli._common import slug
 
 
 def add_localiser_args(parser: argparse.ArgumentParser) -> None:
@@ -31,6 +31,14 @@ def add_localiser_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                         help="a map or localiser option, e.g. blur=0.03 or ten_crop=true (repeatable)")
 
+
+#: How to read a panel of several classes' boxes, for a reader new to it.
+TOP_K_CAPTION = ("thick box: the model's top class, drawn over the others; a class marked (low) has "
+                 "p < 0.05 and no box drawn (its box is still in the printed table and --json)")
+
+#: What the darkened sides of a panel are: the model sees only its centre crop of a photo.
+UNSEEN_CAPTION = ("darkened: outside the model's centre crop, where the map is unknown and a box seldom "
+                  "reaches")
 
 #: The columns ``attribkit localise`` prints, one line per photo and class (tab-separated).
 HEADER = ("photo", "panel", "label", "name", "score", "x0", "y0", "x1", "y1")
@@ -74,6 +82,8 @@ def run(args: argparse.Namespace) -> int:
     target = None if args.target is None else class_indices(model, [args.target])[0]
     per_photo = class_targets(model, rows, args.targets)
     suffix = ("" if args.preset == "default" else f"_{slug(args.preset)}") + averaging_suffix(options)
+    model_part = model_suffix(args.model, args.weights)
+    stems = photo_names(photos)  # distinct photos never share a file (a/x.jpg, b/x.jpg, x.png)
     print("\t".join(HEADER), flush=True)
     for path in progress(photos, desc="localise", total=len(photos)):
         try:
@@ -87,25 +97,41 @@ def run(args: argparse.Namespace) -> int:
                                      recipe=recipe)
         rgb = image.rgb
         legend = box_legend([f"{r.name} {probability_label(r.score)}" for r in results])
-        drawn = draw_boxes(rgb, [r.box for r in results], mask=results[0].mask)
-        stem = file_name(path.stem)  # distinct photos never share a file (a b.jpg, a_b.jpg)
-        png = out / f"{stem}_{slug(args.method)}_{slug(args.localiser)}{suffix}.png"
+        drawn = draw_boxes(rgb, [None if r.box is None else image.geometry.from_source(r.box) for r in results],
+                           mask=results[0].mask, scores=[r.score for r in results], seen=_seen(image))
+        stem = stems[path]
+        png = out / f"{stem}_{slug(args.method)}_{slug(args.localiser)}{suffix}{model_part}.png"
         save_panel(png, [drawn, overlay(rgb, _finite(results[0].saliency))],
                    [f"{args.method} + {args.localiser}: boxes, mask of {results[0].name}",
                     f"{args.method} map of {results[0].name}"],
-                   suptitle=path.name, size=4.5, legends=[legend, None])
+                   suptitle=path.name, size=4.5, legends=[legend, None],
+                   caption=_caption(image, len(results)))
         classes = []
         for r in results:
             box = "\t".join(str(v) for v in r.box) if r.box is not None else "\t\t\t"
             print(f"{path}\t{png}\t{r.label}\t{r.name}\t{r.score:.3f}\t{box}")
             files = {"panel": str(png)}
             if args.save_maps:
-                files.update(save_maps_of(out / f"{stem}_{slug(r.name)}_{slug(args.method)}_map", r.saliency))
+                files.update(save_maps_of(out / f"{stem}_{slug(r.name)}_{slug(args.method)}{suffix}{model_part}_map",
+                                          r.saliency))
             classes.append({"label": r.label, "name": r.name, "score": r.score,
                             "box": None if r.box is None else list(r.box), **files})
         report.photo(path, classes)
     report.write()
     return 1 if failures else 0
+
+
+def _seen(image):  # type: ignore[no-untyped-def]
+    """The model's view of the photo, or ``None`` when its crop covers the whole photo."""
+    box = image.geometry.crop_in_photo()
+    return None if box == (0, 0, image.geometry.width, image.geometry.height) else box
+
+
+def _caption(image, classes: int) -> str | None:  # type: ignore[no-untyped-def]
+    parts = [TOP_K_CAPTION] if classes > 1 else []
+    if _seen(image) is not None:
+        parts.append(UNSEEN_CAPTION)
+    return "; ".join(parts) or None
 
 
 def _finite(m):  # type: ignore[no-untyped-def]

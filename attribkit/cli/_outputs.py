@@ -64,6 +64,30 @@ def averaging_suffix(options: dict[str, Any]) -> str:
     return "".join(f"_{slug(p)}" for p in parts)
 
 
+def model_suffix(model: str, weights: str | None) -> str:
+    """The model in a file name, so that runs with different models never overwrite each other's files:
+    ``""`` for the default model with its bundled weights (the names the README shows), else
+    ``"_<model>"`` and, for a weights file, ``"_<its stem>-<6 hex digits of its resolved path>"`` (two
+    ``model.pth`` files in different folders are different models).
+
+    Example
+    -------
+    >>> model_suffix("efficientnet_lite0", None), model_suffix("timm:resnet18", "random")
+    ('', '_timm_resnet18_random')
+    """
+    import hashlib
+
+    from attribkit.models._load import DEFAULT_MODEL, RANDOM
+
+    if model == DEFAULT_MODEL and weights is None:
+        return ""
+    if weights is None or weights == RANDOM:
+        return "".join(f"_{slug(part)}" for part in (model, weights) if part)
+    path = Path(weights).resolve()
+    digest = hashlib.sha256(str(path).encode("utf-8", "surrogatepass")).hexdigest()[:6]
+    return f"_{slug(model)}_{slug(path.stem)}-{digest}"
+
+
 class JsonReport:
     """The ``--json FILE`` summary: per photo, each class's label, name, score, box and files written
     (or the photo's error), plus the command's settings. Nothing is written without a file name."""

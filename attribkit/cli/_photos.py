@@ -61,6 +61,56 @@ def collect_photos(items: Sequence[str]) -> tuple[list[Path], list[str]]:
     return list(photos), problems
 
 
+def photo_names(photos: Sequence[Path]) -> dict[Path, str]:
+    """Each photo's part of the output file names: its stem (:func:`~attribkit.render.file_name`), made
+    longer only where photos of the batch would share it, so that no two photos write one file.
+
+    A clash (names equal ignoring case: macOS and Windows file systems do) is settled by the file name
+    with its extension (``x.jpg``, ``x.png``), then by the folders from the clashing photos' common folder
+    (``a_x.jpg``, ``b_x.jpg``), then by 8 hex digits of the resolved path. The same batch always gets the
+    same names; a photo's name changes only when a photo sharing its stem joins the batch.
+
+    Example
+    -------
+    >>> sorted(photo_names([Path("a/x.jpg"), Path("b/x.jpg"), Path("y.png")]).values())
+    ['a_x.jpg', 'b_x.jpg', 'y']
+    """
+    import os
+
+    from attribkit.cli._common import file_name
+
+    names = {p: file_name(p.stem) for p in photos}
+    longer = (
+        lambda p, group: file_name(p.name),
+        lambda p, group: file_name("_".join(Path(os.path.relpath(p.absolute(), _common_folder(group))).parts)),
+        lambda p, group: f"{names[p]}-{_digest(p)}",
+    )
+    for rename in longer:
+        for group in _clashes(names):
+            names.update({p: rename(p, group) for p in group})
+    return names
+
+
+def _clashes(names: dict[Path, str]) -> list[list[Path]]:
+    """Groups of different files whose names would be one file on a case-insensitive file system."""
+    groups: dict[str, list[Path]] = {}
+    for path, name in names.items():
+        groups.setdefault(name.lower(), []).append(path)
+    return [g for g in groups.values() if len({p.resolve() for p in g}) > 1]
+
+
+def _digest(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(str(path.resolve()).encode("utf-8", "surrogatepass")).hexdigest()[:8]
+
+
+def _common_folder(paths: list[Path]) -> str:
+    import os
+
+    return os.path.commonpath([str(p.absolute().parent) for p in paths])
+
+
 def read_targets(path: str | Path) -> Rows:
     """A CSV with columns ``photo,target`` → each photo's ``(line, target)`` rows, in file order.
 

@@ -16,9 +16,9 @@ from attribkit.cli._common import (
     output_dir,
     progress,
 )
-from attribkit.cli._outputs import JsonReport, averaging_suffix, class_targets, save_maps_of
-from attribkit.cli._photos import add_photo_args, batch_from_args
-from attribkit.cli._common import file_name, slug
+from attribkit.cli._outputs import JsonReport, averaging_suffix, class_targets, model_suffix, save_maps_of
+from attribkit.cli._photos import add_photo_args, batch_from_args, photo_names
+from attribkit.cli._common import slug
 
 if TYPE_CHECKING:
     import torch
@@ -114,7 +114,8 @@ def run(args: argparse.Namespace) -> int:
     if args.smooth and not noisy:
         smooth = dataclasses.replace(recipe, name="", options={**options, "smoothgrad": args.smooth})
     caveat = method_caveat(args.method, model) or (READING if args.method == "saliency" else None)
-    suffix = averaging_suffix(options)
+    suffix = averaging_suffix(options) + model_suffix(args.model, args.weights)
+    stems = photo_names(photos)  # distinct photos never share a file (a/x.jpg, b/x.jpg, x.png)
     titles = ["photo (model input)", describe(args.method, options)]
     if smooth is not None:
         titles.append(f"SmoothGrad of it\n(mean over {args.smooth} noisy copies)")
@@ -131,7 +132,7 @@ def run(args: argparse.Namespace) -> int:
         maps = attribkit.saliency(model, image, target=asked, top_k=args.top_k, recipe=recipe)
         smoothed = None if smooth is None else attribkit.saliency(model, image, target=maps.labels, recipe=smooth)
         crop = image.input_rgb
-        stem = file_name(path.stem)  # distinct photos never share a file (a b.jpg, a_b.jpg)
+        stem = stems[path]
         classes = []
         for k, (label, cls, score) in enumerate(zip(maps.labels, maps.names, maps.scores)):
             name = f"{stem}_{slug(cls)}_{slug(args.method)}{suffix}"

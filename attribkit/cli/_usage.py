@@ -7,7 +7,15 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from attribkit.cli._common import FAILED, USAGE, USAGE_ERRORS, CommandError, parse_options
+from attribkit.cli._common import (
+    FAILED,
+    USAGE,
+    USAGE_ERRORS,
+    CommandError,
+    check_json_path,
+    device_from_args,
+    parse_options,
+)
 from attribkit.errors import PluginError, UnknownMethodError
 
 #: Plugin distributions shipped beside attribkit (``plugins/``), by the namespace of their method names:
@@ -33,7 +41,8 @@ def check_usage(args: argparse.Namespace) -> None:
     """Refuse, with :class:`CommandError` status 2, what can be known wrong before loading a model: an
     unknown method, localiser, preset or option, an option value of the wrong type or out of its range
     (the verb's :class:`~attribkit.Recipe`, resolved here once), ``--top-k`` below 1 (0 for a study), a
-    torchvision model without ``--weights``, a missing weights file. The registry knows names and options without a model (it loads only the plugins asked for).
+    torchvision model without ``--weights``, a missing weights file. The registry knows names and options
+    without a model (it loads only the plugins asked for).
     """
     top_k = getattr(args, "top_k", None)
     least = getattr(args, "top_k_minimum", 1)  # a study may localise the annotated class alone (--top-k 0)
@@ -41,6 +50,9 @@ def check_usage(args: argparse.Namespace) -> None:
         raise CommandError(f"--top-k must be at least {least}; got {top_k}", status=USAGE)
     if hasattr(args, "model") and hasattr(args, "weights"):
         _check_model(args.model, args.weights)
+    check_json_path(getattr(args, "json", None))
+    if getattr(args, "device", "auto") != "auto":
+        device_from_args(args)  # before --out exists: a device this machine lacks leaves nothing behind
     try:
         _check_methods(args)
     except USAGE_ERRORS as exc:

@@ -8,12 +8,13 @@ from attribkit.data._annotations import (
     read_json,
     read_voc_xml,
 )
-from attribkit.data._image import Geometry, LoadedImage, load_image, read_rgb
+from attribkit.data._image import MAX_PHOTO_PIXELS, Geometry, LoadedImage, load_image, read_rgb
 from attribkit.data._samples import SAMPLE_PHOTOS, sample_photo
 from attribkit.data._synthetic import synthetic_images
 from attribkit.errors import AnnotationError, ImageError
 
 __all__ = [
+    "MAX_PHOTO_PIXELS",
     "SAMPLE_PHOTOS",
     "AnnotatedImage",
     "AnnotationError",

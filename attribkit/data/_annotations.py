@@ -16,13 +16,15 @@ Checks: a box entirely outside the photo is an :class:`~attribkit.errors.Annotat
 one that overlaps the photo but extends beyond it is clipped to it, with a warning (the photo's size comes
 from the annotation's ``width``/``height`` or ``<size>``; unknown, only the sides at 0 are checked, and
 the study checks again against the photo it reads). Photo paths must stay inside the annotation file's
-folder (no absolute paths, no ``..`` leading out of it) unless ``allow_outside=True``: an annotation file
-from elsewhere should not make attribkit read files anywhere on the machine.
+folder (no absolute paths, no ``..`` leading out of it, no symbolic link pointing out of it) unless
+``allow_outside=True``: an annotation file from elsewhere should not make attribkit read files anywhere on
+the machine.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import warnings
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
@@ -126,6 +128,12 @@ def _photo_path(folder: Path, name: str, where: str, allow_outside: bool) -> Pat
         if escapes:
             raise AnnotationError(f"{where}: photo path {name!r} leads outside {folder} (pass allow_outside=True, "
                                   "or --allow-outside-paths, to allow it)")
+        # A symbolic link inside the folder can point anywhere: judge where the path really leads (a
+        # folder that is itself a link is fine: both sides are resolved).
+        real = Path(os.path.realpath(folder / name))
+        if not real.is_relative_to(os.path.realpath(folder)):
+            raise AnnotationError(f"{where}: photo path {name!r} is a link to {real}, outside {folder} (pass "
+                                  "allow_outside=True, or --allow-outside-paths, to allow it)")
     return folder / name
 
 
@@ -206,7 +214,7 @@ def read_json(path: str | Path, *, allow_outside: bool = False) -> list[Annotate
             raise AnnotationError(f"{where}: 'file' must be a path relative to {path.parent}")
         file = _photo_path(path.parent, entry["file"], where, allow_outside)
         if not file.exists() and (path.parent / "images" / entry["file"]).exists():
-            file = path.parent / "images" / entry["file"]
+            file = _photo_path(path.parent / "images", entry["file"], where, allow_outside)
         try:
             width, height = int(entry.get("width", 0)), int(entry.get("height", 0))
         except (TypeError, ValueError) as exc:

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import math
 import os
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Union
 
 import numpy as np
 import torch
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 
 from attribkit._core.inputs import check_finite
 from attribkit._core.reprs import array_summary
@@ -23,13 +25,22 @@ CorruptPolicy = Literal["raise", "warn", "ignore"]
 _POLICIES = ("raise", "warn", "ignore")
 
 
+#: The most pixels attribkit keeps of a photo (:attr:`LoadedImage.rgb`, the maps on the photo, the masks,
+#: GraphCut's work): a larger photo is kept as a copy scaled down to this many pixels (a 4:3 photo of
+#: 48 Mpx becomes 2309 × 1732), and its boxes are mapped back to the photo's own pixels. The model's input
+#: is cut from the photo itself, not from the copy.
+MAX_PHOTO_PIXELS = 4_000_000
+
+
 @dataclass(frozen=True)
 class Geometry:
-    """How the model's input crop sits in the original photo.
+    """How the model's input crop sits in the photo, and the photo's kept copy in the photo file.
 
-    The photo (``width`` × ``height``) was resized to ``resized_width`` × ``resized_height`` and a
-    ``crop`` × ``crop`` square was cut at ``(left, top)`` of the resized photo. Coordinates follow
-    :data:`attribkit.Box`.
+    The photo (``source_width`` × ``source_height``, its own pixels) was resized to ``resized_width`` ×
+    ``resized_height`` and a ``crop`` × ``crop`` square was cut at ``(left, top)`` of the resized photo.
+    ``width`` × ``height`` is the copy attribkit keeps (:attr:`LoadedImage.rgb`): the photo itself, or,
+    above :data:`MAX_PHOTO_PIXELS`, the photo scaled down. Coordinates follow :data:`attribkit.Box`;
+    "photo pixels" below are the kept copy's.
     """
 
     width: int
@@ -39,6 +50,36 @@ class Geometry:
     left: int
     top: int
     crop: int
+    source_width: int = 0
+    """The photo file's own width (0: ``width``, the copy is the photo)."""
+    source_height: int = 0
+    """The photo file's own height (0: ``height``)."""
+
+    def __post_init__(self) -> None:
+        if not self.source_width or not self.source_height:
+            object.__setattr__(self, "source_width", self.width)
+            object.__setattr__(self, "source_height", self.height)
+
+    def to_source(self, box: tuple[float, float, float, float]) -> tuple[int, int, int, int]:
+        """A box in the kept copy's pixels → the photo file's own pixels (outward to whole pixels, clipped).
+
+        The identity when the copy is the photo."""
+        sx, sy = self.source_width / self.width, self.source_height / self.height
+        return (
+            max(0, int(np.floor(box[0] * sx + 1e-9))),
+            max(0, int(np.floor(box[1] * sy + 1e-9))),
+            min(self.source_width, int(np.ceil(box[2] * sx - 1e-9))),
+            min(self.source_height, int(np.ceil(box[3] * sy - 1e-9))),
+        )
+
+    def from_source(self, box: tuple[float, float, float, float]) -> tuple[float, float, float, float]:
+        """A box in the photo file's own pixels (an annotation) → the kept copy's pixels (not rounded; the
+        box itself when the copy is the photo)."""
+        if (self.source_width, self.source_height) == (self.width, self.height):
+            return tuple(box)  # type: ignore[return-value]
+        sx, sy = self.width / self.source_width, self.height / self.source_height
+        # Rounded so that the photo's own edge lands on the copy's edge, not a hair beyond it.
+        return (round(box[0] * sx, 6), round(box[1] * sy, 6), round(box[2] * sx, 6), round(box[3] * sy, 6))
 
     def to_photo(self, box: tuple[float, float, float, float]) -> tuple[int, int, int, int]:
         """A box in input-crop pixels → the photo's pixels (clipped to the photo)."""
@@ -70,9 +111,11 @@ class LoadedImage:
     tensor
         ``[1, 3, crop, crop]`` float32 in the model's normalised input space.
     rgb
-        The original photo as ``[H, W, 3]`` uint8 RGB (EXIF orientation applied), for display.
+        The photo as ``[H, W, 3]`` uint8 RGB (EXIF orientation applied): the photo itself, or, when it has
+        more than :data:`MAX_PHOTO_PIXELS` pixels, a copy scaled down to that many (``geometry`` gives both
+        sizes; boxes are mapped back to the photo's own pixels with :meth:`Geometry.to_source`).
     geometry
-        Where the input crop sits in ``rgb``.
+        Where the input crop sits in ``rgb``, and ``rgb`` in the photo.
     source
         The file it came from, or ``"<array>"``.
     """
@@ -81,6 +124,8 @@ class LoadedImage:
     rgb: np.ndarray
     geometry: Geometry
     source: str
+    crop_rgb: np.ndarray | None = None
+    """The model's input crop as ``[crop, crop, 3]`` uint8, cut from the photo itself (see ``input_rgb``)."""
 
     def __repr__(self) -> str:
         return (f"LoadedImage(source={self.source!r}, rgb={array_summary(self.rgb)}, "
@@ -89,22 +134,38 @@ class LoadedImage:
     @property
     def input_rgb(self) -> np.ndarray:
         """The model's input crop as ``[crop, crop, 3]`` uint8 RGB (what the attribution refers to)."""
+        if self.crop_rgb is not None:
+            return self.crop_rgb
         g = self.geometry
-        resized = Image.fromarray(self.rgb).resize((g.resized_width, g.resized_height), Image.Resampling.BILINEAR)
-        return np.asarray(resized)[g.top : g.top + g.crop, g.left : g.left + g.crop]
+        return _cut(Image.fromarray(self.rgb), g, Image.Resampling.BILINEAR,
+                    g.width / g.source_width, g.height / g.source_height)
 
 
 def read_rgb(source: ImageSource, *, corrupt: CorruptPolicy = "raise") -> tuple[np.ndarray, str]:
-    """Any image file, PIL image or array → ``[H, W, 3]`` uint8 RGB, with a name for messages.
+    """Any image file, PIL image or array → ``[H, W, 3]`` uint8 RGB at its own size, with a name for
+    messages.
 
     ``corrupt`` and the value rules for arrays are those of :func:`load_image`.
     """
+    rgb, name, _, _ = _decode(source, corrupt, None)
+    return rgb, name
+
+
+#: ``(width, height)`` of a photo → the smallest scale of it that is still needed (at most 1).
+Needed = Callable[[int, int], float]
+
+
+def _decode(source: ImageSource, corrupt: CorruptPolicy,
+            needed: Needed | None) -> tuple[np.ndarray, str, float, tuple[int, int]]:
+    """:func:`read_rgb`, and for a JPEG file that ``needed`` allows at half its size or less, decoded by
+    libjpeg's DCT scaling at 1/2, 1/4 or 1/8 (never below the scale needed): the RGB, the name, the scale
+    it was decoded at (decoded pixels per photo pixel, 1 for full size) and the photo's own ``(width,
+    height)``, EXIF orientation applied."""
     if corrupt not in _POLICIES:
         raise ValueError(f"corrupt must be one of {_POLICIES}; got {corrupt!r}")
-    if isinstance(source, np.ndarray):
-        return _array_to_rgb(source), "<array>"
-    if isinstance(source, Image.Image):
-        return _pil_to_rgb(source, "<PIL image>"), "<PIL image>"
+    if isinstance(source, (np.ndarray, Image.Image)):
+        rgb = _array_to_rgb(source) if isinstance(source, np.ndarray) else _pil_to_rgb(source, "<PIL image>")
+        return rgb, "<array>" if isinstance(source, np.ndarray) else "<PIL image>", 1.0, (rgb.shape[1], rgb.shape[0])
     if not isinstance(source, (str, os.PathLike)):
         raise ImageError(f"expected a path, a numpy array or a PIL image; got {type(source).__name__}")
     path = Path(source)
@@ -115,6 +176,14 @@ def read_rgb(source: ImageSource, *, corrupt: CorruptPolicy = "raise") -> tuple[
             # Huge photos are welcome here; PIL's decompression-bomb guard still stops absurd ones.
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             with Image.open(path) as img:
+                raw, scale = img.size, 1.0
+                # EXIF orientations 5-8 turn the photo a quarter: its width is the file's height.
+                full = raw[::-1] if img.getexif().get(ExifTags.Base.Orientation, 1) in (5, 6, 7, 8) else raw
+                wanted = 1.0 if needed is None or img.format != "JPEG" else needed(*full)
+                if wanted <= 0.5:
+                    drafted = img.draft(None, (max(1, math.ceil(raw[0] * wanted)), max(1, math.ceil(raw[1] * wanted))))
+                    if drafted is not None:
+                        scale = drafted[1][2] / raw[0]  # libjpeg's 1/1, 1/2, 1/4 or 1/8
                 img.load()
                 rgb, is_jpeg = _pil_to_rgb(img, str(path)), img.format == "JPEG"
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
@@ -125,8 +194,8 @@ def read_rgb(source: ImageSource, *, corrupt: CorruptPolicy = "raise") -> tuple[
             message = f"{path}: corrupt JPEG data, decoded with garbage in the damaged part (libjpeg: {damage})"
             if corrupt == "raise":
                 raise ImageError(f"{message}; pass corrupt='warn' to use it anyway")
-            warnings.warn(message, ImageWarning, stacklevel=3)
-    return rgb, str(path)
+            warnings.warn(message, ImageWarning, stacklevel=4)
+    return rgb, str(path), scale, full
 
 
 def _pil_to_rgb(img: Image.Image, name: str) -> np.ndarray:
@@ -203,16 +272,50 @@ def _integer_to_uint8(arr: np.ndarray) -> np.ndarray:
 
 def preprocess(rgb: np.ndarray, preprocessing: Preprocessing) -> tuple[torch.Tensor, Geometry]:
     """Resize the shorter side, centre-crop, normalise: ``[1, 3, crop, crop]`` and its geometry."""
-    height, width = rgb.shape[:2]
-    scale = preprocessing.resize / min(height, width)
+    tensor, _, _, geometry = _prepare(rgb, rgb.shape[1], rgb.shape[0], 1.0, preprocessing)
+    return tensor, geometry
+
+
+def _needed_scale(width: int, height: int, preprocessing: Preprocessing) -> float:
+    """The smallest scale of a ``width`` × ``height`` photo that both the model's resize and the kept copy
+    need (1: the photo's own size)."""
+    return min(1.0, max(preprocessing.resize / min(width, height), _keep_scale(width, height)))
+
+
+def _keep_scale(width: int, height: int) -> float:
+    return min(1.0, math.sqrt(MAX_PHOTO_PIXELS / (width * height)))
+
+
+def _prepare(decoded: np.ndarray, width: int, height: int, scale: float,
+             preprocessing: Preprocessing) -> tuple[torch.Tensor, np.ndarray, np.ndarray, Geometry]:
+    """A ``width`` × ``height`` photo, decoded at ``scale`` of its size → the model's input, its crop as
+    uint8, the kept copy (at most :data:`MAX_PHOTO_PIXELS`) and the geometry.
+
+    Only the region of the crop is resized (a 20000 × 4 photo is not first resized to 1280000 × 256), by the
+    same filter and the same pixel centres as resizing the whole photo and cutting the crop out."""
+    resize = preprocessing.resize / min(height, width)
     # The shorter side becomes exactly ``resize`` (>= crop), so the crop always fits.
-    size = (max(preprocessing.resize, round(width * scale)), max(preprocessing.resize, round(height * scale)))
-    resized = np.asarray(Image.fromarray(rgb).resize(size, Image.Resampling[preprocessing.interpolation.upper()]))
+    size = (max(preprocessing.resize, round(width * resize)), max(preprocessing.resize, round(height * resize)))
     left, top = (size[0] - preprocessing.crop) // 2, (size[1] - preprocessing.crop) // 2
-    crop = resized[top : top + preprocessing.crop, left : left + preprocessing.crop]
+    keep = _keep_scale(width, height)
+    kept_size = (max(1, round(width * keep)), max(1, round(height * keep)))
+    geometry = Geometry(*kept_size, size[0], size[1], left, top, preprocessing.crop, width, height)
+    image = Image.fromarray(decoded)
+    crop = _cut(image, geometry, Image.Resampling[preprocessing.interpolation.upper()], scale, scale)
+    if kept_size == (decoded.shape[1], decoded.shape[0]):
+        kept = decoded
+    else:
+        kept = np.asarray(image.resize(kept_size, Image.Resampling.BILINEAR, reducing_gap=3.0))
     x = torch.from_numpy(np.ascontiguousarray(crop)).permute(2, 0, 1).float().div_(255)
-    geometry = Geometry(width, height, size[0], size[1], left, top, preprocessing.crop)
-    return preprocessing.normalise(x).unsqueeze(0), geometry
+    return preprocessing.normalise(x).unsqueeze(0), crop, kept, geometry
+
+
+def _cut(image: Image.Image, g: Geometry, resample: Image.Resampling, fx: float, fy: float) -> np.ndarray:
+    """The model's ``crop`` × ``crop`` input, resized from ``image``, which holds the photo at ``fx``, ``fy``
+    of its own size: the crop's region, mapped into ``image``, resized alone."""
+    sx, sy = fx * g.source_width / g.resized_width, fy * g.source_height / g.resized_height
+    box = (g.left * sx, g.top * sy, (g.left + g.crop) * sx, (g.top + g.crop) * sy)
+    return np.array(image.resize((g.crop, g.crop), resample, box=box))  # writable, for torch
 
 
 def load_image(
@@ -269,6 +372,6 @@ def load_image(
         preprocessing = Preprocessing()
     else:
         preprocessing = model_info(model).preprocessing
-    rgb, name = read_rgb(source, corrupt=corrupt)
-    tensor, geometry = preprocess(rgb, preprocessing)
-    return LoadedImage(tensor, rgb, geometry, name)
+    decoded, name, scale, (width, height) = _decode(source, corrupt, lambda w, h: _needed_scale(w, h, preprocessing))
+    tensor, crop, kept, geometry = _prepare(decoded, width, height, scale, preprocessing)
+    return LoadedImage(tensor, kept, geometry, name, crop)

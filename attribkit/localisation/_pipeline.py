@@ -23,7 +23,9 @@ from attribkit.localisation._recipe import Recipe
 
 @dataclass(frozen=True, repr=False)
 class LocalisedClass:
-    """The answer for one class of one photo (all in the photo's own pixels)."""
+    """The answer for one class of one photo: the box in the photo's own pixels, the mask and the map on
+    its kept copy (:attr:`LoadedImage.rgb <attribkit.LoadedImage>`: the photo itself up to
+    :data:`~attribkit.MAX_PHOTO_PIXELS`)."""
 
     label: int
     """Class index."""
@@ -31,10 +33,11 @@ class LocalisedClass:
     score: float
     """Softmax probability of the class."""
     box: Box | None
+    """In the photo file's own pixels (``Geometry.from_source`` maps it onto the kept copy)."""
     mask: np.ndarray
-    """Boolean ``[H, W]`` foreground."""
+    """Boolean ``[H, W]`` foreground, ``H`` × ``W`` the kept copy's size."""
     saliency: np.ndarray
-    """The class saliency map on the photo, ``[H, W]`` float32, NaN where the model's crop did not reach."""
+    """The class saliency map on the kept copy, ``[H, W]`` float32, NaN where the model's crop did not reach."""
 
     def __repr__(self) -> str:
         share = f"{float(np.mean(self.mask)):.0%}" if np.size(self.mask) else "0%"
@@ -132,9 +135,11 @@ def localise(
 def localise_maps(
     model: torch.nn.Module, image: LoadedImage, maps: SaliencyMaps, localiser: Localiser
 ) -> list[LocalisedClass]:
-    """The second stage of :func:`localise`: the localiser on each class's map on the photo."""
+    """The second stage of :func:`localise`: the localiser on each class's map on the photo (its kept
+    copy: see :data:`~attribkit.MAX_PHOTO_PIXELS`), each box mapped to the photo's own pixels."""
     out = []
     for label, name, score, on_photo in zip(maps.labels, maps.names, maps.scores, maps.photo_maps):
         found = localiser.localise(image.rgb, on_photo)
-        out.append(LocalisedClass(label, name, score, found.box, np.asarray(found.mask, dtype=bool), on_photo))
+        box = None if found.box is None else image.geometry.to_source(found.box)
+        out.append(LocalisedClass(label, name, score, box, np.asarray(found.mask, dtype=bool), on_photo))
     return out

@@ -28,16 +28,30 @@ def draw_boxes(
     *,
     mask: np.ndarray | None = None,
     truth: Sequence[Box] = (),
+    scores: Sequence[float] | None = None,
+    seen: Box | None = None,
 ) -> np.ndarray:
     """The photo with ``mask`` tinted and outlined, ground-truth boxes in white and ``boxes`` in colour,
     ``[H, W, 3]``.
 
-    Lines are about 0.5% of the photo's longer side so they stay visible on large photos. ``labels`` are
-    written inside the boxes' top-left corners, where several boxes' labels can overprint: for more than
-    one box pass no labels and show :func:`box_legend` beside the photo instead.
+    Lines are about 0.5% of the photo's longer side so they stay visible on large photos. With several
+    boxes the first (the top-1 class) is drawn last, on top of the others, and twice as thick. ``scores``
+    (the classes' probabilities) leave out the boxes of classes below
+    :data:`~attribkit.render.LOW_PROBABILITY` (the "(low)" classes of the legend: the model hardly sees
+    them there). ``seen`` (the model's view, :meth:`~attribkit.Geometry.crop_in_photo`) darkens the rest of
+    the photo: the model's centre crop left it out, so its map is unknown there. ``labels`` are written inside the boxes' top-left corners, where several boxes' labels
+    can overprint: for more than one box pass no labels and show :func:`box_legend` beside the photo
+    instead.
     """
+    from attribkit.render._figures import is_low
+
     out = np.ascontiguousarray(rgb, dtype=np.uint8).copy()
     height, width = out.shape[:2]
+    if seen is not None:
+        x0, y0, x1, y1 = (int(v) for v in seen)
+        unseen = np.ones((height, width), bool)
+        unseen[max(0, y0) : y1, max(0, x0) : x1] = False
+        out[unseen] = (out[unseen] * 0.45).astype(np.uint8)
     if mask is not None and mask.shape == (height, width):
         tint = np.array(PALETTE[0], dtype=np.float64)
         out[mask] = (0.6 * out[mask] + 0.4 * tint).astype(np.uint8)
@@ -49,11 +63,12 @@ def draw_boxes(
     for t in truth:
         cv2.rectangle(out, (int(t[0]), int(t[1])), (int(t[2]) - 1, int(t[3]) - 1), (255, 255, 255), thick)
     scale = max(0.35, max(height, width) / 900)
-    for i, b in enumerate(boxes):
-        if b is None:
+    for i, b in reversed(list(enumerate(boxes))):
+        if b is None or (scores is not None and i < len(scores) and is_low(scores[i])):
             continue
         colour = PALETTE[i % len(PALETTE)]
-        cv2.rectangle(out, (int(b[0]), int(b[1])), (int(b[2]) - 1, int(b[3]) - 1), colour, thick)
+        width_i = 2 * thick if i == 0 and len(boxes) > 1 else thick
+        cv2.rectangle(out, (int(b[0]), int(b[1])), (int(b[2]) - 1, int(b[3]) - 1), colour, width_i)
         if i < len(labels):
             y = max(int(b[1]) + int(14 * scale) + thick, int(14 * scale))
             cv2.putText(out, labels[i], (int(b[0]) + thick + 1, y), cv2.FONT_HERSHEY_SIMPLEX, scale * 0.6,

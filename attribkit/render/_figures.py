@@ -165,7 +165,29 @@ def panel_figure(
     caption: str | None = None,
     legends: Sequence[Sequence[LegendEntry] | None] | None = None,
 ) -> Figure:
-    """The matplotlib figure :func:`save_panel` saves (same parameters)."""
+    """The matplotlib figure :func:`save_panel` saves (same parameters).
+
+    Every text is plain text: a ``$`` in a photo or class name (``$\\cmd$``) is shown as it is, never
+    parsed as mathematics (which would fail on an unknown command and stop a batch)."""
+    import matplotlib
+
+    # Texts take these settings when they are made (and keep them when drawn later).
+    with matplotlib.rc_context({"text.parse_math": False, "text.usetex": False}):
+        return _panel_figure(images, titles, suptitle=suptitle, columns=columns, size=size, muted=muted,
+                             caption=caption, legends=legends)
+
+
+def _panel_figure(
+    images: Sequence[np.ndarray | torch.Tensor],
+    titles: Sequence[str] | None,
+    *,
+    suptitle: str | None,
+    columns: int | None,
+    size: float,
+    muted: bool | Sequence[bool],
+    caption: str | None,
+    legends: Sequence[Sequence[LegendEntry] | None] | None,
+) -> Figure:
     from matplotlib.patches import Patch
 
     if not images:

@@ -248,7 +248,9 @@ def _load(item: StudyImage, model: torch.nn.Module) -> tuple[LoadedImage, tuple[
     """The photo and its ground truth clipped to it (``ImageError``, ``AnnotationError``, ``OSError``)."""
     image = load_image(item.read(), model)
     height, width = image.rgb.shape[:2]
-    boxes = tuple(fit_box(b, width, height, f"photo {item.name!r}: box {i}") for i, b in enumerate(item.boxes))
+    # Boxes, masks and maps of a study live on the kept copy of the photo (smaller above MAX_PHOTO_PIXELS).
+    boxes = tuple(fit_box(image.geometry.from_source(b), width, height, f"photo {item.name!r}: box {i}")
+                  for i, b in enumerate(item.boxes))
     return image, boxes
 
 
