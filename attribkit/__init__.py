@@ -81,6 +81,7 @@ if _typing.TYPE_CHECKING:  # what the lazy names below resolve to, for type chec
     from attribkit.hookspecs import Registrar, hookimpl
     from attribkit.localisation import (
         LocalisedClass,
+        Recipe,
         SaliencyMaps,
         localise,
         saliency,
@@ -124,6 +125,7 @@ __all__ = [
     "PluginInfo",
     "PluginLoadWarning",
     "Preprocessing",
+    "Recipe",
     "Registrar",
     "Registration",
     "Registry",
@@ -184,6 +186,7 @@ _LAZY = {
     "PerClassAttributor": "attribkit.attribution",
     "PluginInfo": "attribkit._core.registry",
     "Preprocessing": "attribkit.models",
+    "Recipe": "attribkit.localisation",
     "Registrar": "attribkit.hookspecs",
     "Registration": "attribkit._core.registry",
     "Registry": "attribkit._core.registry",

@@ -2,10 +2,17 @@
 
     python bench/saliency.py                      # CPU here; GPU when present
     python bench/saliency.py --batch 64 --repeats 20 --device cuda
+    python bench/saliency.py --api                # attribkit.saliency / localise on one photo
 
 Prints, per model, milliseconds per image and the ratios the project tracks:
 ``saliency / raw`` (goal <= 1.03) and ``captum top-5 loop / attribkit top-5`` (goal >= 1.4 on vgg16).
 Torchvision models use random weights (timing does not depend on them); the default model its real ones.
+
+``--api`` times the photo-level verbs on the default model and one sample photo, one intra-op thread:
+``attribkit.saliency(model, photo)`` and ``attribkit.localise`` (plain gradient + threshold box) against
+the raw forward + backward of the same preprocessed photo (the classes chosen from that forward), for
+K = 1 and K = 5 (goal <= 1.05: one forward pass per photo), and the two-pass path the verbs took before
+(a ``no_grad`` forward for the classes, then the attribution's own).
 """
 
 from __future__ import annotations
@@ -38,14 +45,64 @@ def raw_top5(model: torch.nn.Module, x: torch.Tensor, top5: torch.Tensor) -> tor
     return grad
 
 
+def raw_photo(model: torch.nn.Module, x: torch.Tensor, k: int) -> torch.Tensor:
+    """By hand, for one photo: one forward, its top-k classes, k backward passes over the one graph (what
+    attribkit runs on CPU for a model with grouped convolutions), the map ``max_c |grad|``."""
+    x = x.detach().requires_grad_(True)
+    scores = model(x)
+    chosen = scores.detach().topk(k).indices[0]
+    grads = [torch.autograd.grad(scores[0, c], x, retain_graph=i < k - 1)[0] for i, c in enumerate(chosen)]
+    return torch.cat(grads).abs().amax(1)
+
+
+def api(repeats: int) -> None:
+    """``attribkit.saliency`` and ``localise`` against raw autograd on one photo, K = 1 and 5."""
+    torch.set_num_threads(1)
+    import time
+
+    model = attribkit.load_model().eval()
+    for p in model.parameters():  # as attribkit's own calls do: no parameter gradients
+        p.requires_grad_(False)
+    photo = attribkit.load_image(attribkit.data.sample_photo("chelsea"), model)
+    x = photo.tensor
+    threshold = attribkit.Recipe(attributor="saliency", localiser="threshold", preset=None)
+    plain = attribkit.Recipe(attributor="saliency", localiser=None, preset=None)
+
+    def two_pass(k: int) -> None:
+        with torch.no_grad():
+            model(x)
+        attribkit.saliency(model, photo, top_k=k, recipe=plain)
+
+    rows = []
+    for k in (1, 5):
+        t = interleaved({
+            "raw": lambda: raw_photo(model, x, k),
+            "saliency": lambda: attribkit.saliency(model, photo, top_k=k, recipe=plain),
+            "localise": lambda: attribkit.localise(model, photo, top_k=k, recipe=threshold),
+            "two_pass": lambda: two_pass(k),
+        }, repeats=repeats, device=torch.device("cpu"), clock=time.process_time)
+        rows.append([str(k), f"{1000 * t['raw']:.0f}", f"{1000 * t['saliency']:.0f}",
+                     f"{t['saliency'] / t['raw']:.3f}", f"{1000 * t['localise']:.0f}",
+                     f"{t['localise'] / t['raw']:.3f}", f"{1000 * t['two_pass']:.0f}",
+                     f"{t['two_pass'] / t['raw']:.3f}"])
+    print(f"efficientnet_lite0, chelsea ({photo.geometry.width}x{photo.geometry.height}), cpu, 1 thread, "
+          f"{repeats} repeats (medians of process time, ms) torch={torch.__version__}")
+    print(table(rows, ["K", "raw fwd+bwd", "saliency", "saliency/raw (<=1.05)", "localise (threshold)",
+                       "localise/raw", "two-pass (before)", "two-pass/raw"]))
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--api", action="store_true", help="time attribkit.saliency/localise on one photo instead")
     p.add_argument("--models", default="efficientnet_lite0,alexnet,resnet50,vgg16")
     p.add_argument("--batch", type=int, default=4)
     p.add_argument("--size", type=int, default=224)
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--device", default="auto")
     args = p.parse_args()
+    if args.api:
+        api(args.repeats)
+        return
 
     from captum.attr import Saliency as CaptumSaliency
 

@@ -41,7 +41,7 @@ CASES = [
     (["saliency", "--method", "salency"], "Did you mean 'saliency'?"),
     (["saliency", "--top-k", "0"], "--top-k must be at least 1; got 0"),
     (["saliency", "--option", "blurr=0.03"], "unknown option 'blurr' for saliency"),
-    (["saliency", "--option", "smoothgrad=abc"], "bad averaging option: samples must be an int >= 1; got 'abc'"),
+    (["saliency", "--option", "smoothgrad=abc"], "averaging option smoothgrad must be an int >= 0 (noisy samples; 0: off); got 'abc'"),
     (["saliency", "--option", "noise=-1", "--option", "smoothgrad=2"], "noise must be >= 0"),
     (["saliency", "--option", "nokey"], "--option needs KEY=VALUE; got 'nokey'"),
     (["saliency", "--model", "resnet50"], "--model resnet50 has no weights bundled and attribkit never downloads"),

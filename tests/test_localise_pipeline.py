@@ -163,5 +163,6 @@ def test_default_and_gradient_presets_keep_their_values():
     maps, loc = resolve_options("gradient", "graphcut", {}, attributor="saliency")
     assert maps == {} and loc == {"component": "all", "background_quantile": 0.15, "smoothness": 150.0,
                                   "refine": False}
-    # localise without a method or localiser takes the preset's.
-    assert attribkit.localisation.pipeline(None) == PIPELINES["default"]
+    # localise without a method or localiser takes the preset's (its default preset: "default").
+    assert attribkit.localisation.pipeline("default") == PIPELINES["default"]
+    assert (attribkit.Recipe().attributor, attribkit.Recipe().localiser) == ("gradcam", "threshold")

@@ -111,7 +111,7 @@ def test_localise_with_a_misspelt_option_fails_before_any_map(monkeypatch):
     model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.LazyLinear(3))
     model(torch.zeros(1, 3, 224, 224))
     called = []
-    monkeypatch.setattr("attribkit.localisation._pipeline.saliency",
+    monkeypatch.setattr("attribkit.localisation._pipeline.recipe_saliency",
                         lambda *a, **k: called.append(1))
     with pytest.raises(OptionError, match="blurr"):
         attribkit.localise(model, np.zeros((40, 40, 3), np.uint8), blurr=0.1)

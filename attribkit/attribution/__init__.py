@@ -7,10 +7,11 @@ Example
 >>> from attribkit.attribution import GradientAttributor, SmoothGrad, TenCrop, saliency_map
 """
 
-from attribkit.attribution._averaging import Averaging
+from attribkit._core.scored import Scored, attribute_scored, can_score
+from attribkit.attribution._averaging import AVERAGING_OPTIONS, Averaging, AveragingOptions
 from attribkit.attribution._cam import GradCAM, find_layer
 from attribkit.attribution._cam_layers import FeatureLayout, default_layer_name, feature_layout, prefix_tokens
-from attribkit.attribution._compose import AVERAGING_OPTIONS, create_attributor, with_averaging
+from attribkit.attribution._compose import create_attributor, with_averaging
 from attribkit.attribution._gradient import GradientAttributor, saliency_map
 from attribkit.attribution._noise import SmoothGrad, VarGrad
 from attribkit.attribution._per_class import Explainer, PerClassAttributor
@@ -20,15 +21,19 @@ from attribkit.attribution._tencrop import TenCrop
 __all__ = [
     "AVERAGING_OPTIONS",
     "Averaging",
+    "AveragingOptions",
     "Explainer",
     "FeatureLayout",
     "GradCAM",
     "GradientAttributor",
     "MultiScale",
     "PerClassAttributor",
+    "Scored",
     "SmoothGrad",
     "TenCrop",
     "VarGrad",
+    "attribute_scored",
+    "can_score",
     "create_attributor",
     "default_layer_name",
     "feature_layout",

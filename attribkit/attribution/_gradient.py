@@ -14,6 +14,7 @@ import torch
 from attribkit._core.guards import check_inputs, check_model, frozen
 from attribkit._core.interfaces import TargetType
 from attribkit._core.outputs import class_scores
+from attribkit._core.scored import Scored
 from attribkit._core.targets import Targets, resolve_targets
 from attribkit.errors import InputError
 
@@ -101,11 +102,30 @@ class GradientAttributor:
             ``[N, C, H, W]``, or ``[N, K, C, H, W]`` for ``[N, K]`` targets and ``top_k``. K classes cost
             one forward and one batched backward pass.
         """
+        return self.attribute_scored(inputs, target, top_k=top_k,
+                                     additional_forward_args=additional_forward_args).unbatched()
+
+    def attribute_scored(
+        self,
+        inputs: torch.Tensor,
+        target: TargetType = None,
+        *,
+        top_k: int | None = None,
+        additional_forward_args: tuple[Any, ...] | None = None,
+    ) -> Scored:
+        """:meth:`attribute` and the class scores of the same forward pass, which chose the targets
+        (see :func:`attribkit.attribution.attribute_scored`: no second forward for the scores).
+
+        Returns
+        -------
+        Scored
+            Gradients ``[N, K, C, H, W]``, scores ``[N, num_classes]`` (detached), the targets.
+        """
         check_inputs(inputs)
         extra = tuple(additional_forward_args or ())
         with frozen(self.model, eval_mode=self.eval_mode), torch.enable_grad():
-            grads, targets = self._gradients(inputs, target, top_k, extra)
-        return grads[:, 0] if targets.single else grads
+            grads, targets, scores = self._gradients(inputs, target, top_k, extra)
+        return Scored(grads, scores, targets)
 
     def _gradients(
         self,
@@ -113,8 +133,9 @@ class GradientAttributor:
         target: TargetType,
         top_k: int | None,
         extra: tuple[Any, ...],
-    ) -> tuple[torch.Tensor, Targets]:
-        """One forward, one (batched) backward: ``[N, K, C, H, W]`` gradients."""
+    ) -> tuple[torch.Tensor, Targets, torch.Tensor]:
+        """One forward, one (batched) backward: ``[N, K, C, H, W]`` gradients, the targets, the scores
+        (detached)."""
         x = inputs.detach().requires_grad_(True)
         with self.backward_rules():
             scores = class_scores(self.model, x, *extra)
@@ -134,7 +155,7 @@ class GradientAttributor:
                      for k, c in enumerate(cotangents)],
                     dim=1,
                 )
-        return grads, targets
+        return grads, targets, scores.detach()
 
     def _batch_backward(self, x: torch.Tensor) -> bool:
         if self.batched_backward is not None:

@@ -8,7 +8,7 @@ from typing import Any
 import torch
 
 from attribkit._core.interfaces import Attributor
-from attribkit.attribution._averaging import Averaging, repeat_args
+from attribkit.attribution._averaging import Averaging, AveragingOptions, repeat_args
 from attribkit.errors import OptionError
 
 
@@ -50,7 +50,7 @@ class SmoothGrad(Averaging):
         attributor: Attributor,
         *,
         samples: int = 25,
-        noise: float = 0.15,
+        noise: float = AveragingOptions.noise,
         seed: int = 0,
         chunk: int = 8,
     ) -> None:

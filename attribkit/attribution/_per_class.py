@@ -19,6 +19,7 @@ import torch
 from attribkit._core.guards import check_inputs, check_model, frozen
 from attribkit._core.interfaces import TargetType
 from attribkit._core.outputs import class_scores
+from attribkit._core.scored import Scored
 from attribkit._core.targets import resolve_targets
 
 #: What :meth:`PerClassAttributor.explaining` yields: the class scores ``[N, num_classes]`` that choose
@@ -153,11 +154,30 @@ class PerClassAttributor:
         TargetError
             Targets out of range, of the wrong shape, or both ``target`` and ``top_k``.
         """
+        return self.attribute_scored(inputs, target, top_k=top_k,
+                                     additional_forward_args=additional_forward_args).unbatched()
+
+    def attribute_scored(
+        self,
+        inputs: torch.Tensor,
+        target: TargetType = None,
+        *,
+        top_k: int | None = None,
+        additional_forward_args: tuple[Any, ...] | None = None,
+    ) -> Scored:
+        """:meth:`attribute` (``[N, K, C', H, W]``) and the class scores :meth:`explaining` yielded, which
+        chose the targets: a caller needs no forward pass of its own for them
+        (:func:`attribkit.attribution.attribute_scored`).
+
+        Returns
+        -------
+        Scored
+            The maps, the scores ``[N, num_classes]`` (detached), the targets.
+        """
         check_inputs(inputs)
         extra = tuple(additional_forward_args or ())
         with frozen(self.model, eval_mode=self.eval_mode, exclusive=self.exclusive):
             with self.explaining(inputs.detach(), extra) as (scores, one_class):
                 targets = resolve_targets(target, top_k, scores)
                 maps = [one_class(targets.index[:, k]) for k in range(targets.k)]
-        out = torch.stack(maps, dim=1)
-        return out[:, 0] if targets.single else out
+        return Scored(torch.stack(maps, dim=1), scores.detach(), targets)

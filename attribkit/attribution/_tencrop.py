@@ -8,7 +8,7 @@ from typing import Any
 import torch
 
 from attribkit._core.interfaces import Attributor
-from attribkit.attribution._averaging import Averaging, repeat_args
+from attribkit.attribution._averaging import Averaging, AveragingOptions, repeat_args
 from attribkit.errors import OptionError
 
 #: Crops per image: five places, each also mirrored.
@@ -40,7 +40,7 @@ class TenCrop(Averaging):
     torch.Size([1, 5, 3, 224, 224])
     """
 
-    def __init__(self, attributor: Attributor, *, crop_fraction: float = 224 / 256) -> None:
+    def __init__(self, attributor: Attributor, *, crop_fraction: float = AveragingOptions.crop_fraction) -> None:
         super().__init__(attributor)
         if not 0.0 < crop_fraction <= 1.0:
             raise OptionError(f"bad averaging option: crop_fraction must be in (0, 1]; got {crop_fraction}")

@@ -52,11 +52,14 @@ def saliency_step(model: torch.nn.Module, photos: Photos, out: Path, tag: str = 
     from attribkit.cli._saliency import READING, SMOOTH_SAMPLES
     from attribkit.render import OVERLAY_BLUR, is_low, overlay, probability_label, save_panel
 
+    plain_recipe, ten_recipe, smooth_recipe = (
+        attribkit.Recipe(attributor="saliency", localiser=None, preset=None, options=options)
+        for options in ({}, {"ten_crop": True}, {"smoothgrad": SMOOTH_SAMPLES}))
     written = []
     for name, rgb in progress(photos.items(), desc="saliency", total=len(photos)):
-        plain = attribkit.saliency(model, rgb)
-        ten = attribkit.saliency(model, plain.image, target=plain.labels, ten_crop=True)
-        smooth = attribkit.saliency(model, plain.image, target=plain.labels, smoothgrad=SMOOTH_SAMPLES)
+        plain = attribkit.saliency(model, rgb, recipe=plain_recipe)
+        ten = attribkit.saliency(model, plain.image, target=plain.labels, recipe=ten_recipe)
+        smooth = attribkit.saliency(model, plain.image, target=plain.labels, recipe=smooth_recipe)
         crop = plain.image.input_rgb
         path = out / f"{slug(name)}_saliency{tag}.png"
         save_panel(path, [crop, plain.maps[0], ten.maps[0], smooth.maps[0], overlay(crop, smooth.maps[0], blur=OVERLAY_BLUR)],
@@ -97,12 +100,15 @@ def localisation_step(model: torch.nn.Module, photos: Photos, out: Path, tag: st
     import attribkit
     from attribkit.render import box_legend, draw_boxes, probability_label, save_panel
 
+    # Three recipes, each resolved once for every photo.
+    default, paper_recipe, centre_recipe = (attribkit.Recipe(), attribkit.Recipe(preset="paper"),
+                                            attribkit.Recipe(localiser="centre"))
     written = []
     for name, rgb in progress(photos.items(), desc="localise", total=len(photos)):
         image = attribkit.load_image(rgb, model)
-        (best,) = attribkit.localise(model, image)
-        (paper,) = attribkit.localise(model, image, target=best.label, preset="paper")
-        (centre,) = attribkit.localise(model, image, target=best.label, localiser="centre")
+        (best,) = attribkit.localise(model, image, recipe=default)
+        (paper,) = attribkit.localise(model, image, target=best.label, recipe=paper_recipe)
+        (centre,) = attribkit.localise(model, image, target=best.label, recipe=centre_recipe)
         path = out / f"{slug(name)}_localisation{tag}.png"
         shown = [None if r.box is None else image.geometry.from_source(r.box) for r in (best, paper, centre)]
         save_panel(path, [draw_boxes(image.rgb, [shown[0]], mask=best.mask),

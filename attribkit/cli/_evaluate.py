@@ -8,7 +8,6 @@ import os
 from pathlib import Path
 
 from attribkit.cli._common import CommandError, add_model_args, model_from_args, output_dir
-from attribkit.cli._localise import parse_options
 from attribkit.cli._study import check_numbers, skipped_status
 
 
@@ -49,7 +48,8 @@ def run(args: argparse.Namespace) -> int:
     from attribkit.data import AnnotationError, read_annotations
     from attribkit.study._data import annotated_images, class_of
     from attribkit.study._evaluate import evaluate
-    from attribkit.study._settings import Setting, named_settings
+    from attribkit.cli._usage import recipe_of
+    from attribkit.study._settings import named_settings
 
     check_numbers(args, {"--limit": 1, "--top-k": 0, "--examples": 0, "--workers": 0, "--map-batch": 1})
     try:
@@ -58,15 +58,9 @@ def run(args: argparse.Namespace) -> int:
         raise CommandError(str(exc), status=2) from exc
     if args.limit is not None:
         entries = entries[: args.limit]
-    custom = (args.method, args.localiser, args.preset)
-    if any(c is not None for c in custom) or args.option:
-        # Any of these options asks for one custom setting instead of a named list.
-        from attribkit.localisation import pipeline
-
-        preset = args.preset or "default"
-        method, localiser = args.method or pipeline(preset).attributor, args.localiser or pipeline(preset).localiser
-        settings = [Setting(f"{method}+{localiser} ({preset})", method, localiser, preset,
-                            parse_options(args.option))]
+    custom = recipe_of(args)  # one custom setting from --method/--localiser/--preset/--option, resolved
+    if custom is not None:
+        settings = [custom]
     else:
         try:
             settings = named_settings(args.settings)

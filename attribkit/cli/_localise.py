@@ -11,7 +11,6 @@ from attribkit.cli._common import (
     class_indices,
     model_from_args,
     output_dir,
-    parse_options,
     progress,
 )
 from attribkit.cli._outputs import JsonReport, averaging_suffix, class_targets, model_suffix, save_maps_of
@@ -70,12 +69,12 @@ def run(args: argparse.Namespace) -> int:
     import attribkit
     from attribkit.render import box_legend, draw_boxes, overlay, probability_label, save_panel
 
-    from attribkit.localisation import pipeline
+    from attribkit.cli._usage import recipe_of
 
     photos, rows, failures = batch_from_args(args, "localise")
-    chosen = pipeline(args.preset)
-    args.method, args.localiser = args.method or chosen.attributor, args.localiser or chosen.localiser
-    options = parse_options(args.option)
+    recipe = recipe_of(args)  # resolved once, by the usage check
+    args.method, args.localiser = recipe.attributor, recipe.localiser
+    options = recipe.options
     out = output_dir(args.out)
     report = JsonReport(args.json, command="localise", method=args.method, localiser=args.localiser,
                         preset=args.preset, options=options)
@@ -95,8 +94,7 @@ def run(args: argparse.Namespace) -> int:
             failures += 1
             continue
         results = attribkit.localise(model, image, target=per_photo.get(path, target), top_k=args.top_k,
-                                     attributor=args.method, localiser=args.localiser, preset=args.preset,
-                                     **options)
+                                     recipe=recipe)
         rgb = image.rgb
         legend = box_legend([f"{r.name} {probability_label(r.score)}" for r in results])
         drawn = draw_boxes(rgb, [None if r.box is None else image.geometry.from_source(r.box) for r in results],

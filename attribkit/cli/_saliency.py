@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from typing import TYPE_CHECKING, Any
 
@@ -15,7 +16,6 @@ from attribkit.cli._common import (
     output_dir,
     progress,
 )
-from attribkit.cli._localise import parse_options
 from attribkit.cli._outputs import JsonReport, averaging_suffix, class_targets, model_suffix, save_maps_of
 from attribkit.cli._photos import add_photo_args, batch_from_args, photo_names
 from attribkit.cli._common import slug
@@ -99,21 +99,20 @@ def run(args: argparse.Namespace) -> int:
 
     if args.smooth < 0:
         raise CommandError(f"--smooth must be >= 0; got {args.smooth}", status=2)
+    from attribkit.cli._usage import recipe_of
+
     photos, rows, failures = batch_from_args(args, "saliency")
-    options: dict[str, Any] = parse_options(args.option)
-    if args.ten_crop:
-        options["ten_crop"] = True
+    recipe = recipe_of(args)  # resolved once, by the usage check
+    options: dict[str, Any] = dict(recipe.options)
     out = output_dir(args.out)
     report = JsonReport(args.json, command="saliency", method=args.method, options=options)
     model = model_from_args(args)
     target = None if args.target is None else class_indices(model, [args.target])[0]
     per_photo = class_targets(model, rows, args.targets)
-    # Build once (a bad method or option fails before any photo); every averaging wraps any method.
-    attributor = attribkit.create_attributor(args.method, model, **options)
     noisy = any(options.get(k) for k in ("smoothgrad", "vargrad"))
     smooth = None
     if args.smooth and not noisy:
-        smooth = attribkit.create_attributor(args.method, model, **options, smoothgrad=args.smooth)
+        smooth = dataclasses.replace(recipe, name="", options={**options, "smoothgrad": args.smooth})
     caveat = method_caveat(args.method, model) or (READING if args.method == "saliency" else None)
     suffix = averaging_suffix(options) + model_suffix(args.model, args.weights)
     stems = photo_names(photos)  # distinct photos never share a file (a/x.jpg, b/x.jpg, x.png)
@@ -130,8 +129,8 @@ def run(args: argparse.Namespace) -> int:
             failures += 1
             continue
         asked = per_photo.get(path, target)
-        maps = attribkit.saliency(model, image, target=asked, top_k=args.top_k, method=attributor)
-        smoothed = None if smooth is None else attribkit.saliency(model, image, target=maps.labels, method=smooth)
+        maps = attribkit.saliency(model, image, target=asked, top_k=args.top_k, recipe=recipe)
+        smoothed = None if smooth is None else attribkit.saliency(model, image, target=maps.labels, recipe=smooth)
         crop = image.input_rgb
         stem = stems[path]
         classes = []

@@ -4,7 +4,6 @@ exit statuses, and the one-line messages (close names, hints at plugin distribut
 from __future__ import annotations
 
 import argparse
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +16,7 @@ from attribkit.cli._common import (
     device_from_args,
     parse_options,
 )
-from attribkit.errors import OptionError, PluginError, UnknownMethodError
+from attribkit.errors import PluginError, UnknownMethodError
 
 #: Plugin distributions shipped beside attribkit (``plugins/``), by the namespace of their method names:
 #: (distribution, install line, bare method names). Used only to hint at what to install.
@@ -40,9 +39,10 @@ def exit_status(exc: BaseException) -> int:
 
 def check_usage(args: argparse.Namespace) -> None:
     """Refuse, with :class:`CommandError` status 2, what can be known wrong before loading a model: an
-    unknown method, localiser, preset or option, an option value of the wrong type or out of the
-    localiser's range, ``--top-k`` below 1 (0 for a study), a torchvision model without ``--weights``, a missing weights
-    file. The registry knows names and options without a model (it loads only the plugins asked for).
+    unknown method, localiser, preset or option, an option value of the wrong type or out of its range
+    (the verb's :class:`~attribkit.Recipe`, resolved here once), ``--top-k`` below 1 (0 for a study), a
+    torchvision model without ``--weights``, a missing weights file. The registry knows names and options
+    without a model (it loads only the plugins asked for).
     """
     top_k = getattr(args, "top_k", None)
     least = getattr(args, "top_k_minimum", 1)  # a study may localise the annotated class alone (--top-k 0)
@@ -77,130 +77,50 @@ def _check_methods(args: argparse.Namespace) -> None:
     from attribkit import get_registry
 
     registry = get_registry()
-    option_items = getattr(args, "option", None) or []
-    options = parse_options(option_items)
-    method = getattr(args, "method", None)
-    localiser = getattr(args, "localiser", None)
-    if isinstance(method, str):
-        registry.get("attributor", method)
     for name in _names(getattr(args, "methods", None)):
         registry.get("attributor", name)
     for name in _names(getattr(args, "localisers", None)):
         registry.get("localiser", name)
-    if isinstance(localiser, str) or (hasattr(args, "localiser") and getattr(args, "preset", None)):
-        from attribkit.localisation._presets import pipeline
-
-        chosen = pipeline(getattr(args, "preset", None))
-        _check_localise_options(registry, method or chosen.attributor, localiser or chosen.localiser,
-                                getattr(args, "preset", None), options)
-    elif isinstance(method, str):
-        from attribkit.attribution import AVERAGING_OPTIONS
-
-        reg = registry.get("attributor", method)
-        own = {k: v for k, v in options.items() if k not in AVERAGING_OPTIONS}
-        reg.check_options(own, also=AVERAGING_OPTIONS)
-        check_values(reg, own)
-        check_averaging({k: v for k, v in options.items() if k in AVERAGING_OPTIONS})
+    recipe = recipe_of(args)
+    if recipe is not None:
+        recipe.resolve()  # every check of the library's own, once; the verb uses this resolution
 
 
-class _Probe:
-    """An attributor that is never called: the averaging wrappers check their options when built."""
+def recipe_of(args: argparse.Namespace) -> Any:
+    """The one :class:`~attribkit.Recipe` a verb's arguments ask for (``None`` for a verb or a command line
+    without one: ``evaluate`` with a named list of settings, ``study``), built on the first call and kept
+    on ``args``, so the usage check and the verb share one resolution."""
+    if "recipe" in vars(args):
+        return args.recipe
+    recipe = _recipe(args)
+    args.recipe = recipe
+    return recipe
 
-    def __init__(self) -> None:
-        import torch
 
-        self.model = torch.nn.Identity()
+def _recipe(args: argparse.Namespace) -> Any:
+    from attribkit.localisation import Recipe
 
-    def attribute(self, inputs: Any, target: Any = None) -> Any:  # pragma: no cover - never called
-        raise NotImplementedError
-
-
-def check_averaging(options: Mapping[str, Any]) -> None:
-    """:class:`~attribkit.errors.OptionError` for an averaging option out of its range (``smoothgrad=abc``,
-    ``noise=-1``), found by building the wrappers around a probe, before any model exists."""
-    if not options:
-        return
-    from attribkit.attribution import with_averaging
-
-    try:
-        with_averaging(_Probe(), **options)  # type: ignore[arg-type]
-    except OptionError:
-        raise
-    except (ValueError, TypeError) as exc:
-        raise OptionError(f"bad averaging option: {exc}") from exc
+    command = getattr(args, "command", None)
+    options = parse_options(getattr(args, "option", None) or [])
+    if command == "saliency":
+        if getattr(args, "ten_crop", False):
+            options["ten_crop"] = True
+        return Recipe(attributor=args.method, localiser=None, preset=None, options=options)
+    if command == "localise":
+        return Recipe(attributor=args.method or "", localiser=args.localiser or "", preset=args.preset,
+                      options=options)
+    if command == "evaluate" and (args.method or args.localiser or args.preset or options):
+        # Any of these asks for one custom setting instead of a named list.
+        preset = args.preset or "default"
+        recipe = Recipe(attributor=args.method or "", localiser=args.localiser or "", preset=preset,
+                        options=options)
+        return Recipe(f"{recipe.attributor}+{recipe.localiser} ({preset})", recipe.attributor, recipe.localiser,
+                      preset, options)
+    return None
 
 
 def _names(text: str | None) -> list[str]:
     return [n.strip() for n in (text or "").split(",") if n.strip()]
-
-
-def _check_localise_options(registry: Any, method: str, localiser: str, preset: str | None,
-                            options: Mapping[str, Any]) -> None:
-    from attribkit.localisation._presets import resolve_options
-
-    registry.get("attributor", method)
-    reg = registry.get("localiser", localiser)
-    maps, loc = resolve_options(preset, localiser, options, attributor=method)
-    from attribkit.attribution import AVERAGING_OPTIONS
-
-    check_averaging({k: v for k, v in maps.items() if k in AVERAGING_OPTIONS})
-    check_values(reg, {k: v for k, v in loc.items() if k in options})
-    try:  # a localiser needs no model: build it now, so its own range checks speak before the model loads
-        reg.create(**loc)
-    except (ValueError, TypeError) as exc:
-        if isinstance(exc, OptionError):
-            raise
-        raise OptionError(f"bad option for localiser {localiser!r}: {exc}") from exc
-
-
-def check_values(registration: Any, options: Mapping[str, Any]) -> None:
-    """:class:`~attribkit.errors.OptionError` for an option value whose type does not fit the factory's
-    annotation (``blur=abc`` for a ``float``), naming the option, the method and the type taken."""
-    types = option_types(registration.factory)
-    for key, value in options.items():
-        expected = types.get(key)
-        if expected is not None and not _fits(value, expected):
-            names = " or ".join(t.__name__ if t is not type(None) else "none" for t in expected)
-            raise OptionError(f"option {key}={value!r} of {registration.kind} {registration.name!r}: "
-                              f"takes {names}")
-
-
-def option_types(factory: Any) -> dict[str, tuple[type, ...]]:
-    """The plain types (bool, int, float, str, None) each keyword of ``factory`` is annotated with; options
-    annotated otherwise (or not at all) are left out, so they are not checked."""
-    import inspect
-    import types as _types
-    import typing
-
-    target = factory.__init__ if inspect.isclass(factory) else factory
-    try:
-        hints = typing.get_type_hints(target)
-    except Exception:
-        return {}
-    plain = (bool, int, float, str, type(None))
-    out: dict[str, tuple[type, ...]] = {}
-    for key, hint in hints.items():
-        members = typing.get_args(hint) if typing.get_origin(hint) in (typing.Union, _types.UnionType) else (hint,)
-        if members and all(m in plain for m in members):
-            out[key] = tuple(members)
-    return out
-
-
-def _fits(value: Any, expected: tuple[type, ...]) -> bool:
-    import numbers
-
-    for t in expected:
-        if t is type(None) and value is None:
-            return True
-        if t is bool and isinstance(value, bool):
-            return True
-        if t is int and isinstance(value, numbers.Integral) and not isinstance(value, bool):
-            return True
-        if t is float and isinstance(value, numbers.Real) and not isinstance(value, bool):
-            return True
-        if t is str and isinstance(value, str):
-            return True
-    return False
 
 
 def describe(exc: BaseException) -> str:

@@ -1,5 +1,5 @@
-"""Localisation (paper section 4): photo → class maps (:func:`saliency`) → localiser → boxes, and the kit
-localisers use.
+"""Localisation (paper section 4): photo → class maps (:func:`saliency`) → localiser → boxes, what to
+compute as one :class:`Recipe`, and the kit localisers use.
 
 The kit (:func:`photo_map`, :func:`smooth`, :func:`resize_known`, :func:`is_flat`, :func:`whole_image`,
 :func:`mask_box`, :func:`largest_component`) is what a third-party localiser needs to read a map the way
@@ -10,13 +10,17 @@ from attribkit._core.boxes import box_mask, largest_component, mask_box
 from attribkit.localisation._kit import is_flat, photo_map, resize_known, smooth, whole_image
 from attribkit.localisation._maps import SaliencyMaps, crop_maps, photo_saliency, saliency
 from attribkit.localisation._pipeline import LocalisedClass, localise
-from attribkit.localisation._presets import MAP_PRESETS, PIPELINES, Pipeline, pipeline
+from attribkit.localisation._presets import MAP_PRESETS, NO_PRESET, PIPELINES, Pipeline, pipeline
+from attribkit.localisation._recipe import Recipe, ResolvedRecipe
 
 __all__ = [
     "MAP_PRESETS",
+    "NO_PRESET",
     "PIPELINES",
     "LocalisedClass",
     "Pipeline",
+    "Recipe",
+    "ResolvedRecipe",
     "SaliencyMaps",
     "box_mask",
     "crop_maps",

@@ -14,13 +14,15 @@ import cv2
 import numpy as np
 import torch
 
-from attribkit._core.guards import frozen, model_device
+from attribkit._core.guards import model_device
 from attribkit._core.interfaces import Attributor
-from attribkit._core.outputs import class_scores
 from attribkit._core.reprs import array_summary
-from attribkit.attribution import AVERAGING_OPTIONS, create_attributor, saliency_map, with_averaging
+from attribkit._core.scored import attribute_scored
+from attribkit._core.targets import needs_scores
+from attribkit.attribution import saliency_map
 from attribkit.data._image import Geometry, ImageSource, LoadedImage, load_image
 from attribkit.errors import OptionError, TargetError
+from attribkit.localisation._recipe import Recipe, ResolvedRecipe
 from attribkit.models._info import model_info
 
 
@@ -90,10 +92,15 @@ def saliency(
     *,
     target: Any = None,
     top_k: int | None = None,
-    method: str | Attributor = "saliency",
+    method: str | Attributor | None = None,
+    recipe: Recipe | None = None,
     **options: Any,
 ) -> SaliencyMaps:
     """Saliency maps of a photo's classes (paper section 3), on the model's crop and on the photo.
+
+    The model runs forward once for the classes and the attribution together where the attributor can
+    say its scores (every built-in one and the averaging wrappers: see
+    :func:`attribkit.attribution.attribute_scored`); a third-party attributor costs one more forward.
 
     Parameters
     ----------
@@ -107,11 +114,16 @@ def saliency(
     top_k
         Explain the model's K highest-scoring classes instead.
     method
-        A registered attributor's name (``attribkit.list_attributors()``) or an attributor object.
+        A registered attributor's name (``attribkit.list_attributors()``) or an attributor object
+        (default ``"saliency"``).
+    recipe
+        Instead of ``method`` and ``**options``: a :class:`~attribkit.Recipe` (its attributor and
+        averaging; its localiser is not used). Without one, the recipe is ``Recipe(attributor=method,
+        localiser=None, preset=None, options=options)``: the method's plain map and the averaging asked for.
     **options
         Averaging options for any method (``ten_crop``, ``crop_fraction``, ``smoothgrad``, ``vargrad``,
-        ``noise``, ``scales``; see :func:`attribkit.attribution.with_averaging`) and, for a method given
-        by name, the method's own options.
+        ``noise``, ``scales``; see :class:`attribkit.attribution.AveragingOptions`) and, for a method
+        given by name, the method's own options.
 
     Returns
     -------
@@ -123,7 +135,10 @@ def saliency(
     TargetError
         A class the model does not have (close names suggested), or both ``target`` and ``top_k``.
     OptionError
-        An option neither the averaging nor the method takes.
+        An option neither the averaging nor the method takes (close names suggested), one of the wrong
+        type or out of its range, or a ``recipe`` together with ``method`` or options.
+    UnknownMethodError
+        No attributor of that name.
 
     Example
     -------
@@ -131,26 +146,36 @@ def saliency(
     >>> maps.names[0], maps.photo_maps.shape                                 # doctest: +SKIP
     ('tiger cat', (300, 451))
     """
+    if recipe is None:
+        recipe = Recipe(attributor=method or "saliency", localiser=None, preset=None, options=options)
+    elif method is not None or options:
+        raise OptionError("give a recipe, or a method and its options, not both")
     loaded = image if isinstance(image, LoadedImage) else load_image(image, model)
-    averaging = {k: options.pop(k) for k in AVERAGING_OPTIONS if k in options}
-    if isinstance(method, str):
-        attributor = create_attributor(method, model, **averaging, **options)
-    elif options:
-        raise OptionError(f"options {sorted(options)} are a method's own: they need a method name, "
-                          f"not an attributor object ({type(method).__name__})")
-    else:
-        attributor = with_averaging(method, **averaging)
-    device = model_device(model)
-    x = loaded.tensor.to(device)
-    with frozen(model), torch.no_grad():
-        scores = class_scores(model, x).float().softmax(-1)
+    return recipe_saliency(model, loaded, recipe.resolve(), target=target, top_k=top_k)
+
+
+def recipe_saliency(
+    model: torch.nn.Module, image: LoadedImage, resolved: ResolvedRecipe, *, target: Any = None,
+    top_k: int | None = None,
+) -> SaliencyMaps:
+    """:func:`saliency` of a resolved recipe (what :func:`~attribkit.localise` calls)."""
+    attributor = resolved.attributor_for(model)
+    x = image.tensor.to(model_device(model))
     info = model_info(model)
-    targets = info.targets(_one_photo(target), top_k, scores)
-    maps = crop_maps(attributor, x, targets.index)[0].cpu().numpy().astype(np.float32)
-    labels = [int(c) for c in targets.index[0].tolist()]
+    asked = _one_photo(target)
+    if asked is not None and top_k is not None:
+        raise TargetError("give either target or top_k, not both")
+    if not needs_scores(asked, top_k):
+        # Names and WordNet ids become indices here (the attributor knows no class names); None and
+        # top_k are left to the attributor, which resolves them from its own forward pass.
+        asked = info.targets(asked, batch=1).index.to(x.device)
+    scored = attribute_scored(attributor, x, asked, top_k=top_k)
+    maps = saliency_map(scored.attributions.detach()).float()[0].cpu().numpy().astype(np.float32)
+    probabilities = scored.scores.float().softmax(-1)
+    labels = [int(c) for c in scored.targets.index[0].tolist()]
     names = [info.class_names[c] if 0 <= c < len(info.class_names) else str(c) for c in labels]
-    photo = np.stack([photo_saliency(m, loaded.geometry) for m in maps])
-    return SaliencyMaps(labels, names, [float(scores[0, c]) for c in labels], maps, photo, loaded)
+    photo = np.stack([photo_saliency(m, image.geometry) for m in maps])
+    return SaliencyMaps(labels, names, [float(probabilities[0, c]) for c in labels], maps, photo, image)
 
 
 def _one_photo(target: Any) -> Any:

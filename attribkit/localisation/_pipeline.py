@@ -14,11 +14,11 @@ import numpy as np
 import torch
 
 from attribkit._core.interfaces import Attributor, Box, Localiser
-from attribkit._core.registry import create_localiser
 from attribkit._core.reprs import array_summary
 from attribkit.data._image import ImageSource, LoadedImage, load_image
-from attribkit.localisation._maps import SaliencyMaps, saliency
-from attribkit.localisation._presets import pipeline, resolve_options
+from attribkit.errors import OptionError
+from attribkit.localisation._maps import SaliencyMaps, recipe_saliency
+from attribkit.localisation._recipe import Recipe
 
 
 @dataclass(frozen=True, repr=False)
@@ -51,6 +51,7 @@ def localise(
     *,
     target: Any = None,
     top_k: int | None = None,
+    recipe: Recipe | None = None,
     attributor: str | Attributor | None = None,
     localiser: str | Localiser | None = None,
     preset: str | None = "default",
@@ -70,6 +71,10 @@ def localise(
         A class index, name or WordNet id, or a list of them (default: the model's top-1).
     top_k
         Localise each of the model's K highest-scoring classes (the paper's top-5 protocol: K=5).
+    recipe
+        What to compute, as one :class:`~attribkit.Recipe` (resolved once, however many photos it is used
+        for), instead of the keywords below, which build one: ``Recipe(attributor=attributor,
+        localiser=localiser, preset=preset, options=options, ...)``.
     attributor
         A registered attributor (``"saliency"``, ``"gradcam"``, ``"deconvnet"``, ...) or an attributor
         object; the preset's averaging wraps any of them. Default: the preset's
@@ -80,43 +85,51 @@ def localise(
         Default: the preset's.
     preset
         ``"default"`` (the best pipeline measured out of sample), ``"gradient"`` (the best with the
-        paper's gradient maps), ``"paper"`` (the paper read literally), or another preset the localiser
-        registers; explicit options override it.
+        paper's gradient maps), ``"paper"`` (the paper read literally), another preset the localiser
+        registers, or ``None`` (no preset: plain maps, the localiser's own defaults, and ``saliency`` +
+        ``graphcut`` where none is named); explicit options override it.
     attributor_options, localiser_options
         Options for one side only, unexamined: for a name both sides take (``seed``).
     **options
         Averaging options (``ten_crop``, ``crop_fraction``, ``smoothgrad``, ``vargrad``, ``noise``,
         ``scales``; see :func:`~attribkit.saliency`), the attributor's own declared options and the
-        localiser's own options (each goes where it is known; see ``attribkit plugins``). A name both
-        sides take, or none, is an :class:`~attribkit.errors.OptionError`.
+        localiser's own options (each goes where it is known; see ``attribkit plugins``).
 
     Returns
     -------
     list[LocalisedClass]
         One per class, in the order asked (top-k: by score), with box and mask in the photo's pixels.
 
+    Raises
+    ------
+    OptionError
+        A name both sides take, or none (close names suggested), in ``**options``; a value of the wrong
+        type or out of range; options for an object; a recipe together with the keywords; a recipe
+        without a localiser.
+    UnknownMethodError
+        An attributor or localiser nobody registered.
+    TargetError
+        A class the model does not have, or both ``target`` and ``top_k``.
+
     Example
     -------
     >>> model = attribkit.load_model()                                   # doctest: +SKIP
     >>> [r.box for r in attribkit.localise(model, "cat.jpg", top_k=5)]    # doctest: +SKIP
     """
+    if recipe is None:
+        recipe = Recipe(attributor=attributor or "", localiser=localiser or "", preset=preset,
+                        options=options, attributor_options=attributor_options or {},
+                        localiser_options=localiser_options or {})
+    elif (attributor is not None or localiser is not None or preset != "default" or options
+          or attributor_options or localiser_options):
+        raise OptionError("give a recipe, or the attributor, localiser, preset and options, not both")
+    resolved = recipe.resolve()
+    if resolved.localiser is None:
+        raise OptionError(f"recipe {recipe.name!r} has no localiser (localiser=None: maps only); "
+                          "localise needs one")
     loaded = image if isinstance(image, LoadedImage) else load_image(image, model)
-    chosen_pipeline = pipeline(preset)
-    attributor = chosen_pipeline.attributor if attributor is None else attributor
-    localiser = chosen_pipeline.localiser if localiser is None else localiser
-    map_options, localiser_options = resolve_options(
-        preset, localiser if isinstance(localiser, str) else "", options,
-        attributor=attributor if isinstance(attributor, str) else "",
-        attributor_options=attributor_options, localiser_options=localiser_options,
-    )
-    if isinstance(localiser, str):
-        chosen = create_localiser(localiser, **localiser_options)
-    elif localiser_options:
-        raise TypeError(f"options {sorted(localiser_options)} need a localiser name, not an object")
-    else:
-        chosen = localiser
-    maps = saliency(model, loaded, target=target, top_k=top_k, method=attributor, **map_options)
-    return localise_maps(model, loaded, maps, chosen)
+    maps = recipe_saliency(model, loaded, resolved, target=target, top_k=top_k)
+    return localise_maps(model, loaded, maps, resolved.localiser)
 
 
 def localise_maps(

@@ -18,14 +18,13 @@ intervals). Nothing here depends on a particular photo or class.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from attribkit._core.registry import get_registry
 from attribkit.attribution import AVERAGING_OPTIONS
-from attribkit.errors import OptionError
+from attribkit.errors import OptionError, close_matches
 
 #: Options that shape the maps: the averaging around any attributor (everything else given to
 #: :func:`~attribkit.localise` goes to the localiser).
@@ -61,10 +60,16 @@ MAP_PRESETS: dict[str, dict[str, Any]] = {
 PRESETS = tuple(MAP_PRESETS)
 
 
+#: Without a preset (``preset=None``): the paper's methods, each on its own defaults.
+NO_PRESET = Pipeline("saliency", "graphcut")
+
+
 def pipeline(preset: str | None) -> Pipeline:
-    """The attributor and localiser of ``preset`` (``None``: the default; a localiser's own preset
-    name: the default's)."""
-    return PIPELINES.get("default" if preset is None else preset, PIPELINES["default"])
+    """The attributor and localiser of ``preset`` (``None``: no preset, :data:`NO_PRESET`; a localiser's
+    own preset name: the default's)."""
+    if preset is None:
+        return NO_PRESET
+    return PIPELINES.get(preset, PIPELINES["default"])
 
 
 def localiser_preset(localiser: str, preset: str) -> dict[str, Any]:
@@ -88,7 +93,8 @@ def resolve_options(
     attributor_options: Mapping[str, Any] | None = None,
     localiser_options: Mapping[str, Any] | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """``(map options, localiser options)`` from a preset name and explicit options (which win).
+    """``(map options, localiser options)`` from a preset name (``None``: no preset) and explicit options
+    (which win).
 
     ``localiser`` and ``attributor`` are registered names, or ``""`` for objects (a localiser object gets
     no preset). Each of ``options`` goes where it is known: averaging options and the attributor's own
@@ -102,16 +108,20 @@ def resolve_options(
         An unknown preset (a ``ValueError`` too), or one the localiser does not register; an option
         both sides take, given in ``options``; an option no side takes (close names suggested).
     """
-    preset = "default" if preset is None else preset
     registry = get_registry()
     own_presets = registry.get("localiser", localiser).presets if localiser else {}
-    if preset not in MAP_PRESETS and preset not in own_presets:
+    if preset is not None and preset not in MAP_PRESETS and preset not in own_presets:
         known = sorted({*MAP_PRESETS, *own_presets})
-        raise OptionError(f"unknown preset {preset!r}; known: {', '.join(known)}")
+        close = close_matches(str(preset), known)
+        hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+        raise OptionError(f"unknown preset {preset!r}; known: {', '.join(known)}.{hint}")
     method = registry.get("attributor", attributor).options if attributor else None
     taken = registry.get("localiser", localiser).options if localiser else None
-    maps = dict(MAP_PRESETS.get(preset, MAP_PRESETS["default"]))
-    loc = localiser_preset(localiser, preset) if localiser else {}
+    if preset is None:  # no preset: plain maps, the localiser's own defaults
+        maps, loc = {}, {}
+    else:
+        maps = dict(MAP_PRESETS.get(preset, MAP_PRESETS["default"]))
+        loc = localiser_preset(localiser, preset) if localiser else {}
     for key, value in options.items():
         to_maps = key in MAP_OPTIONS or (method is not None and key in method)
         to_localiser = taken is not None and key in taken
@@ -131,7 +141,7 @@ def resolve_options(
 def _unknown_everywhere(key: str, attributor: str, method: Sequence[str], localiser: str,
                         taken: Sequence[str]) -> str:
     groups = {"averaging": MAP_OPTIONS, attributor: method, localiser: taken}
-    close = difflib.get_close_matches(key, [n for names in groups.values() for n in names], n=3, cutoff=0.6)
+    close = close_matches(key, [n for names in groups.values() for n in names])
     hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
     known = "; ".join(f"{group}: {', '.join(names) or '(none)'}" for group, names in groups.items())
     return f"unknown option {key!r} for {attributor} + {localiser}.{hint} Known: {known}."

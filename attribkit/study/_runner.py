@@ -64,15 +64,21 @@ class Computed:
 def choose_settings(
     methods: Sequence[str],
     localisers: Sequence[str],
-    settings: Sequence[Setting] | None,
+    settings: Sequence[Setting] | Setting | None,
     method_options: Mapping[str, Mapping[str, Any]] | None,
     localiser_options: Mapping[str, Mapping[str, Any]] | None,
 ) -> list[Setting]:
-    """``settings``, or every method × localiser; ``ValueError`` for neither or both."""
+    """``settings`` (a :class:`~attribkit.Recipe` alone is a list of one), or every method × localiser;
+    ``ValueError`` for neither or both, :class:`~attribkit.errors.OptionError` for a recipe holding an
+    attributor or localiser object (records are keyed by registered names)."""
     if settings is not None:
         if methods or localisers or method_options or localiser_options:
             raise OptionError("give settings, or methods and localisers (with their options), not both")
-        settings = list(settings)
+        settings = [settings] if isinstance(settings, Setting) else list(settings)
+        for s in settings:
+            if not isinstance(s.attributor, str) or not isinstance(s.localiser, (str, type(None))):
+                raise OptionError(f"setting {s.name!r}: a study needs registered attributor and localiser "
+                                  "names, not objects (its records are keyed by them)")
         if not settings:
             raise OptionError("a study needs at least one setting")
         names = [s.name for s in settings]
@@ -227,7 +233,7 @@ def run_study(
     *,
     methods: Sequence[str] = (),
     localisers: Sequence[str] = (),
-    settings: Sequence[Setting] | None = None,
+    settings: Sequence[Setting] | Setting | None = None,
     out: str | Path,
     workers: int = 2,
     steps: int = 16,
@@ -255,7 +261,8 @@ def run_study(
         every method × localiser, with the plain map and the localiser's own defaults.
     settings
         Instead of ``methods`` and ``localisers``: a list of :class:`Setting` (attributor, map options,
-        localiser, preset, options), e.g. ``named_settings("standard")``.
+        localiser, preset, options), e.g. ``named_settings("standard")``, or one; a setting is a
+        :class:`~attribkit.Recipe` (with a name for its row).
     out
         Output folder. If it holds records of an earlier run of the same study, finished results are
         kept and only the missing ones are computed; an earlier run with other settings (model, steps,
