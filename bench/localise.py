@@ -21,7 +21,7 @@ import numpy as np
 
 import attribkit
 from attribkit._core.boxes import largest_component, mask_box
-from attribkit.datasets import synthetic_images
+from attribkit.data import synthetic_images
 from attribkit.metrics import iou
 
 
@@ -84,7 +84,7 @@ def main() -> None:
 
 def real_photos(annotations: str) -> None:
     from attribkit.localisation._presets import resolve_options
-    from attribkit.datasets import read_annotations
+    from attribkit.data import read_annotations
 
     model = attribkit.load_model()
     inputs = []

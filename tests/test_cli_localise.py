@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from attribkit.cli import main
-from attribkit.datasets import synthetic_images
+from attribkit.data import synthetic_images
 
 
 @pytest.fixture

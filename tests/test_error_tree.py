@@ -32,13 +32,6 @@ ALLOWED = {
         "json's default= hook must raise TypeError; reaching it is a bug in what the CLI writes",
 }
 
-# converted by the recipe/threads change: these files belong to other branches of issue 20 (the lead
-# empties this set when they are merged).
-PENDING = {
-    ("attribkit/localisation/_pipeline.py", "need a localiser name, not an object"),
-    ("attribkit/study/_settings.py", "unknown settings"),
-}
-
 
 def _sources() -> list[Path]:
     files = sorted((ROOT / "attribkit").rglob("*.py"))
@@ -68,14 +61,13 @@ def _matches(entries: set[tuple[str, str]] | dict[tuple[str, str], str], file: s
 def test_no_built_in_exception_is_raised_for_a_user_error():
     raises = _built_in_raises()
     bare = [f"{f}:{line}: {src.splitlines()[0]}" for f, line, src in raises
-            if not _matches(ALLOWED, f, src) and not _matches(PENDING, f, src)]
+            if not _matches(ALLOWED, f, src)]
     assert bare == [], "raise an attribkit.errors class (see docs/api.md), or allow-list an internal invariant"
 
 
-@pytest.mark.parametrize("entries", [ALLOWED, PENDING], ids=["ALLOWED", "PENDING"])
-def test_every_listed_raise_still_exists(entries):
+def test_every_allowed_raise_still_exists():
     raises = _built_in_raises()
-    stale = [key for key in entries if not any(f == key[0] and key[1] in src for f, _, src in raises)]
+    stale = [key for key in ALLOWED if not any(f == key[0] and key[1] in src for f, _, src in raises)]
     assert stale == [], "converted or gone: remove these entries from the list"
 
 

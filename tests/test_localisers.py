@@ -7,7 +7,7 @@ import pytest
 
 import attribkit
 from attribkit._core.boxes import mask_box
-from attribkit.datasets import synthetic_images
+from attribkit.data import synthetic_images
 from attribkit.metrics import iou
 from attribkit.methods.graphcut import GraphCut
 

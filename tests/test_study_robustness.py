@@ -257,7 +257,7 @@ def _json(tmp_path: Path, entries: list[dict], name: str = "boxes.json") -> Path
 
 
 def test_boxes_outside_the_photo_are_refused_and_overlapping_ones_clipped(tmp_path):
-    from attribkit.datasets import read_json
+    from attribkit.data import read_json
 
     entry = {"file": "a.png", "label": "1", "width": 100, "height": 80}
     with pytest.raises(AnnotationError, match=r"images\[1\] box 0.*outside the 100 x 80 photo"):
@@ -273,7 +273,7 @@ def test_boxes_outside_the_photo_are_refused_and_overlapping_ones_clipped(tmp_pa
 
 
 def test_xml_boxes_outside_the_photo(tmp_path):
-    from attribkit.datasets import read_voc_xml
+    from attribkit.data import read_voc_xml
 
     xml = ("<annotation><filename>x</filename><size><width>50</width><height>40</height></size><object>"
            "<name>n1</name><bndbox><xmin>{}</xmin><ymin>1</ymin><xmax>{}</xmax><ymax>10</ymax></bndbox>"
@@ -299,7 +299,7 @@ def test_boxes_are_checked_against_the_photo_read_by_the_study(tmp_path, photos,
 
 
 def test_photo_paths_stay_inside_the_annotation_folder(tmp_path):
-    from attribkit.datasets import read_annotations, read_json, read_voc_xml
+    from attribkit.data import read_annotations, read_json, read_voc_xml
 
     data = tmp_path / "data"
     data.mkdir()
@@ -326,7 +326,7 @@ def test_photo_paths_stay_inside_the_annotation_folder(tmp_path):
 
 
 def test_a_symbolic_link_inside_the_annotation_folder_cannot_lead_outside_it(tmp_path):
-    from attribkit.datasets import read_json, read_voc_xml
+    from attribkit.data import read_json, read_voc_xml
 
     secret = tmp_path / "elsewhere"
     secret.mkdir()

@@ -214,7 +214,7 @@ def test_cli_evaluate_resumes(tmp_path, monkeypatch, capsys):
     from PIL import Image
 
     from attribkit.cli import main
-    from attribkit.datasets import synthetic_images
+    from attribkit.data import synthetic_images
 
     entries = []
     for i, (rgb, _, box) in enumerate(synthetic_images(2, size=(120, 160))):

@@ -62,10 +62,7 @@ def run(args: argparse.Namespace) -> int:
     if custom is not None:
         settings = [custom]
     else:
-        try:
-            settings = named_settings(args.settings)
-        except KeyError as exc:
-            raise CommandError(str(exc), status=2) from exc
+        settings = named_settings(args.settings)  # UnknownNameError: an OptionError, exit status 2
     out = output_dir(args.out)
     if args.device == "auto" and torch.cuda.is_available() and "LOCAL_RANK" in os.environ:
         args.device = f"cuda:{os.environ['LOCAL_RANK']}"  # one GPU per torchrun process

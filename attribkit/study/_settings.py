@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from attribkit.attribution import AVERAGING_OPTIONS, AveragingOptions
+from attribkit.errors import UnknownNameError
 from attribkit.localisation._recipe import Recipe, ResolvedRecipe, _labelled
 
 #: The averaging options at their defaults (:class:`~attribkit.attribution.AveragingOptions`'); a map
@@ -98,7 +99,8 @@ _NAMED = {"standard": STANDARD, "ablation": ABLATION}
 
 
 def named_settings(name: str) -> list[Setting]:
-    """``"standard"`` or ``"ablation"``; ``KeyError`` naming the known lists otherwise."""
+    """``"standard"`` or ``"ablation"``; :class:`~attribkit.errors.UnknownNameError` (a ``KeyError`` too)
+    naming the known lists otherwise."""
     if name not in _NAMED:
-        raise KeyError(f"unknown settings {name!r}; known: {', '.join(sorted(_NAMED))}")
+        raise UnknownNameError(f"unknown settings {name!r}; known: {', '.join(sorted(_NAMED))}")
     return list(_NAMED[name])
