@@ -18,6 +18,7 @@ import torch
 
 from attribkit.study._data import DataSpec, StudyImage, class_of, study_images
 from attribkit.study._records import Record, read_timings
+from attribkit.study._run import StudyRun
 from attribkit.study._runner import choose_settings, compute_records
 from attribkit.study._settings import Setting
 from attribkit.metrics import PairedDifference, bootstrap_interval, paired_difference
@@ -121,8 +122,9 @@ def evaluate(
     chosen = choose_settings((), (), settings, None, None)
     out = Path(out)
     items = study_images(data, class_index=lambda label: class_of(model, label))
-    computed = compute_records(model, items, chosen, out=out, workers=workers, steps=0, batch_size=1, gallery=0,
-                               top_k=top_k, map_batch=map_batch, distributed=distributed, progress=progress)
+    run = StudyRun(model, out, workers=workers, steps=0, batch_size=1, gallery=0, top_k=top_k, map_batch=map_batch,
+                   distributed=distributed, progress=progress)
+    computed = compute_records(run, items, chosen)
     if computed is None:
         return None
     records = computed.records
