@@ -52,3 +52,91 @@ def test_compute_records_takes_a_run_and_equals_run_study(tmp_path, photos, stud
     run = StudyRun(helpers.tiny_classifier(), tmp_path / "again", steps=2, gallery=1, progress=False)
     computed = compute_records(run, study_images(photos), settings)
     assert computed is not None and computed.records == result.records
+
+
+def _flat_model():  # type: ignore[no-untyped-def]
+    """The tiny classifier with every weight zero: its gradient maps are flat, so localisers fall back."""
+    import torch
+
+    model = helpers.tiny_classifier()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.zero_()
+    return model
+
+
+def test_localise_reports_the_localisers_fallback(photos):
+    import numpy as np
+
+    import attribkit
+
+    rgb = np.asarray(__import__("PIL.Image", fromlist=["Image"]).open(photos / "photo00.png").convert("RGB"))
+    flat = attribkit.localise(_flat_model(), rgb, attributor="saliency", localiser="threshold")
+    assert [r.fallback for r in flat] == ["flat map"] and "fallback='flat map'" in repr(flat[0])
+    found = attribkit.localise(helpers.tiny_classifier(), rgb, attributor="saliency", localiser="threshold")
+    assert [r.fallback for r in found] == [None] and "fallback" not in repr(found[0])
+
+
+def test_study_records_and_tables_count_fallbacks(tmp_path, photos, study_registry):
+    import json
+
+    result = run_study(_flat_model(), photos, methods=["saliency"], localisers=["threshold", "above_mean"],
+                       out=tmp_path, steps=0, gallery=1, workers=0, progress=False)
+    boxes = [r for r in result.records if r["kind"] == "box"]
+    assert {(r["localiser"], r["fallback"]) for r in boxes} == {("threshold", "flat map"), ("above_mean", None)}
+    assert {row.localiser: row.fallbacks for row in result.rows} == {"threshold": 3, "above_mean": 0}
+    header, *lines = (tmp_path / "results.csv").read_text().splitlines()
+    column = header.split(",").index("fallbacks")
+    assert [line.split(",")[column] for line in lines] == ["3", "0"]
+    assert "fallbacks" in (tmp_path / "results.md").read_text().splitlines()[0]
+    page = (tmp_path / "index.html").read_text()
+    assert ">fallbacks</th>" in page and "(fallback: flat map)" in page
+    # Records written before the field existed still load, and are not counted either way.
+    for path in (tmp_path / "records").glob("*.jsonl"):
+        old = [json.loads(line) for line in path.read_text().splitlines()]
+        path.write_text("".join(json.dumps({k: v for k, v in r.items() if k != "fallback"}) + "\n" for r in old))
+    again = run_study(_flat_model(), photos, methods=["saliency"], localisers=["threshold", "above_mean"],
+                      out=tmp_path, steps=0, gallery=1, workers=0, progress=False)
+    assert len(again.records) == len(result.records)
+    assert [row.fallbacks for row in again.rows] == [None, None]
+    assert "n/a" in (tmp_path / "results.csv").read_text().splitlines()[1].split(",")[column]
+
+
+def test_evaluate_tables_count_fallbacks(tmp_path, photos, study_registry):
+    from attribkit.study import Setting, evaluate
+
+    data = _annotate(tmp_path, photos, {})
+    settings = [Setting(name="flat", attributor="saliency", localiser="threshold")]
+    result = evaluate(_flat_model(), data, settings=settings, out=tmp_path / "eval", top_k=0, progress=False)
+    assert [(r.subset, r.fallbacks) for r in result.rows] == [("all", 3), ("1-1", 1), ("2-3", 2)]
+    header, first, *_ = (tmp_path / "eval" / "metrics.csv").read_text().splitlines()
+    assert header.endswith(",fallbacks") and first.endswith(",3")
+    table = (tmp_path / "eval" / "metrics.md").read_text().splitlines()
+    assert table[0].endswith("| fallbacks |") and table[2].endswith("| 3 |")
+
+
+def test_cli_localise_json_has_each_boxs_fallback(tmp_path, photos):
+    import json
+
+    from attribkit.cli import main
+
+    report = tmp_path / "out.json"
+    assert main(["localise", str(photos / "photo00.png"), "--out", str(tmp_path / "o"), "--json", str(report),
+                 "--method", "saliency", "--localiser", "threshold", "--top-k", "2"]) == 0
+    classes = [c for photo in json.loads(report.read_text())["photos"] for c in photo["classes"]]
+    assert len(classes) == 2 and all("fallback" in c and c["fallback"] in (None, "flat map") for c in classes)
+
+
+def _annotate(folder: Path, photos: Path, changes: dict[int, dict]) -> Path:  # type: ignore[type-arg]
+    """``boxes.json`` for the photos (class 1, the bright square's box), with ``changes`` per photo index."""
+    import json
+    import shutil
+
+    folder.mkdir(parents=True, exist_ok=True)
+    entries = []
+    for i, photo in enumerate(sorted(photos.glob("*.png"))):
+        if not (folder / photo.name).exists():
+            shutil.copy(photo, folder / photo.name)
+        entries.append({"file": photo.name, "label": "1", "boxes": [[10 + i, 8, 29 + i, 23]], **changes.get(i, {})})
+    (folder / "boxes.json").write_text(json.dumps({"images": entries}))
+    return folder / "boxes.json"

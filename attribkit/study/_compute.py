@@ -359,7 +359,8 @@ def _sanity(loop: _Loop, photos: Sequence[_Photo], map_plan: MapPlan) -> None:
 def _box_record(loop: _Loop, job: _Job, result: dict[str, Any]) -> None:
     photo, plan = job.photo, job.box
     boxes = result["boxes"]
-    box = boxes[photo.labels.index(photo.target)]
+    k = photo.labels.index(photo.target)
+    box = boxes[k]
     if photo.in_gallery:
         shape = tuple(result["shape"])
         mask = np.unpackbits(result["mask"])[: int(np.prod(shape))].reshape(shape)
@@ -370,6 +371,8 @@ def _box_record(loop: _Loop, job: _Job, result: dict[str, Any]) -> None:
     record: Record = {
         "kind": "box", "image": photo.item.name, "method": plan.map_label, "localiser": plan.label,
         "box": box, "iou": _best_iou(box, photo.boxes),
+        # Why the box is the localiser's fallback (flat map, no seeds, empty cut), or None: the tables count them.
+        "fallback": result["fallbacks"][k],
     }
     if photo.top:
         # The ILSVRC protocol: the model's top-k (class, box) guesses and the annotated class's boxes.

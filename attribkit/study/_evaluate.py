@@ -133,10 +133,11 @@ def evaluate(
     files = {"csv": out / "metrics.csv", "markdown": out / "metrics.md"}
     with open(files["csv"], "w", newline="") as fh:
         writer = csv.writer(fh)
-        writer.writerow([*EVALUATE_COLUMNS, *UNCERTAINTY_COLUMNS])
+        writer.writerow([*EVALUATE_COLUMNS, *UNCERTAINTY_COLUMNS, *TRAILING_COLUMNS])
         for r in rows:
             writer.writerow([getattr(r, c) for c in EVALUATE_COLUMNS.values()]
-                            + _uncertainty_cells(spread.get(r.setting) if r.subset == "all" else None))
+                            + _uncertainty_cells(spread.get(r.setting) if r.subset == "all" else None)
+                            + [getattr(r, c) for c in TRAILING_COLUMNS.values()])
     files["markdown"].write_text(markdown(rows, spread) + skipped_note(computed.skipped))
     return Evaluation(out, rows, records, items, chosen, files, spread, computed.skipped)
 
@@ -144,6 +145,10 @@ def evaluate(
 #: Columns after :data:`EVALUATE_COLUMNS` in ``metrics.csv`` (rows of all photos only; empty otherwise).
 UNCERTAINTY_COLUMNS = ("gt_known_low", "gt_known_high", "vs_centre", "vs_centre_low", "vs_centre_high",
                        "vs_centre_p")
+
+
+#: Columns added to ``metrics.csv`` since its first release: last, so that readers by position keep working.
+TRAILING_COLUMNS = {"fallbacks": "fallbacks"}
 
 
 def _uncertainty_cells(u: Uncertainty | None) -> list[object]:
@@ -166,7 +171,8 @@ def markdown(rows: Sequence[Row], spread: dict[str, Uncertainty] | None = None) 
     """A Markdown table (percentages for accuracies and errors; 95% bootstrap intervals in brackets)."""
     spread = spread or {}
     head = ("setting", "photos", "subset", "GT-known acc [95% CI]", "vs centre box [95% CI]", "top-1 loc err",
-            "top-5 loc err", "MaxBoxAcc [95% CI]", "MaxBoxAccV2 [95% CI]", "pointing [95% CI]", "ms/photo")
+            "top-5 loc err", "MaxBoxAcc [95% CI]", "MaxBoxAccV2 [95% CI]", "pointing [95% CI]", "ms/photo",
+            "fallbacks")
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         ms = "n/a" if r.ms_per_photo is None else f"{r.ms_per_photo:.0f}"
@@ -179,11 +185,13 @@ def markdown(rows: Sequence[Row], spread: dict[str, Uncertainty] | None = None) 
         lines.append(
             f"| {r.setting} | {r.images} | {r.subset} | {acc} | {vs} | {_pct(r.top1_error)} | "
             f"{_pct(r.top5_error)} | {_pct_interval(r, 'max_box_acc')} | {_pct_interval(r, 'max_box_acc_v2')} | "
-            f"{_pct_interval(r, 'pointing')} | {ms} |"
+            f"{_pct_interval(r, 'pointing')} | {ms} | {'n/a' if r.fallbacks is None else r.fallbacks} |"
         )
     notes = ("GT-known: the true class's box has IoU >= 0.5 with one of its ground-truth boxes. Intervals: "
              "bootstrap over photos (percentile, 2000 resamples); vs centre box: paired difference on the same "
-             "photos. MaxBoxAccV2: Choe et al. 2020 (every contour's box, mean over IoU 0.3/0.5/0.7).")
+             "photos. MaxBoxAccV2: Choe et al. 2020 (every contour's box, mean over IoU 0.3/0.5/0.7). "
+             "Fallbacks: photos whose box is the localiser's documented fallback (flat map, no seeds, empty "
+             "cut) rather than a localisation.")
     return "\n".join(lines) + "\n\n" + notes + "\n"
 
 

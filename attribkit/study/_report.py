@@ -245,6 +245,8 @@ def write_html(
             for loc in localisers:
                 b = boxes.get((image, method, loc))
                 cap = f"{method} + {loc}" + ("" if b is None or b.get("iou") is None else f": IoU {b['iou']:.2f}")
+                if b is not None and b.get("fallback"):
+                    cap += f" (fallback: {b['fallback']})"
                 parts.append(_img(out, gallery_path(out, image, method, loc), cap))
             parts.append("<br>")
         parts.append("</div>")

@@ -76,14 +76,17 @@ def localise_job(
     Returns
     -------
     dict
-        ``boxes`` (one per class, ``None`` where nothing was found), the kept ``mask`` (packed bits) and
-        its ``shape``, and ``ms``: wall milliseconds of the K cuts, maps onto the photo included.
+        ``boxes`` (one per class, ``None`` where nothing was found), ``fallbacks`` (one per class: the
+        localiser's :attr:`~attribkit.Localisation.fallback`, ``None`` where it localised as designed), the
+        kept ``mask`` (packed bits) and its ``shape``, and ``ms``: wall milliseconds of the K cuts, maps onto
+        the photo included.
     """
     from attribkit.localisation._maps import photo_saliency
 
     start = time.perf_counter()
     localiser = _build(spec)
     boxes: list[list[int] | None] = []
+    fallbacks: list[str | None] = []
     mask = np.zeros(image.shape[:2], dtype=bool)
     for k, (crop_map, seed_text) in enumerate(zip(crop_maps, seeds)):
         # A localiser drawing from numpy's global generator gets the same numbers for the same class
@@ -96,9 +99,10 @@ def localise_job(
         finally:
             np.random.set_state(state)
         boxes.append(None if found.box is None else [int(v) for v in found.box])
+        fallbacks.append(None if found.fallback is None else str(found.fallback))
         if k == keep_mask:
             mask = np.asarray(found.mask, dtype=bool)
-    return {"boxes": boxes, "mask": np.packbits(mask), "shape": mask.shape,
+    return {"boxes": boxes, "fallbacks": fallbacks, "mask": np.packbits(mask), "shape": mask.shape,
             "ms": (time.perf_counter() - start) * 1000}
 
 
