@@ -140,3 +140,56 @@ def _annotate(folder: Path, photos: Path, changes: dict[int, dict]) -> Path:  # 
         entries.append({"file": photo.name, "label": "1", "boxes": [[10 + i, 8, 29 + i, 23]], **changes.get(i, {})})
     (folder / "boxes.json").write_text(json.dumps({"images": entries}))
     return folder / "boxes.json"
+
+
+def _docs_example() -> str:
+    """The ``run_study(..., workers=2)`` example of docs/studies.md, as a user would paste it."""
+    import re
+
+    text = (Path(__file__).resolve().parent.parent / "docs" / "studies.md").read_text(encoding="utf-8")
+    blocks = [b for b in re.findall(r"```python\n(.*?)```", text, flags=re.S) if "workers=2" in b]
+    assert blocks, "docs/studies.md lost its run_study example"
+    return blocks[0]
+
+
+def _script(path: Path, body: str) -> Path:
+    # The user's `model = attribkit.load_model()`, with the tiny classifier instead (fast, offline).
+    preamble = (f"import sys\nsys.path.insert(0, {str(Path(__file__).resolve().parent)!r})\n"
+                "import _study_helpers as helpers\nmodel = helpers.tiny_classifier()\n")
+    path.write_text(preamble + body, encoding="utf-8")
+    return path
+
+
+@pytest.mark.slow
+def test_the_documented_example_with_workers_runs_when_pasted_into_a_script(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    script = _script(tmp_path / "example.py", _docs_example())
+    done = subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True, timeout=600,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "BrokenProcessPool" not in done.stderr
+    assert f"{script}:" in done.stderr and "outside `if __name__ == '__main__':`" in done.stderr
+    assert [line.split()[:2] for line in done.stdout.splitlines()] == [["saliency", "graphcut"], ["random", "graphcut"]]
+
+
+def test_a_call_under_the_main_guard_may_spawn_workers(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    body = ("from attribkit.study._spawn import unguarded_main\n"
+            "def main():\n    print('guarded', unguarded_main())\n"
+            "print('top', unguarded_main())\n"
+            "if __name__ == '__main__':\n    main()\n")
+    script = _script(tmp_path / "guard.py", body)
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.splitlines() == [f"top {script}:8", "guarded None"]
+    # python -c and interactive sessions import nothing again in a worker.
+    inline = subprocess.run([sys.executable, "-c", "from attribkit.study._spawn import unguarded_main; "
+                             "print(unguarded_main())"], capture_output=True, text=True, timeout=300)
+    assert inline.stdout.strip() == "None", inline.stderr[-3000:]

@@ -12,6 +12,7 @@ import os
 import pickle
 import threading
 import time
+import warnings
 import zlib
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
@@ -20,6 +21,8 @@ from typing import Any
 import numpy as np
 
 from attribkit.data._image import Geometry
+from attribkit.errors import AttribkitWarning
+from attribkit.study._spawn import unguarded_main
 
 #: A localiser is sent to workers as its factory when that pickles (a class: workers import it), or
 #: by name (workers look it up in their own registry, built from the installed entry points).
@@ -144,10 +147,22 @@ class SerialExecutor(Executor):
 
 
 def make_executor(workers: int) -> Executor:
-    """A spawn-context process pool of ``workers`` processes, or in-process execution for 0."""
+    """A spawn-context process pool of ``workers`` processes, or in-process execution for 0.
+
+    In-process too, with an :class:`~attribkit.errors.AttribkitWarning`, when the call comes from a script's
+    top level outside ``if __name__ == "__main__":`` (:func:`~attribkit.study._spawn.unguarded_main`):
+    spawned workers would run the script again and break the pool. The records are the same either way.
+    """
     if workers < 0:
         raise ValueError(f"workers must be >= 0; got {workers}")
     if workers == 0:
+        return SerialExecutor()
+    script = unguarded_main()
+    if script is not None:
+        warnings.warn(f"{script}: the study runs at the script's top level, outside `if __name__ == "
+                      f"'__main__':`, where {workers} worker processes would each run the script again; "
+                      "localising in this process instead (put the call under that guard to use workers)",
+                      AttribkitWarning, stacklevel=2)
         return SerialExecutor()
     return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
                                initializer=_init_worker, initargs=(os.getpid(),))
