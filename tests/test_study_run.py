@@ -193,3 +193,42 @@ def test_a_call_under_the_main_guard_may_spawn_workers(tmp_path):
     inline = subprocess.run([sys.executable, "-c", "from attribkit.study._spawn import unguarded_main; "
                              "print(unguarded_main())"], capture_output=True, text=True, timeout=300)
     assert inline.stdout.strip() == "None", inline.stderr[-3000:]
+
+
+def _lines_by_photo(out: Path) -> dict[str, int]:
+    import json
+
+    counts: dict[str, int] = {}
+    for line in (out / "records" / "part-0.jsonl").read_text().splitlines():
+        image = json.loads(line)["image"]
+        counts[image] = counts.get(image, 0) + 1
+    return counts
+
+
+def test_a_resumed_study_recomputes_records_of_corrected_annotations_only(tmp_path, photos, study_registry):
+    import warnings
+
+    data = _annotate(tmp_path / "data", photos, {})
+    first = _run(tmp_path / "study", data, top_k=2)
+    before = _lines_by_photo(tmp_path / "study")
+    # Unchanged annotations (rewritten, same content): every record is reused.
+    _annotate(tmp_path / "data", photos, {})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        again = _run(tmp_path / "study", data, top_k=2)
+    assert again.records == first.records and _lines_by_photo(tmp_path / "study") == before
+    # photo01's box corrected, photo02's label: their records are computed again, photo00's are not.
+    _annotate(tmp_path / "data", photos, {1: {"boxes": [[0, 0, 20, 20]]}, 2: {"label": "3"}})
+    with pytest.warns(UserWarning, match=r"computed from other annotations.*computing them again"):
+        fixed = _run(tmp_path / "study", data, top_k=2)
+    after = _lines_by_photo(tmp_path / "study")
+    assert after["photo00"] == before["photo00"]
+    assert after["photo01"] == 2 * before["photo01"] and after["photo02"] == 2 * before["photo02"]
+    boxes = {r["image"]: r for r in fixed.records if r["kind"] == "box"}
+    maps = {r["image"]: r for r in fixed.records if r["kind"] == "map"}
+    assert boxes["photo01"]["truth"] == [[0, 0, 21, 21]] and maps["photo02"]["target"] == 3
+    assert boxes["photo00"] == {r["image"]: r for r in first.records if r["kind"] == "box"}["photo00"]
+    assert len(fixed.records) == len(first.records)  # one record per key: the outdated ones are left out
+    # And the next run reuses the corrected records.
+    assert _run(tmp_path / "study", data, top_k=2).records == fixed.records
+    assert _lines_by_photo(tmp_path / "study") == after

@@ -164,8 +164,17 @@ class _Loop:
     """Per photo, the keys to work on (:func:`_missing`)."""
     executor: Executor
     bar: Any
+    annotations: dict[str, str | None]
+    """Photo → the digest of its annotations, stored in each of its records (:mod:`attribkit.study._records`)."""
     skipped: dict[str, str] = field(default_factory=dict)
     pending: dict[Future[Any], _Job] = field(default_factory=dict)
+
+    def write(self, record: Record, *, timing: bool = False) -> None:
+        """Append a record (or, with ``timing``, a time) with its photo's annotation digest, if it has one."""
+        digest = self.annotations.get(record["image"])
+        if digest is not None:
+            record = {**record, "annotation": digest}
+        (self.timings if timing else self.writer).append(record)
 
     def finish(self, futures: set[Future[Any]]) -> None:
         for future in futures:
@@ -192,7 +201,8 @@ def compute(run: StudyRun, plan: Plan, items: Sequence[StudyImage], done: set[Ke
     executor = make_executor(run.workers if plan.boxes else 0)
     with RecordWriter(out / RECORDS_DIR / f"part-{rank}.jsonl") as writer, \
             RecordWriter(out / TIMINGS_DIR / f"part-{rank}.jsonl") as timings:
-        loop = _Loop(run, plan, writer, timings, done, missing, executor, bar)
+        loop = _Loop(run, plan, writer, timings, done, missing, executor, bar,
+                     {item.name: item.annotation for item in items})
         try:
             _pass(loop, todo)
         finally:
@@ -323,12 +333,12 @@ def _maps(loop: _Loop, photos: Sequence[_Photo], map_plan: MapPlan) -> None:
                     "target": photo.target, "predicted": photo.predicted, "probability": photo.probability,
                     **_map_metrics(run, photo.loaded.tensor.to(device), maps[i, k], photo_map, photo),
                 }
-                loop.timings.append({"image": name, "method": label, "localiser": "", "kind": "map",
-                                     "ms": ms * photo.charge})
-                loop.writer.append(record)
+                loop.write({"image": name, "method": label, "localiser": "", "kind": "map",
+                                     "ms": ms * photo.charge}, timing=True)
+                loop.write(record)
                 loop.bar.update()
         if ("road", name, label, "") in missing[name]:
-            loop.writer.append(road_record(run.model, photo.loaded.tensor.to(device), maps[i, k], photo.target,
+            loop.write(road_record(run.model, photo.loaded.tensor.to(device), maps[i, k], photo.target,
                                            name, label))
             loop.bar.update()
         for box in plan.boxes:
@@ -352,7 +362,7 @@ def _sanity(loop: _Loop, photos: Sequence[_Photo], map_plan: MapPlan) -> None:
     targets = pad_batch(torch.tensor([p.target for p in chosen], device=device), plan.batch)
     for record in sanity_records(model, x, targets, [p.item.name for p in chosen], map_plan.label,
                                  map_plan.factory, plan.sanity_layers):
-        loop.writer.append(record)
+        loop.write(record)
         loop.bar.update()
 
 
@@ -379,6 +389,6 @@ def _box_record(loop: _Loop, job: _Job, result: dict[str, Any]) -> None:
         record["target"] = photo.target
         record["truth"] = [list(b) for b in photo.boxes]
         record["guesses"] = [[c, boxes[photo.labels.index(c)]] for c in photo.top]
-    loop.timings.append({"image": photo.item.name, "method": plan.map_label, "localiser": plan.label, "kind": "box",
-                         "ms": result["ms"] * photo.charge})
-    loop.writer.append(record)
+    loop.write({"image": photo.item.name, "method": plan.map_label, "localiser": plan.label, "kind": "box",
+                         "ms": result["ms"] * photo.charge}, timing=True)
+    loop.write(record)

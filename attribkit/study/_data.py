@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,6 +41,16 @@ class StudyImage:
 
     def read(self) -> Union[Path, np.ndarray]:
         return self.source if isinstance(self.source, Path) else self.source()
+
+    @property
+    def annotation(self) -> str | None:
+        """A digest of what the annotations decide for this photo (its label and boxes), stored in each of its
+        records: a record computed from annotations since corrected is not reused. ``None`` without any."""
+        if self.label is None and not self.boxes:
+            return None
+        text = json.dumps([int(self.label) if self.label is not None else None,
+                           [[int(v) for v in box] for box in self.boxes]])
+        return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
 
 
 DataSpec = Union[str, Path, Sequence[Union[StudyImage, str, Path]]]

@@ -128,7 +128,7 @@ def evaluate(
     if computed is None:
         return None
     records = computed.records
-    rows = summarise(records, settings=chosen, subsets=halves([i.name for i in items]), timings=read_timings(out))
+    rows = summarise(records, settings=chosen, subsets=halves([i.name for i in items]), timings=read_timings(out, {i.name: i.annotation for i in items}))
     spread = uncertainties(records, chosen)
     files = {"csv": out / "metrics.csv", "markdown": out / "metrics.md"}
     with open(files["csv"], "w", newline="") as fh:

@@ -16,6 +16,7 @@ The settings that decide a record are stored in ``study.json`` and checked when 
 from __future__ import annotations
 
 import json
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import partial
@@ -26,6 +27,7 @@ import torch
 
 from attribkit._core.registry import get_registry
 from attribkit.attribution import create_attributor
+from attribkit.errors import AttribkitWarning
 from attribkit.models._info import model_info
 from attribkit.study._atomic import write_text
 from attribkit.study._checks import check_settings
@@ -181,20 +183,37 @@ def compute_records(run: StudyRun, items: Sequence[StudyImage], settings: Sequen
                    gallery=frozenset(i.name for i in items[:run.gallery]))
     wanted = {**manifest(model, [s.resolve() for s in settings], steps=run.steps, top_k=run.top_k), **checks}
     shard = current_shard(run.distributed)
+    annotations = {i.name: i.annotation for i in items}
     try:
-        records_before = read_records(out) if out.is_dir() else []
+        records_before = read_records(out, annotations) if out.is_dir() else []
         out.mkdir(parents=True, exist_ok=True)
         check_and_store(out, wanted, has_records=bool(records_before))
+        _warn_outdated(out, annotations, records_before)
         done = {record_key(r) for r in records_before}
         skipped = compute(run, plan, items[shard.rank :: shard.world], done, rank=shard.rank)
         _write_skipped(out / SKIPPED_DIR / f"part-{shard.rank}.json", skipped)
         shard.barrier()
         if shard.rank != 0:
             return None
-        records = read_records(out)
+        records = read_records(out, annotations)
         return Computed(records, _skipped(out, items, plan, records))
     finally:
         shard.close()
+
+
+def _warn_outdated(out: Path, annotations: Mapping[str, str | None], current: Sequence[Record]) -> None:
+    """Say when records on file were computed from other annotations than the photos' current ones (they
+    are computed again: :mod:`attribkit.study._records`)."""
+    if not any(annotations.values()):
+        return  # no photo is annotated: every record is current
+    kept = {record_key(r) for r in current}
+    outdated = {record_key(r) for r in read_records(out) if record_key(r) not in kept and r["image"] in annotations}
+    if outdated:
+        photos = sorted({k[1] for k in outdated})
+        warnings.warn(f"{out}: {len(outdated)} record(s) of {len(photos)} photo(s) ({', '.join(photos[:5])}"
+                      f"{', ...' if len(photos) > 5 else ''}) were computed from other annotations (label or boxes "
+                      "changed since, or not recorded by an older attribkit): computing them again",
+                      AttribkitWarning, stacklevel=3)
 
 
 def _write_skipped(path: Path, skipped: Mapping[str, str]) -> None:
