@@ -232,3 +232,28 @@ def test_a_resumed_study_recomputes_records_of_corrected_annotations_only(tmp_pa
     # And the next run reuses the corrected records.
     assert _run(tmp_path / "study", data, top_k=2).records == fixed.records
     assert _lines_by_photo(tmp_path / "study") == after
+
+
+def test_temporary_files_of_a_killed_run_are_removed_on_resume(tmp_path, photos, study_registry):
+    import subprocess
+    import sys
+
+    out = tmp_path / "study"
+    _run(out, photos)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    alive = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+    try:
+        # What kill -9 mid-write leaves (attribkit.study._atomic.replacing), and another rank writing now.
+        left = [out / "gallery" / f".photo00__saliency.png.{dead.pid}.part", out / f".study.json.{dead.pid}.part",
+                out / "skipped" / f".part-0.json.{dead.pid}.part"]
+        writing = out / "gallery" / f".photo00__photo.png.{alive.pid}.part"
+        for path in [*left, writing]:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(b"\x89PNG torn")
+        _run(out, photos)
+        assert [p.name for p in left if p.exists()] == [] and writing.exists()
+    finally:
+        alive.kill()
+        alive.wait()
+    assert not [p for p in out.rglob("*.part") if p != writing]

@@ -9,6 +9,7 @@ that use them); this module only chooses the subsets and formats the table.
 from __future__ import annotations
 
 import csv
+import io
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from attribkit.study._atomic import write_text
 from attribkit.study._data import DataSpec, StudyImage, class_of, study_images
 from attribkit.study._records import Record, read_timings
 from attribkit.study._run import StudyRun
@@ -128,17 +130,20 @@ def evaluate(
     if computed is None:
         return None
     records = computed.records
-    rows = summarise(records, settings=chosen, subsets=halves([i.name for i in items]), timings=read_timings(out, {i.name: i.annotation for i in items}))
+    timings = read_timings(out, {i.name: i.annotation for i in items})
+    rows = summarise(records, settings=chosen, subsets=halves([i.name for i in items]), timings=timings)
     spread = uncertainties(records, chosen)
     files = {"csv": out / "metrics.csv", "markdown": out / "metrics.md"}
-    with open(files["csv"], "w", newline="") as fh:
-        writer = csv.writer(fh)
-        writer.writerow([*EVALUATE_COLUMNS, *UNCERTAINTY_COLUMNS, *TRAILING_COLUMNS])
-        for r in rows:
-            writer.writerow([getattr(r, c) for c in EVALUATE_COLUMNS.values()]
-                            + _uncertainty_cells(spread.get(r.setting) if r.subset == "all" else None)
-                            + [getattr(r, c) for c in TRAILING_COLUMNS.values()])
-    files["markdown"].write_text(markdown(rows, spread) + skipped_note(computed.skipped))
+    table = io.StringIO()
+    writer = csv.writer(table)
+    writer.writerow([*EVALUATE_COLUMNS, *UNCERTAINTY_COLUMNS, *TRAILING_COLUMNS])
+    for r in rows:
+        writer.writerow([getattr(r, c) for c in EVALUATE_COLUMNS.values()]
+                        + _uncertainty_cells(spread.get(r.setting) if r.subset == "all" else None)
+                        + [getattr(r, c) for c in TRAILING_COLUMNS.values()])
+    # Written whole and moved into place (attribkit.study._atomic): a killed run leaves the old tables.
+    write_text(files["csv"], table.getvalue())
+    write_text(files["markdown"], markdown(rows, spread) + skipped_note(computed.skipped))
     return Evaluation(out, rows, records, items, chosen, files, spread, computed.skipped)
 
 

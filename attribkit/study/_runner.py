@@ -29,11 +29,12 @@ from attribkit._core.registry import get_registry
 from attribkit.attribution import create_attributor
 from attribkit.errors import AttribkitWarning
 from attribkit.models._info import model_info
-from attribkit.study._atomic import write_text
+from attribkit.study._atomic import remove_stale, write_text
 from attribkit.study._checks import check_settings
 from attribkit.study._compute import BoxPlan, MapPlan, Plan, compute, record_keys
 from attribkit.study._data import DataSpec, StudyImage, class_of, study_images
 from attribkit.study._distributed import current_shard
+from attribkit.study._gallery import GALLERY_DIR
 from attribkit.study._manifest import check_and_store, manifest
 from attribkit.study._records import Record, read_records, record_key
 from attribkit.study._report import write_report
@@ -187,6 +188,8 @@ def compute_records(run: StudyRun, items: Sequence[StudyImage], settings: Sequen
     try:
         records_before = read_records(out, annotations) if out.is_dir() else []
         out.mkdir(parents=True, exist_ok=True)
+        for folder in (out, out / GALLERY_DIR, out / SKIPPED_DIR):
+            remove_stale(folder)  # what a run killed mid-write left (the pictures are made again if missing)
         check_and_store(out, wanted, has_records=bool(records_before))
         _warn_outdated(out, annotations, records_before)
         done = {record_key(r) for r in records_before}
