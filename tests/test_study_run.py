@@ -257,3 +257,14 @@ def test_temporary_files_of_a_killed_run_are_removed_on_resume(tmp_path, photos,
         alive.kill()
         alive.wait()
     assert not [p for p in out.rglob("*.part") if p != writing]
+
+
+def test_the_report_says_how_many_photos_the_checks_measured(tmp_path, photos, study_registry):
+    _run(tmp_path, photos, road=2, sanity=1)
+    page = (tmp_path / "index.html").read_text()
+    assert "ROAD photos: <code>2</code>" in page and "sanity-check photos: <code>1</code>" in page
+    # Resumed with smaller numbers: the table still holds (and the header reports) what was measured.
+    result = _run(tmp_path, photos, road=1, sanity=0)
+    assert len({r["image"] for r in result.records if r["kind"] == "road"}) == 2
+    page = (tmp_path / "index.html").read_text()
+    assert "ROAD photos: <code>2</code>" in page and "sanity-check photos: <code>1</code>" in page

@@ -335,9 +335,12 @@ def run_study(
         resolved = [s.resolve() for s in chosen]
         method_names = list(dict.fromkeys(r.map_label for r in resolved))
         loc_names = list(dict.fromkeys(r.localiser_label for r in resolved if r.localiser_label))
+    # The checks' photos as measured, not as asked: a study resumed with a smaller --road N keeps (and
+    # reports) the ROAD records it already has.
+    checked = {kind: len({r["image"] for r in records if r["kind"] == kind}) for kind in ("road", "sanity")}
     described = {"model": model_info(model).name, "photos": len(items), "methods": ",".join(method_names),
-                 "localisers": ",".join(loc_names) or "-", "curve steps": steps, "ROAD photos": min(road, len(items)),
-                 "sanity-check photos": min(sanity, len(items))}
+                 "localisers": ",".join(loc_names) or "-", "curve steps": steps, "ROAD photos": checked["road"],
+                 "sanity-check photos": checked["sanity"]}
     if computed.skipped:
         described["skipped photos"] = len(computed.skipped)
     files = write_report(out, rows, records, images=[i.name for i in items[:gallery]], methods=method_names,
