@@ -268,3 +268,44 @@ def test_the_report_says_how_many_photos_the_checks_measured(tmp_path, photos, s
     assert len({r["image"] for r in result.records if r["kind"] == "road"}) == 2
     page = (tmp_path / "index.html").read_text()
     assert "ROAD photos: <code>2</code>" in page and "sanity-check photos: <code>1</code>" in page
+
+
+@pytest.mark.parametrize("entry, names", [
+    ('{"file": "a.png", "label": "1", "boxes": [[0, 0, 1e999, 10]]}', ("images[0] box 0", "four numbers", "finite")),
+    ('{"file": "a.png", "label": "1", "boxes": [[0, 0, true, 10]]}', ("images[0] box 0", "True")),
+    ('{"file": "a.png", "label": "1", "boxes": [[0, 0, 5, 5]], "width": 1e999}', ("images[0]", "'width'")),
+    ('{"file": "a.png", "label": "1", "boxes": [[0, 0, 5, 5]], "height": true}', ("images[0]", "'height'")),
+    ('{"file": "a.png", "label": true, "boxes": [[0, 0, 5, 5]]}', ("images[0]", "'label'")),
+])
+def test_boxes_files_with_infinite_or_boolean_numbers_name_the_entry(tmp_path, entry, names):
+    from attribkit.data import read_annotations
+    from attribkit.errors import AnnotationError
+
+    path = tmp_path / "boxes.json"
+    path.write_text('{"images": [' + entry + ']}')  # written by hand: json.dumps cannot write 1e999
+    with pytest.raises(AnnotationError) as caught:
+        read_annotations(path)
+    message = str(caught.value)
+    assert str(path) in message and all(n in message for n in names) and "\n" not in message
+
+
+def test_an_xml_box_of_1e999_names_the_file_and_object(tmp_path):
+    from attribkit.data import read_annotations
+    from attribkit.errors import AnnotationError
+
+    path = tmp_path / "a.xml"
+    path.write_text("<annotation><filename>a.png</filename><object><name>n01</name><bndbox><xmin>1</xmin>"
+                    "<ymin>1</ymin><xmax>1e999</xmax><ymax>5</ymax></bndbox></object></annotation>")
+    with pytest.raises(AnnotationError, match=r"a\.xml: object 0: a box must be four numbers.*finite"):
+        read_annotations(path)
+
+
+@pytest.mark.parametrize("label", ["10", "2000", "no such class"])
+def test_an_out_of_range_label_names_the_annotation_file_and_entry(tmp_path, photos, label):
+    from attribkit.errors import AnnotationError
+    from attribkit.study._data import class_of
+
+    data = _annotate(tmp_path, photos, {1: {"label": label}})
+    model = helpers.tiny_classifier()
+    with pytest.raises(AnnotationError, match=rf"boxes\.json: images\[1\]: label '{label}': .*10 classes"):
+        study_images(data, class_index=lambda name: class_of(model, name))

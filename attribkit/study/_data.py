@@ -14,6 +14,7 @@ import torch
 
 from attribkit._core.interfaces import Box
 from attribkit.data._annotations import AnnotatedImage
+from attribkit.errors import AnnotationError, AttribkitError
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 
@@ -129,7 +130,11 @@ def annotated_images(entries: Sequence[AnnotatedImage], class_index: Callable[[s
     items = []
     for entry in entries:
         label = entry.labels[0]
-        items.append(StudyImage(entry.path.stem, entry.path, class_index(label), tuple(entry.boxes(label))))
+        try:
+            index = class_index(label)
+        except AttribkitError as exc:  # an unknown or out-of-range class: say which annotation names it
+            raise AnnotationError(f"{entry.source or entry.path}: label {label!r}: {exc}") from exc
+        items.append(StudyImage(entry.path.stem, entry.path, index, tuple(entry.boxes(label))))
     return _unique(items)
 
 
