@@ -309,3 +309,26 @@ def test_an_out_of_range_label_names_the_annotation_file_and_entry(tmp_path, pho
     model = helpers.tiny_classifier()
     with pytest.raises(AnnotationError, match=rf"boxes\.json: images\[1\]: label '{label}': .*10 classes"):
         study_images(data, class_index=lambda name: class_of(model, name))
+
+
+def test_a_photo_listed_twice_in_targets_is_computed_once(tmp_path, chelsea, capsys):
+    import json
+
+    from PIL import Image
+
+    from attribkit.cli import main
+
+    (tmp_path / "sub").mkdir()
+    Image.fromarray(chelsea).resize((120, 80)).save(tmp_path / "chelsea.jpg")
+    csv = tmp_path / "targets.csv"
+    # The same photo under two spellings, and one class three times (by name, again, and by index).
+    csv.write_text("photo,target\nchelsea.jpg,Egyptian cat\nsub/../chelsea.jpg,Egyptian cat\nchelsea.jpg,285\n"
+                   "chelsea.jpg,tabby\n")
+    report = tmp_path / "r.json"
+    assert main(["saliency", "--targets", str(csv), "--out", str(tmp_path / "o"), "--smooth", "0",
+                 "--json", str(report)]) == 0
+    photos = json.loads(report.read_text())["photos"]
+    assert len(photos) == 1 and [c["label"] for c in photos[0]["classes"]] == [285, 281]
+    err = capsys.readouterr().err
+    assert "line 3: chelsea.jpg class 'Egyptian cat' is listed already (line 2); computed once" in err
+    assert "line 4: chelsea.jpg class '285' is listed already (line 2)" in err
