@@ -193,14 +193,14 @@ def compute(run: StudyRun, plan: Plan, items: Sequence[StudyImage], done: set[Ke
     from tqdm.auto import tqdm
 
     out = run.out
-    bar = tqdm(total=sum(len(record_keys(item.name, plan)) for item in items), desc="study", unit="result",
-               disable=None if run.progress else True, leave=False, file=sys.stderr)
     missing = {item.name: _missing(item, plan, done, out) for item in items}
-    bar.update(sum(len(record_keys(item.name, plan) & done) for item in items))
     todo = [item for item in items if missing[item.name]]
-    executor = make_executor(run.workers if plan.boxes else 0)
     with RecordWriter(out / RECORDS_DIR / f"part-{rank}.jsonl") as writer, \
             RecordWriter(out / TIMINGS_DIR / f"part-{rank}.jsonl") as timings:
+        bar = tqdm(total=sum(len(record_keys(item.name, plan)) for item in items), desc="study", unit="result",
+                   disable=None if run.progress else True, leave=False, file=sys.stderr)
+        bar.update(sum(len(record_keys(item.name, plan) & done) for item in items))
+        executor = make_executor(run.workers if plan.boxes else 0)
         loop = _Loop(run, plan, writer, timings, done, missing, executor, bar,
                      {item.name: item.annotation for item in items})
         try:
