@@ -67,10 +67,11 @@ def _flat_model():  # type: ignore[no-untyped-def]
 
 def test_localise_reports_the_localisers_fallback(photos):
     import numpy as np
+    from PIL import Image
 
     import attribkit
 
-    rgb = np.asarray(__import__("PIL.Image", fromlist=["Image"]).open(photos / "photo00.png").convert("RGB"))
+    rgb = np.asarray(Image.open(photos / "photo00.png").convert("RGB"))
     flat = attribkit.localise(_flat_model(), rgb, attributor="saliency", localiser="threshold")
     assert [r.fallback for r in flat] == ["flat map"] and "fallback='flat map'" in repr(flat[0])
     found = attribkit.localise(helpers.tiny_classifier(), rgb, attributor="saliency", localiser="threshold")
