@@ -177,7 +177,7 @@ def test_evaluate_table_equals_a_naive_recomputation_from_the_records(tmp_path, 
     assert "| ten crop | 6 | all |" in text and "| plain | 3 | 4-6 |" in text
     assert (tmp_path / "metrics.csv").read_text().splitlines()[0] == (
         "setting,subset,images,gt_known,top1_error,top5_error,max_box_acc,max_box_acc_v2,pointing,ms_per_photo,"
-        "gt_known_low,gt_known_high,vs_centre,vs_centre_low,vs_centre_high,vs_centre_p")
+        "gt_known_low,gt_known_high,vs_centre,vs_centre_low,vs_centre_high,vs_centre_p,fallbacks")
     # MaxBoxAccV2 from the records, naively: per IoU threshold the best map threshold over all photos.
     records = read_records(tmp_path)
     by_name = {s.name: s for s in SETTINGS}

@@ -59,7 +59,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="also write each class's map as .npy (float32, photo pixels, NaN outside the "
                         "model's crop) and a 16-bit PNG")
     p.add_argument("--json", default=None, metavar="FILE",
-                   help="write per photo and class: label, name, score, box and the files written")
+                   help="write per photo and class: label, name, score, box, fallback (why the box is the "
+                        "localiser's fallback, e.g. 'flat map'; null when it localised) and the files written")
     add_target_args(p)
     add_model_args(p)
     p.set_defaults(func=run)
@@ -115,7 +116,7 @@ def run(args: argparse.Namespace) -> int:
                 files.update(save_maps_of(out / f"{stem}_{slug(r.name)}_{slug(args.method)}{suffix}{model_part}_map",
                                           r.saliency))
             classes.append({"label": r.label, "name": r.name, "score": r.score,
-                            "box": None if r.box is None else list(r.box), **files})
+                            "box": None if r.box is None else list(r.box), "fallback": r.fallback, **files})
         report.photo(path, classes)
     report.write()
     return 1 if failures else 0

@@ -17,19 +17,29 @@ if TYPE_CHECKING:
 
 
 def class_targets(model: torch.nn.Module, rows: Rows, csv_name: str | None) -> dict[Path, list[int]]:
-    """Each photo's CSV classes (names, WordNet ids or indices) → class indices; a usage error (exit 2)
-    naming the CSV line of an unknown class, with close names."""
+    """Each photo's CSV classes (names, WordNet ids or indices) → class indices, each once; a usage error
+    (exit 2) naming the CSV line of an unknown class, with close names. A class listed again for the same
+    photo (the same row twice, or a name and its index) is computed once, with a note on stderr."""
+    import sys
+
     from attribkit.errors import TargetError
     from attribkit.models import model_info
 
     info = model_info(model)
     out: dict[Path, list[int]] = {}
     for photo, entries in rows.items():
+        first: dict[int, int] = {}  # class → the CSV line that asked for it first
         for line, target in entries:
             try:
-                out.setdefault(photo, []).append(int(info.targets([[target]], batch=1).index[0, 0]))
+                index = int(info.targets([[target]], batch=1).index[0, 0])
             except TargetError as exc:
                 raise CommandError(f"--targets {csv_name} line {line}: {exc}", status=2) from exc
+            if index in first:
+                print(f"attribkit: --targets {csv_name} line {line}: {photo.name} class {target!r} is listed "
+                      f"already (line {first[index]}); computed once", file=sys.stderr)
+                continue
+            first[index] = line
+            out.setdefault(photo, []).append(index)
     return out
 
 

@@ -29,8 +29,9 @@ def add_photo_args(parser: argparse.ArgumentParser) -> None:
 
 
 def collect_photos(items: Sequence[str]) -> tuple[list[Path], list[str]]:
-    """Files, folders and globs → the photo files, in the order given (duplicates once), and one line
-    per item that yields none (a missing file, a glob that matches nothing, a folder without images).
+    """Files, folders and globs → the photo files, in the order given (duplicates once, however spelt:
+    ``a.jpg`` and ``sub/../a.jpg`` are one photo, under its first spelling), and one line per item that
+    yields none (a missing file, a glob that matches nothing, a folder without images).
 
     A folder contributes the files directly inside it whose suffix Pillow reads (sorted by name); a glob
     (``*``, ``?``, ``[``; ``**`` recurses) contributes every file it matches, sorted, so a non-image file
@@ -39,7 +40,7 @@ def collect_photos(items: Sequence[str]) -> tuple[list[Path], list[str]]:
     from PIL import Image
 
     readable = {ext.lower() for ext in Image.registered_extensions()}
-    photos: dict[Path, None] = {}
+    photos: dict[Path, Path] = {}  # resolved path → the first spelling given
     problems = []
     for item in items:
         path = Path(item)
@@ -57,8 +58,9 @@ def collect_photos(items: Sequence[str]) -> tuple[list[Path], list[str]]:
         else:
             found = []
             problems.append(f"{item}: no such file")
-        photos.update(dict.fromkeys(found))
-    return list(photos), problems
+        for photo in found:
+            photos.setdefault(photo.resolve(), photo)
+    return list(photos.values()), problems
 
 
 def photo_names(photos: Sequence[Path]) -> dict[Path, str]:

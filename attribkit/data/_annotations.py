@@ -24,6 +24,7 @@ the machine.
 from __future__ import annotations
 
 import json
+import math
 import os
 import warnings
 import xml.etree.ElementTree as ET
@@ -51,6 +52,8 @@ class AnnotatedImage:
         The photo's size according to the annotation (``0`` when unknown).
     note
         Free text from the annotation, if any.
+    source
+        Where the annotation was read (``"boxes.json: images[3]"``, an XML file), for messages about it.
     """
 
     path: Path
@@ -59,6 +62,7 @@ class AnnotatedImage:
     height: int = 0
     note: str = ""
     extra: dict[str, str] = field(default_factory=dict)
+    source: str = ""
 
     @property
     def labels(self) -> list[str]:
@@ -86,14 +90,31 @@ def imagenet_wnids() -> tuple[str, ...]:
 
 def _box(values: Sequence[object], where: str, *, inclusive: bool = False) -> Box:
     try:
+        # JSON's true is not a coordinate, and 1e999 reads as infinity (round() would raise OverflowError).
+        if isinstance(values, (str, bytes)) or any(isinstance(v, bool) for v in values):
+            raise TypeError("not numbers")
         x0, y0, x1, y1 = (int(round(float(v))) for v in values)  # type: ignore[arg-type]
-    except (TypeError, ValueError) as exc:
-        raise AnnotationError(f"{where}: a box must be four numbers [x0, y0, x1, y1]; got {values!r}") from exc
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise AnnotationError(f"{where}: a box must be four numbers [x0, y0, x1, y1], finite and not true/false; "
+                              f"got {values!r}") from exc
     if inclusive:
         x1, y1 = x1 + 1, y1 + 1
     if not (x1 > x0 and y1 > y0):
         raise AnnotationError(f"{where}: box {values!r} has no area (need x1 > x0 and y1 > y0)")
     return (x0, y0, x1, y1)
+
+
+def _size(value: object, where: str, name: str) -> int:
+    """A photo side from an annotation: a whole number of pixels >= 0 (``0``: unknown)."""
+    try:
+        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+            raise TypeError(type(value).__name__)
+        number = float(value)
+        if not (math.isfinite(number) and number >= 0 and number == int(number)):
+            raise ValueError(value)
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise AnnotationError(f"{where}: '{name}' must be a whole number of pixels; got {value!r}") from exc
+    return int(number)
 
 
 def fit_box(box: Box, width: int, height: int, where: str) -> Box:
@@ -177,7 +198,8 @@ def read_voc_xml(path: str | Path, *, image_dir: str | Path | None = None,
     if not objects:
         raise AnnotationError(f"{path}: no <object> with a box")
     folder = Path(image_dir) if image_dir is not None else path.parent
-    return AnnotatedImage(_photo_path(folder, filename, str(path), allow_outside), tuple(objects), width, height)
+    return AnnotatedImage(_photo_path(folder, filename, str(path), allow_outside), tuple(objects), width, height,
+                          source=str(path))
 
 
 def read_json(path: str | Path, *, allow_outside: bool = False) -> list[AnnotatedImage]:
@@ -207,6 +229,8 @@ def read_json(path: str | Path, *, allow_outside: bool = False) -> list[Annotate
         label = entry.get("wnid") or entry.get("label")
         if label is None:
             raise AnnotationError(f"{where}: needs 'label' or 'wnid'")
+        if isinstance(label, bool) or not isinstance(label, (str, int)):
+            raise AnnotationError(f"{where}: 'label' must be a class name, WordNet id or index; got {label!r}")
         boxes = entry["boxes"]
         if not isinstance(boxes, list) or not boxes:
             raise AnnotationError(f"{where}: 'boxes' must be a non-empty list of [x0, y0, x1, y1]")
@@ -215,15 +239,12 @@ def read_json(path: str | Path, *, allow_outside: bool = False) -> list[Annotate
         file = _photo_path(path.parent, entry["file"], where, allow_outside)
         if not file.exists() and (path.parent / "images" / entry["file"]).exists():
             file = _photo_path(path.parent / "images", entry["file"], where, allow_outside)
-        try:
-            width, height = int(entry.get("width", 0)), int(entry.get("height", 0))
-        except (TypeError, ValueError) as exc:
-            raise AnnotationError(f"{where}: 'width' and 'height' must be whole numbers") from exc
+        width, height = _size(entry.get("width", 0), where, "width"), _size(entry.get("height", 0), where, "height")
         inclusive = box_format == "inclusive"
         objects = tuple((str(label), fit_box(_box(b, f"{where} box {j}", inclusive=inclusive), width, height,
                                              f"{where} box {j}")) for j, b in enumerate(boxes))
         extra = {k: str(v) for k, v in entry.items() if k in ("label", "wnid")}
-        out.append(AnnotatedImage(file, objects, width, height, str(entry.get("note", "")), extra))
+        out.append(AnnotatedImage(file, objects, width, height, str(entry.get("note", "")), extra, where))
     return out
 
 

@@ -38,11 +38,16 @@ class LocalisedClass:
     """Boolean ``[H, W]`` foreground, ``H`` × ``W`` the kept copy's size."""
     saliency: np.ndarray
     """The class saliency map on the kept copy, ``[H, W]`` float32, NaN where the model's crop did not reach."""
+    fallback: str | None = None
+    """Why the localiser gave its documented fallback instead of a cut (:attr:`~attribkit.Localisation.fallback`:
+    ``"flat map"``, ``"no seeds"``, ``"empty cut: ..."``); ``None`` when it localised as designed."""
 
     def __repr__(self) -> str:
         share = f"{float(np.mean(self.mask)):.0%}" if np.size(self.mask) else "0%"
+        fallback = "" if self.fallback is None else f", fallback={self.fallback!r}"
         return (f"LocalisedClass(label={self.label}, name={self.name!r}, score={self.score:.3g}, box={self.box}, "
-                f"mask={array_summary(self.mask)} ({share} foreground), saliency={array_summary(self.saliency)})")
+                f"mask={array_summary(self.mask)} ({share} foreground), saliency={array_summary(self.saliency)}"
+                f"{fallback})")
 
 
 def localise(
@@ -141,5 +146,6 @@ def localise_maps(
     for label, name, score, on_photo in zip(maps.labels, maps.names, maps.scores, maps.photo_maps):
         found = localiser.localise(image.rgb, on_photo)
         box = None if found.box is None else image.geometry.to_source(found.box)
-        out.append(LocalisedClass(label, name, score, box, np.asarray(found.mask, dtype=bool), on_photo))
+        out.append(LocalisedClass(label, name, score, box, np.asarray(found.mask, dtype=bool), on_photo,
+                                  found.fallback))
     return out

@@ -19,8 +19,8 @@ import sys
 import time
 import warnings
 from collections.abc import Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, wait
-from dataclasses import dataclass
+from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +38,8 @@ from attribkit.study._batches import pad_batch, pad_rows
 from attribkit.study._checks import road_record, sanity_records, seed_of
 from attribkit.study._data import StudyImage
 from attribkit.study._gallery import complete, gallery_path, save_localisation, save_map, save_photo
-from attribkit.study._records import Key, Record, RecordWriter
+from attribkit.study._records import RECORDS_DIR, TIMINGS_DIR, Key, Record, RecordWriter
+from attribkit.study._run import StudyRun
 from attribkit.study._workers import LocaliserSpec, localise_job, make_executor
 
 
@@ -77,6 +78,8 @@ class Plan:
     """Photos that get model-randomisation records."""
     sanity_layers: tuple[str, ...] = ()
     """The blocks randomised, top first."""
+    gallery: frozenset[str] = frozenset()
+    """Photos that get gallery pictures."""
 
 
 @dataclass
@@ -118,25 +121,17 @@ def _best_iou(box: Sequence[int] | None, truths: Sequence[Sequence[int]]) -> flo
     return float(np.max(iou(np.asarray(truths, dtype=np.float64), box)))
 
 
-def _map_metrics(
-    model: torch.nn.Module,
-    x: torch.Tensor,
-    sal: torch.Tensor,
-    photo_map: np.ndarray,
-    target: int,
-    boxes: Sequence[Sequence[int]],
-    steps: int,
-    batch_size: int,
-) -> Record:
+def _map_metrics(run: StudyRun, x: torch.Tensor, sal: torch.Tensor, photo_map: np.ndarray, photo: _Photo) -> Record:
     """Faithfulness of one map (deletion/insertion on the model's input) and, given ground truth, the
     map-only localisation metrics (on the photo)."""
     from attribkit.metrics import deletion_curve, insertion_curve, max_box_acc, max_box_acc_v2, pointing_game
 
     metrics: Record = {}
+    steps, batch_size, target, boxes = run.steps, run.batch_size, photo.target, photo.boxes
     if steps:
         curves = {
-            "deletion": deletion_curve(model, x, sal[None], target, steps=steps, batch_size=batch_size),
-            "insertion": insertion_curve(model, x, sal[None], target, steps=steps, batch_size=batch_size),
+            "deletion": deletion_curve(run.model, x, sal[None], target, steps=steps, batch_size=batch_size),
+            "insertion": insertion_curve(run.model, x, sal[None], target, steps=steps, batch_size=batch_size),
         }
         metrics["fractions"] = curves["deletion"].fractions.tolist()
         for name, curve in curves.items():
@@ -155,68 +150,88 @@ def class_count(item: StudyImage, top_k: int) -> int:
     return top_k + 1 if item.boxes and item.label is not None and top_k else 1
 
 
-def compute(
-    model: torch.nn.Module,
-    items: Sequence[StudyImage],
-    plan: Plan,
-    out: Path,
-    writer: RecordWriter,
-    timings: RecordWriter,
-    done: set[Key],
-    gallery_names: set[str],
-    *,
-    workers: int,
-    steps: int,
-    batch_size: int,
-    progress: bool,
-    skipped: dict[str, str] | None = None,
-) -> None:
-    """Compute every missing record of ``items`` (this process's shard), appending each as it is done, and
-    every missing or torn gallery picture; photos that cannot be used go into ``skipped`` (name → why)."""
+@dataclass
+class _Loop:
+    """One process's pass over its photos: the run, its plan, and what the pass has written and has pending."""
+
+    run: StudyRun
+    plan: Plan
+    writer: RecordWriter
+    timings: RecordWriter
+    done: set[Key]
+    """Keys of the records on file when the pass started."""
+    missing: dict[str, set[Key]]
+    """Per photo, the keys to work on (:func:`_missing`)."""
+    executor: Executor
+    bar: Any
+    annotations: dict[str, str | None]
+    """Photo → the digest of its annotations, stored in each of its records (:mod:`attribkit.study._records`)."""
+    skipped: dict[str, str] = field(default_factory=dict)
+    pending: dict[Future[Any], _Job] = field(default_factory=dict)
+
+    def write(self, record: Record, *, timing: bool = False) -> None:
+        """Append a record (or, with ``timing``, a time) with its photo's annotation digest, if it has one."""
+        digest = self.annotations.get(record["image"])
+        if digest is not None:
+            record = {**record, "annotation": digest}
+        (self.timings if timing else self.writer).append(record)
+
+    def finish(self, futures: set[Future[Any]]) -> None:
+        for future in futures:
+            job = self.pending.pop(future)
+            _box_record(self, job, future.result())
+            if job.record:
+                self.bar.update()
+
+
+def compute(run: StudyRun, plan: Plan, items: Sequence[StudyImage], done: set[Key], *, rank: int = 0) -> dict[str, str]:
+    """Compute every missing record of ``items`` (this process's shard), appending each to
+    ``records/part-<rank>.jsonl`` as it is done, and every missing or torn gallery picture.
+
+    Returns the photos that could not be used (name → why); the others are computed.
+    """
     from tqdm.auto import tqdm
 
-    skipped = {} if skipped is None else skipped
-    device = model_device(model)
-    bar = tqdm(total=sum(len(record_keys(item.name, plan)) for item in items), desc="study", unit="result",
-               disable=None if progress else True, leave=False, file=sys.stderr)
-    missing = {item.name: _missing(item, plan, done, out, item.name in gallery_names) for item in items}
-    bar.update(sum(len(record_keys(item.name, plan) & done) for item in items))
+    out = run.out
+    missing = {item.name: _missing(item, plan, done, out) for item in items}
     todo = [item for item in items if missing[item.name]]
-    executor = make_executor(workers if plan.boxes else 0)
-    pending: dict[Future[Any], _Job] = {}
+    with RecordWriter(out / RECORDS_DIR / f"part-{rank}.jsonl") as writer, \
+            RecordWriter(out / TIMINGS_DIR / f"part-{rank}.jsonl") as timings:
+        bar = tqdm(total=sum(len(record_keys(item.name, plan)) for item in items), desc="study", unit="result",
+                   disable=None if run.progress else True, leave=False, file=sys.stderr)
+        bar.update(sum(len(record_keys(item.name, plan) & done) for item in items))
+        executor = make_executor(run.workers if plan.boxes else 0)
+        loop = _Loop(run, plan, writer, timings, done, missing, executor, bar,
+                     {item.name: item.annotation for item in items})
+        try:
+            _pass(loop, todo)
+        finally:
+            bar.close()
+            executor.shutdown(wait=not loop.pending, cancel_futures=True)
+    return loop.skipped
 
-    def finish(futures: set[Future[Any]]) -> None:
-        for future in futures:
-            job = pending.pop(future)
-            _box_record(job, future.result(), out, writer, timings)
-            if job.record:
-                bar.update()
 
-    try:
-        # Photos with and without ground truth map different numbers of classes: batched apart, so no
-        # photo is padded to classes it does not need.
-        for group in (
-            [i for i in todo if class_count(i, plan.top_k) > 1], [i for i in todo if class_count(i, plan.top_k) == 1]
-        ):
-            for start in range(0, len(group), plan.batch):
-                batch = group[start : start + plan.batch]
-                photos = _forward(model, batch, plan, device, gallery_names, out, skipped)
-                for map_plan in plan.maps.values():
-                    chosen = [p for p in photos if any(k[2] == map_plan.label and k[0] != "sanity"
-                                                       for k in missing[p.item.name])]
-                    if chosen:
-                        _maps(model, chosen, map_plan, plan, missing, done, executor, pending, out, writer,
-                              timings, steps=steps, batch_size=batch_size, bar=bar)
-                    _sanity(model, photos, map_plan, plan, missing, writer, bar)
-                    finish({f for f in pending if f.done()})
-                    # Bound the queue: maps must not run far ahead of the localisers (memory).
-                    while len(pending) > 4 * max(workers, 1) + plan.batch:
-                        finish(wait(pending, return_when=FIRST_COMPLETED).done)
-        while pending:
-            finish(wait(pending, return_when=FIRST_COMPLETED).done)
-    finally:
-        bar.close()
-        executor.shutdown(wait=not pending, cancel_futures=True)
+def _pass(loop: _Loop, todo: Sequence[StudyImage]) -> None:
+    plan, pending = loop.plan, loop.pending
+    # Photos with and without ground truth map different numbers of classes: batched apart, so no
+    # photo is padded to classes it does not need.
+    for group in (
+        [i for i in todo if class_count(i, plan.top_k) > 1], [i for i in todo if class_count(i, plan.top_k) == 1]
+    ):
+        for start in range(0, len(group), plan.batch):
+            photos = _forward(loop, group[start : start + plan.batch])
+            for map_plan in plan.maps.values():
+                chosen = [p for p in photos if any(k[2] == map_plan.label and k[0] != "sanity"
+                                                   for k in loop.missing[p.item.name])]
+                if chosen:
+                    _maps(loop, chosen, map_plan)
+                _sanity(loop, photos, map_plan)
+                loop.finish({f for f in pending if f.done()})
+                # Bound the queue: maps must not run far ahead of the localisers (memory).
+                while len(pending) > 4 * max(loop.run.workers, 1) + plan.batch:
+                    loop.finish(wait(pending, return_when=FIRST_COMPLETED).done)
+    while pending:
+        loop.finish(wait(pending, return_when=FIRST_COMPLETED).done)
 
 
 def record_keys(name: str, plan: Plan) -> set[Key]:
@@ -232,11 +247,11 @@ def _photo_key(name: str) -> Key:
     return ("photo", name, "", "")
 
 
-def _missing(item: StudyImage, plan: Plan, done: set[Key], out: Path, in_gallery: bool) -> set[Key]:
+def _missing(item: StudyImage, plan: Plan, done: set[Key], out: Path) -> set[Key]:
     """Keys to work on: records not done and, for a gallery photo, records whose picture is not complete."""
     keys = record_keys(item.name, plan)
     todo = keys - done
-    if in_gallery:
+    if item.name in plan.gallery:
         todo |= {k for k in keys if k[0] in ("map", "box")
                  and not complete(gallery_path(out, item.name, *[p for p in k[2:] if p]))}
         if not complete(gallery_path(out, item.name, "photo")):
@@ -254,23 +269,23 @@ def _load(item: StudyImage, model: torch.nn.Module) -> tuple[LoadedImage, tuple[
     return image, boxes
 
 
-def _forward(model: torch.nn.Module, batch: Sequence[StudyImage], plan: Plan, device: torch.device,
-             gallery_names: set[str], out: Path, skipped: dict[str, str]) -> list[_Photo]:
+def _forward(loop: _Loop, batch: Sequence[StudyImage]) -> list[_Photo]:
     """Load a batch (skipping photos that cannot be used), one forward pass (padded to the batch size),
     each photo's classes."""
+    model, plan, out = loop.run.model, loop.plan, loop.run.out
     usable, loaded = [], []
     for item in batch:
         try:
             image, boxes = _load(item, model)
         except (ImageError, AnnotationError, OSError) as exc:
-            skipped[item.name] = str(exc)
+            loop.skipped[item.name] = str(exc)
             warnings.warn(f"photo {item.name!r} skipped: {exc}", AttribkitWarning, stacklevel=2)
             continue
         usable.append(item)
         loaded.append((image, boxes))
     if not usable:
         return []
-    x = pad_batch(torch.cat([image.tensor for image, _ in loaded]).to(device), plan.batch)
+    x = pad_batch(torch.cat([image.tensor for image, _ in loaded]).to(model_device(model)), plan.batch)
     with torch.no_grad():
         probs = class_scores(model, x).softmax(dim=1)[: len(usable)]
     photos = []
@@ -279,32 +294,17 @@ def _forward(model: torch.nn.Module, batch: Sequence[StudyImage], plan: Plan, de
         target = predicted if item.label is None else item.label
         top = p.topk(plan.top_k).indices.tolist() if class_count(item, plan.top_k) > 1 else []
         labels = top + ([target] if target not in top else [])
-        in_gallery = item.name in gallery_names
+        in_gallery = item.name in plan.gallery
         if in_gallery and not complete(gallery_path(out, item.name, "photo")):
             save_photo(gallery_path(out, item.name, "photo"), image.rgb, boxes)
         photos.append(_Photo(item, image, target, predicted, float(p[target]), top, labels, in_gallery, boxes))
     return photos
 
 
-def _maps(
-    model: torch.nn.Module,
-    photos: Sequence[_Photo],
-    map_plan: MapPlan,
-    plan: Plan,
-    missing: dict[str, set[Key]],
-    done: set[Key],
-    executor: Any,
-    pending: dict[Future[Any], _Job],
-    out: Path,
-    writer: RecordWriter,
-    timings: RecordWriter,
-    *,
-    steps: int,
-    batch_size: int,
-    bar: Any,
-) -> None:
+def _maps(loop: _Loop, photos: Sequence[_Photo], map_plan: MapPlan) -> None:
     """One map for several photos and all their classes at once; then its records and localiser jobs."""
-    device = model_device(model)
+    run, plan, missing, done = loop.run, loop.plan, loop.missing, loop.done
+    device = model_device(run.model)
     width = class_count(photos[0].item, plan.top_k)  # the same for every photo of a batch
     x = pad_batch(torch.cat([p.loaded.tensor for p in photos]).to(device), plan.batch)
     targets = pad_batch(torch.tensor(pad_rows([p.labels for p in photos], width), device=device), plan.batch)
@@ -325,7 +325,7 @@ def _maps(
         if key in missing[name]:
             # The picture before the record: a record on file means its picture was finished.
             if photo.in_gallery:
-                save_map(gallery_path(out, name, label), photo.loaded.input_rgb, classes[k])
+                save_map(gallery_path(run.out, name, label), photo.loaded.input_rgb, classes[k])
             if key not in done:
                 # Localisers and box metrics work on the photo, as in the paper: the crop's map is carried
                 # onto the photo's pixels (NaN where the model's crop did not reach).
@@ -333,30 +333,30 @@ def _maps(
                 record: Record = {
                     "kind": "map", "image": name, "method": label, "localiser": "",
                     "target": photo.target, "predicted": photo.predicted, "probability": photo.probability,
-                    **_map_metrics(model, photo.loaded.tensor.to(device), maps[i, k], photo_map, photo.target,
-                                   photo.boxes, steps, batch_size),
+                    **_map_metrics(run, photo.loaded.tensor.to(device), maps[i, k], photo_map, photo),
                 }
-                timings.append({"image": name, "method": label, "localiser": "", "kind": "map",
-                                "ms": ms * photo.charge})
-                writer.append(record)
-                bar.update()
+                loop.write({"image": name, "method": label, "localiser": "", "kind": "map",
+                                     "ms": ms * photo.charge}, timing=True)
+                loop.write(record)
+                loop.bar.update()
         if ("road", name, label, "") in missing[name]:
-            writer.append(road_record(model, photo.loaded.tensor.to(device), maps[i, k], photo.target, name, label))
-            bar.update()
+            loop.write(road_record(run.model, photo.loaded.tensor.to(device), maps[i, k], photo.target,
+                                           name, label))
+            loop.bar.update()
         for box in plan.boxes:
             box_key: Key = ("box", name, label, box.label)
             if box.map_label == label and box_key in missing[name]:
                 seeds = [f"{name}|{label}|{box.label}" + ("" if c == photo.target else f"|{c}")
                          for c in photo.labels]
-                future = executor.submit(localise_job, box.spec, photo.loaded.rgb, classes,
-                                         photo.loaded.geometry, seeds, k)
-                pending[future] = _Job(photo, box, box_key not in done)
+                future = loop.executor.submit(localise_job, box.spec, photo.loaded.rgb, classes,
+                                              photo.loaded.geometry, seeds, k)
+                loop.pending[future] = _Job(photo, box, box_key not in done)
 
 
-def _sanity(model: torch.nn.Module, photos: Sequence[_Photo], map_plan: MapPlan, plan: Plan,
-            missing: dict[str, set[Key]], writer: RecordWriter, bar: Any) -> None:
+def _sanity(loop: _Loop, photos: Sequence[_Photo], map_plan: MapPlan) -> None:
     """The model-randomisation records of the photos of a batch that miss theirs (padded like the maps)."""
-    chosen = [p for p in photos if ("sanity", p.item.name, map_plan.label, "") in missing[p.item.name]]
+    plan, model = loop.plan, loop.run.model
+    chosen = [p for p in photos if ("sanity", p.item.name, map_plan.label, "") in loop.missing[p.item.name]]
     if not chosen:
         return
     device = model_device(model)
@@ -364,31 +364,33 @@ def _sanity(model: torch.nn.Module, photos: Sequence[_Photo], map_plan: MapPlan,
     targets = pad_batch(torch.tensor([p.target for p in chosen], device=device), plan.batch)
     for record in sanity_records(model, x, targets, [p.item.name for p in chosen], map_plan.label,
                                  map_plan.factory, plan.sanity_layers):
-        writer.append(record)
-        bar.update()
+        loop.write(record)
+        loop.bar.update()
 
 
-def _box_record(job: _Job, result: dict[str, Any], out: Path, writer: RecordWriter,
-                timings: RecordWriter) -> None:
+def _box_record(loop: _Loop, job: _Job, result: dict[str, Any]) -> None:
     photo, plan = job.photo, job.box
     boxes = result["boxes"]
-    box = boxes[photo.labels.index(photo.target)]
+    k = photo.labels.index(photo.target)
+    box = boxes[k]
     if photo.in_gallery:
         shape = tuple(result["shape"])
         mask = np.unpackbits(result["mask"])[: int(np.prod(shape))].reshape(shape)
-        save_localisation(gallery_path(out, photo.item.name, plan.map_label, plan.label),
+        save_localisation(gallery_path(loop.run.out, photo.item.name, plan.map_label, plan.label),
                           photo.loaded.rgb, mask.astype(bool), box, photo.boxes)
     if not job.record:
         return
     record: Record = {
         "kind": "box", "image": photo.item.name, "method": plan.map_label, "localiser": plan.label,
         "box": box, "iou": _best_iou(box, photo.boxes),
+        # Why the box is the localiser's fallback (flat map, no seeds, empty cut), or None: the tables count them.
+        "fallback": result["fallbacks"][k],
     }
     if photo.top:
         # The ILSVRC protocol: the model's top-k (class, box) guesses and the annotated class's boxes.
         record["target"] = photo.target
         record["truth"] = [list(b) for b in photo.boxes]
         record["guesses"] = [[c, boxes[photo.labels.index(c)]] for c in photo.top]
-    timings.append({"image": photo.item.name, "method": plan.map_label, "localiser": plan.label, "kind": "box",
-                    "ms": result["ms"] * photo.charge})
-    writer.append(record)
+    loop.write({"image": photo.item.name, "method": plan.map_label, "localiser": plan.label, "kind": "box",
+                         "ms": result["ms"] * photo.charge}, timing=True)
+    loop.write(record)

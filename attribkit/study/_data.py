@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,7 +14,7 @@ import torch
 
 from attribkit._core.interfaces import Box
 from attribkit.data._annotations import AnnotatedImage
-from attribkit.errors import InputError, OptionError
+from attribkit.errors import AnnotationError, AttribkitError, InputError, OptionError
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 
@@ -40,6 +42,16 @@ class StudyImage:
 
     def read(self) -> Union[Path, np.ndarray]:
         return self.source if isinstance(self.source, Path) else self.source()
+
+    @property
+    def annotation(self) -> str | None:
+        """A digest of what the annotations decide for this photo (its label and boxes), stored in each of its
+        records: a record computed from annotations since corrected is not reused. ``None`` without any."""
+        if self.label is None and not self.boxes:
+            return None
+        text = json.dumps([int(self.label) if self.label is not None else None,
+                           [[int(v) for v in box] for box in self.boxes]])
+        return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
 
 
 DataSpec = Union[str, Path, Sequence[Union[StudyImage, str, Path]]]
@@ -118,7 +130,11 @@ def annotated_images(entries: Sequence[AnnotatedImage], class_index: Callable[[s
     items = []
     for entry in entries:
         label = entry.labels[0]
-        items.append(StudyImage(entry.path.stem, entry.path, class_index(label), tuple(entry.boxes(label))))
+        try:
+            index = class_index(label)
+        except AttribkitError as exc:  # an unknown or out-of-range class: say which annotation names it
+            raise AnnotationError(f"{entry.source or entry.path}: label {label!r}: {exc}") from exc
+        items.append(StudyImage(entry.path.stem, entry.path, index, tuple(entry.boxes(label))))
     return _unique(items)
 
 

@@ -9,6 +9,7 @@ that use them); this module only chooses the subsets and formats the table.
 from __future__ import annotations
 
 import csv
+import io
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,8 +17,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from attribkit.study._atomic import write_text
 from attribkit.study._data import DataSpec, StudyImage, class_of, study_images
 from attribkit.study._records import Record, read_timings
+from attribkit.study._run import StudyRun
 from attribkit.study._runner import choose_settings, compute_records
 from attribkit.study._settings import Setting
 from attribkit.metrics import PairedDifference, bootstrap_interval, paired_difference
@@ -121,27 +124,36 @@ def evaluate(
     chosen = choose_settings((), (), settings, None, None)
     out = Path(out)
     items = study_images(data, class_index=lambda label: class_of(model, label))
-    computed = compute_records(model, items, chosen, out=out, workers=workers, steps=0, batch_size=1, gallery=0,
-                               top_k=top_k, map_batch=map_batch, distributed=distributed, progress=progress)
+    run = StudyRun(model, out, workers=workers, steps=0, batch_size=1, gallery=0, top_k=top_k, map_batch=map_batch,
+                   distributed=distributed, progress=progress)
+    computed = compute_records(run, items, chosen)
     if computed is None:
         return None
     records = computed.records
-    rows = summarise(records, settings=chosen, subsets=halves([i.name for i in items]), timings=read_timings(out))
+    timings = read_timings(out, {i.name: i.annotation for i in items})
+    rows = summarise(records, settings=chosen, subsets=halves([i.name for i in items]), timings=timings)
     spread = uncertainties(records, chosen)
     files = {"csv": out / "metrics.csv", "markdown": out / "metrics.md"}
-    with open(files["csv"], "w", newline="") as fh:
-        writer = csv.writer(fh)
-        writer.writerow([*EVALUATE_COLUMNS, *UNCERTAINTY_COLUMNS])
-        for r in rows:
-            writer.writerow([getattr(r, c) for c in EVALUATE_COLUMNS.values()]
-                            + _uncertainty_cells(spread.get(r.setting) if r.subset == "all" else None))
-    files["markdown"].write_text(markdown(rows, spread) + skipped_note(computed.skipped))
+    table = io.StringIO()
+    writer = csv.writer(table)
+    writer.writerow([*EVALUATE_COLUMNS, *UNCERTAINTY_COLUMNS, *TRAILING_COLUMNS])
+    for r in rows:
+        writer.writerow([getattr(r, c) for c in EVALUATE_COLUMNS.values()]
+                        + _uncertainty_cells(spread.get(r.setting) if r.subset == "all" else None)
+                        + [getattr(r, c) for c in TRAILING_COLUMNS.values()])
+    # Written whole and moved into place (attribkit.study._atomic): a killed run leaves the old tables.
+    write_text(files["csv"], table.getvalue())
+    write_text(files["markdown"], markdown(rows, spread) + skipped_note(computed.skipped))
     return Evaluation(out, rows, records, items, chosen, files, spread, computed.skipped)
 
 
 #: Columns after :data:`EVALUATE_COLUMNS` in ``metrics.csv`` (rows of all photos only; empty otherwise).
 UNCERTAINTY_COLUMNS = ("gt_known_low", "gt_known_high", "vs_centre", "vs_centre_low", "vs_centre_high",
                        "vs_centre_p")
+
+
+#: Columns added to ``metrics.csv`` since its first release: last, so that readers by position keep working.
+TRAILING_COLUMNS = {"fallbacks": "fallbacks"}
 
 
 def _uncertainty_cells(u: Uncertainty | None) -> list[object]:
@@ -164,7 +176,8 @@ def markdown(rows: Sequence[Row], spread: dict[str, Uncertainty] | None = None) 
     """A Markdown table (percentages for accuracies and errors; 95% bootstrap intervals in brackets)."""
     spread = spread or {}
     head = ("setting", "photos", "subset", "GT-known acc [95% CI]", "vs centre box [95% CI]", "top-1 loc err",
-            "top-5 loc err", "MaxBoxAcc [95% CI]", "MaxBoxAccV2 [95% CI]", "pointing [95% CI]", "ms/photo")
+            "top-5 loc err", "MaxBoxAcc [95% CI]", "MaxBoxAccV2 [95% CI]", "pointing [95% CI]", "ms/photo",
+            "fallbacks")
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         ms = "n/a" if r.ms_per_photo is None else f"{r.ms_per_photo:.0f}"
@@ -177,11 +190,13 @@ def markdown(rows: Sequence[Row], spread: dict[str, Uncertainty] | None = None) 
         lines.append(
             f"| {r.setting} | {r.images} | {r.subset} | {acc} | {vs} | {_pct(r.top1_error)} | "
             f"{_pct(r.top5_error)} | {_pct_interval(r, 'max_box_acc')} | {_pct_interval(r, 'max_box_acc_v2')} | "
-            f"{_pct_interval(r, 'pointing')} | {ms} |"
+            f"{_pct_interval(r, 'pointing')} | {ms} | {'n/a' if r.fallbacks is None else r.fallbacks} |"
         )
     notes = ("GT-known: the true class's box has IoU >= 0.5 with one of its ground-truth boxes. Intervals: "
              "bootstrap over photos (percentile, 2000 resamples); vs centre box: paired difference on the same "
-             "photos. MaxBoxAccV2: Choe et al. 2020 (every contour's box, mean over IoU 0.3/0.5/0.7).")
+             "photos. MaxBoxAccV2: Choe et al. 2020 (every contour's box, mean over IoU 0.3/0.5/0.7). "
+             "Fallbacks: photos whose box is the localiser's documented fallback (flat map, no seeds, empty "
+             "cut) rather than a localisation.")
     return "\n".join(lines) + "\n\n" + notes + "\n"
 
 

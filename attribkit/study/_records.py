@@ -6,6 +6,12 @@ resumed study recomputes it). Any other line that is not a record (``{}``, ``nul
 invalid UTF-8) is skipped with a warning naming the file and the line, and its result is recomputed; the
 line itself is left where it is (the study never deletes what it did not write just now). Floats are
 written with ``repr`` precision, so a record read back is bit-identical to the one computed.
+
+The annotations that decide a record (the photo's label and boxes) belong to its identity: each record of
+an annotated photo holds their digest (``annotation``: :attr:`StudyImage.annotation
+<attribkit.study.StudyImage.annotation>`), and a reader given the current digests drops the records
+computed from other annotations (corrected since, or written before the digest was recorded), so a
+resumed study computes them again and its tables never mix the two.
 """
 
 from __future__ import annotations
@@ -13,7 +19,7 @@ from __future__ import annotations
 import json
 import os
 import warnings
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -124,30 +130,48 @@ def record_files(out: Path) -> list[Path]:
     return sorted((Path(out) / RECORDS_DIR).glob("*.jsonl"))
 
 
-def read_timings(out: str | Path) -> dict[Key, float]:
+#: Image name → the digest of its current annotations (``None``: the photo has none); see the module.
+Annotations = Mapping[str, "str | None"]
+
+
+def current(record: Record, annotations: Annotations | None) -> bool:
+    """Whether ``record`` was computed from the photo's current annotations (always, for a photo not in
+    ``annotations`` or without them)."""
+    return annotations is None or record["image"] not in annotations \
+        or record.get("annotation") == annotations[record["image"]]
+
+
+def read_timings(out: str | Path, annotations: Annotations | None = None) -> dict[Key, float]:
     """Milliseconds per photo of each computed record (the first time written for a key), by record key.
 
     Map keys hold the map's cost; box keys the localiser's (K cuts for the top-k protocol). Both are
-    charged for the top-k classes only, as ``attribkit evaluate`` has always reported them.
+    charged for the top-k classes only, as ``attribkit evaluate`` has always reported them. With
+    ``annotations``, as :func:`read_records`.
     """
     times: dict[Key, float] = {}
     for path in sorted((Path(out) / TIMINGS_DIR).glob("*.jsonl")):
         for record in _lines(path, timing=True):
-            times.setdefault(record_key(record), float(record["ms"]))
+            if current(record, annotations):
+                times.setdefault(record_key(record), float(record["ms"]))
     return times
 
 
-def read_records(out: str | Path | Iterable[Path]) -> list[Record]:
+def read_records(out: str | Path | Iterable[Path], annotations: Annotations | None = None) -> list[Record]:
     """All records of a study (every shard), one per key, sorted by key.
 
     Parameters
     ----------
     out
         The study's output folder, or record files.
+    annotations
+        Image name → the digest of its current annotations (:attr:`StudyImage.annotation
+        <attribkit.study.StudyImage.annotation>`): records of those photos computed from other annotations
+        are left out. Default: every record (the first written for each key).
     """
     files = record_files(Path(out)) if isinstance(out, (str, Path)) else list(out)
     merged: dict[Key, Record] = {}
     for path in files:
         for record in _lines(path):
-            merged.setdefault(record_key(record), record)
+            if current(record, annotations):
+                merged.setdefault(record_key(record), record)
     return [merged[k] for k in sorted(merged)]

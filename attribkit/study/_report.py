@@ -9,10 +9,17 @@ from pathlib import Path
 
 import numpy as np
 
+from attribkit.study._atomic import replacing, write_text
 from attribkit.study._gallery import GALLERY_DIR, gallery_path
 from attribkit.study._records import Record
 from attribkit.study._summary import (COLUMNS, SANITY_THRESHOLD, Row, cell_with_interval, comparisons, shown_columns,
                                      skipped_note, to_csv, to_markdown)
+
+
+def _save(fig: object, path: Path) -> None:
+    """A figure as a PNG, atomically (:mod:`attribkit.study._atomic`)."""
+    with replacing(path) as temporary:
+        fig.savefig(temporary, dpi=100, format="png")  # type: ignore[attr-defined]
 
 
 def plot_metrics(path: Path, rows: Sequence[Row]) -> Path:
@@ -53,7 +60,7 @@ def plot_metrics(path: Path, rows: Sequence[Row]) -> Path:
                     transform=ax.transAxes, fontsize=9)
     fig.suptitle("mean per method; bars: 95% bootstrap interval (photos resampled)", fontsize=10)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    _save(fig, path)
     return path
 
 
@@ -100,7 +107,7 @@ def plot_curves(path: Path, records: Sequence[Record]) -> Path:
         if by_method:
             ax.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    _save(fig, path)
     return path
 
 
@@ -139,7 +146,7 @@ def plot_sanity(path: Path, records: Sequence[Record]) -> Path | None:
                  f"photos: a map that explains the model falls (dashed: the pass threshold {SANITY_THRESHOLD})",
                  fontsize=11)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    _save(fig, path)
     return path
 
 
@@ -245,11 +252,13 @@ def write_html(
             for loc in localisers:
                 b = boxes.get((image, method, loc))
                 cap = f"{method} + {loc}" + ("" if b is None or b.get("iou") is None else f": IoU {b['iou']:.2f}")
+                if b is not None and b.get("fallback"):
+                    cap += f" (fallback: {b['fallback']})"
                 parts.append(_img(out, gallery_path(out, image, method, loc), cap))
             parts.append("<br>")
         parts.append("</div>")
     parts.append("</body></html>\n")
-    path.write_text("\n".join(parts), encoding="utf-8")
+    write_text(path, "\n".join(parts))
     return path
 
 
@@ -268,9 +277,9 @@ def write_report(
     ran the sanity check), ``gallery.png`` (when it has gallery photos) and ``index.html``; the Markdown table and the page compare the rows (which
     differences are real) and list the ``skipped`` photos (name → why)."""
     files = {"csv": out / "results.csv", "markdown": out / "results.md"}
-    files["csv"].write_text(to_csv(rows), encoding="utf-8")
-    files["markdown"].write_text(to_markdown(rows) + comparisons(rows) + skipped_note(skipped or {}),
-                                 encoding="utf-8")
+    # Written whole and moved into place (attribkit.study._atomic): a killed run leaves the old table.
+    write_text(files["csv"], to_csv(rows))
+    write_text(files["markdown"], to_markdown(rows) + comparisons(rows) + skipped_note(skipped or {}))
     files["metrics_plot"] = plot_metrics(out / "metrics.png", rows)
     files["curves_plot"] = plot_curves(out / "curves.png", records)
     for key, made in (("sanity_plot", plot_sanity(out / "sanity.png", records)),

@@ -16,6 +16,7 @@ The settings that decide a record are stored in ``study.json`` and checked when 
 from __future__ import annotations
 
 import json
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import partial
@@ -26,16 +27,18 @@ import torch
 
 from attribkit._core.registry import get_registry
 from attribkit.attribution import create_attributor
-from attribkit.errors import OptionError
+from attribkit.errors import AttribkitWarning, OptionError
 from attribkit.models._info import model_info
-from attribkit.study._atomic import write_text
+from attribkit.study._atomic import remove_stale, write_text
 from attribkit.study._checks import check_settings
 from attribkit.study._compute import BoxPlan, MapPlan, Plan, compute, record_keys
 from attribkit.study._data import DataSpec, StudyImage, class_of, study_images
 from attribkit.study._distributed import current_shard
+from attribkit.study._gallery import GALLERY_DIR
 from attribkit.study._manifest import check_and_store, manifest
-from attribkit.study._records import RECORDS_DIR, TIMINGS_DIR, Record, RecordWriter, read_records, record_key
+from attribkit.study._records import Record, read_records, record_key
 from attribkit.study._report import write_report
+from attribkit.study._run import StudyRun
 from attribkit.study._settings import ResolvedSetting, Setting, cross_settings
 from attribkit.study._summary import Row, summarise
 from attribkit.study._workers import localiser_spec
@@ -164,62 +167,62 @@ def _skipped(out: Path, items: Sequence[StudyImage], plan: Plan, records: Sequen
             if i.name in told and not record_keys(i.name, plan) <= have}
 
 
-def compute_records(
-    model: torch.nn.Module,
-    items: Sequence[StudyImage],
-    settings: Sequence[Setting],
-    *,
-    out: Path,
-    workers: int,
-    steps: int,
-    batch_size: int,
-    gallery: int,
-    top_k: int,
-    map_batch: int,
-    distributed: bool | None,
-    progress: bool,
-    road: int = 0,
-    sanity: int = 0,
-) -> Computed | None:
+def compute_records(run: StudyRun, items: Sequence[StudyImage], settings: Sequence[Setting]) -> Computed | None:
     """Compute this process's share of the records; every record on rank 0 (``None`` on other ranks).
 
     Raises ``ValueError`` for a negative count (naming it) or an ``out`` that is a file, and
     :class:`~attribkit.errors.OptionError` when ``out`` holds a study computed with other settings.
     """
-    check_counts(steps=(steps, 0), gallery=(gallery, 0), batch_size=(batch_size, 1), workers=(workers, 0),
-                 top_k=(top_k, 0), map_batch=(map_batch, 1), road=(road, 0), sanity=(sanity, 0))
+    check_counts(steps=(run.steps, 0), gallery=(run.gallery, 0), batch_size=(run.batch_size, 1),
+                 workers=(run.workers, 0), top_k=(run.top_k, 0), map_batch=(run.map_batch, 1), road=(run.road, 0),
+                 sanity=(run.sanity, 0))
+    out, model = run.out, run.model
     if out.exists() and not out.is_dir():
         raise OptionError(f"out {out} exists and is not a folder")
     # The batch size is fixed by the whole dataset, not by a shard or by what a resumed run has left:
     # every run of the study sees the same shapes (see attribkit.study._batches).
-    plan = make_plan(model, settings, top_k=top_k, batch=min(map_batch, len(items)))
-    checks = check_settings(model, road=road, sanity=sanity)
+    plan = make_plan(model, settings, top_k=run.top_k, batch=min(run.map_batch, len(items)))
+    checks = check_settings(model, road=run.road, sanity=run.sanity)
     # The checks go to the first photos in the data's order, whichever shard computes them.
-    plan = replace(plan, road=frozenset(i.name for i in items[:road]),
-                   sanity=frozenset(i.name for i in items[:sanity]),
-                   sanity_layers=tuple(checks.get("sanity", {}).get("layers", ())))
-    wanted = {**manifest(model, [s.resolve() for s in settings], steps=steps, top_k=top_k), **checks}
-    shard = current_shard(distributed)
+    plan = replace(plan, road=frozenset(i.name for i in items[:run.road]),
+                   sanity=frozenset(i.name for i in items[:run.sanity]),
+                   sanity_layers=tuple(checks.get("sanity", {}).get("layers", ())),
+                   gallery=frozenset(i.name for i in items[:run.gallery]))
+    wanted = {**manifest(model, [s.resolve() for s in settings], steps=run.steps, top_k=run.top_k), **checks}
+    shard = current_shard(run.distributed)
+    annotations = {i.name: i.annotation for i in items}
     try:
-        records_before = read_records(out) if out.is_dir() else []
+        records_before = read_records(out, annotations) if out.is_dir() else []
         out.mkdir(parents=True, exist_ok=True)
+        for folder in (out, out / GALLERY_DIR, out / SKIPPED_DIR):
+            remove_stale(folder)  # what a run killed mid-write left (the pictures are made again if missing)
         check_and_store(out, wanted, has_records=bool(records_before))
-        mine = items[shard.rank :: shard.world]
-        gallery_names = {i.name for i in items[:gallery]}
+        _warn_outdated(out, annotations, records_before)
         done = {record_key(r) for r in records_before}
-        skipped: dict[str, str] = {}
-        with RecordWriter(out / RECORDS_DIR / f"part-{shard.rank}.jsonl") as writer, \
-                RecordWriter(out / TIMINGS_DIR / f"part-{shard.rank}.jsonl") as timings:
-            compute(model, mine, plan, out, writer, timings, done, gallery_names, workers=workers, steps=steps,
-                    batch_size=batch_size, progress=progress, skipped=skipped)
+        skipped = compute(run, plan, items[shard.rank :: shard.world], done, rank=shard.rank)
         _write_skipped(out / SKIPPED_DIR / f"part-{shard.rank}.json", skipped)
         shard.barrier()
         if shard.rank != 0:
             return None
-        records = read_records(out)
+        records = read_records(out, annotations)
         return Computed(records, _skipped(out, items, plan, records))
     finally:
         shard.close()
+
+
+def _warn_outdated(out: Path, annotations: Mapping[str, str | None], current: Sequence[Record]) -> None:
+    """Say when records on file were computed from other annotations than the photos' current ones (they
+    are computed again: :mod:`attribkit.study._records`)."""
+    if not any(annotations.values()):
+        return  # no photo is annotated: every record is current
+    kept = {record_key(r) for r in current}
+    outdated = {record_key(r) for r in read_records(out) if record_key(r) not in kept and r["image"] in annotations}
+    if outdated:
+        photos = sorted({k[1] for k in outdated})
+        warnings.warn(f"{out}: {len(outdated)} record(s) of {len(photos)} photo(s) ({', '.join(photos[:5])}"
+                      f"{', ...' if len(photos) > 5 else ''}) were computed from other annotations (label or boxes "
+                      "changed since, or not recorded by an older attribkit): computing them again",
+                      AttribkitWarning, stacklevel=3)
 
 
 def _write_skipped(path: Path, skipped: Mapping[str, str]) -> None:
@@ -326,9 +329,9 @@ def run_study(
     chosen = choose_settings(methods, localisers, settings, method_options, localiser_options)
     out = Path(out)
     items = study_images(data, class_index=lambda label: class_of(model, label))
-    computed = compute_records(model, items, chosen, out=out, workers=workers, steps=steps, batch_size=batch_size,
-                               gallery=gallery, top_k=top_k, map_batch=map_batch, distributed=distributed,
-                               progress=progress, road=road, sanity=sanity)
+    run = StudyRun(model, out, workers=workers, steps=steps, batch_size=batch_size, gallery=gallery, top_k=top_k,
+                   map_batch=map_batch, road=road, sanity=sanity, distributed=distributed, progress=progress)
+    computed = compute_records(run, items, chosen)
     if computed is None:
         return None
     records = computed.records
@@ -340,9 +343,12 @@ def run_study(
         resolved = [s.resolve() for s in chosen]
         method_names = list(dict.fromkeys(r.map_label for r in resolved))
         loc_names = list(dict.fromkeys(r.localiser_label for r in resolved if r.localiser_label))
+    # The checks' photos as measured, not as asked: a study resumed with a smaller --road N keeps (and
+    # reports) the ROAD records it already has.
+    checked = {kind: len({r["image"] for r in records if r["kind"] == kind}) for kind in ("road", "sanity")}
     described = {"model": model_info(model).name, "photos": len(items), "methods": ",".join(method_names),
-                 "localisers": ",".join(loc_names) or "-", "curve steps": steps, "ROAD photos": min(road, len(items)),
-                 "sanity-check photos": min(sanity, len(items))}
+                 "localisers": ",".join(loc_names) or "-", "curve steps": steps, "ROAD photos": checked["road"],
+                 "sanity-check photos": checked["sanity"]}
     if computed.skipped:
         described["skipped photos"] = len(computed.skipped)
     files = write_report(out, rows, records, images=[i.name for i in items[:gallery]], methods=method_names,

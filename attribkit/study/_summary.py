@@ -33,6 +33,9 @@ METRICS = {
                       "best BoxAcc over map thresholds",
     "loc_accuracy": "fraction of photos whose box has IoU >= 0.5 with a ground-truth box (GT-known)",
     "mean_iou": "IoU of the box with the best-matching ground-truth box, mean",
+    "fallbacks": "boxes that are the localiser's documented fallback (flat map, no seeds, empty cut: often the "
+                 "whole photo) rather than a localisation, count (n/a: records written before fallbacks were "
+                 "recorded)",
     "top1_error": "ILSVRC top-1 localisation error: the top class's box is not right (class and IoU >= 0.5)",
     "top5_error": "ILSVRC top-5 localisation error: none of the top-5 classes' boxes is right",
     "ms_per_photo": "milliseconds per photo: the map and the localiser, charged for the top-k classes",
@@ -61,7 +64,7 @@ PER_PHOTO = {"deletion_auc": False, "insertion_auc": True, "road_morf": False, "
 #: The study's table (``results.csv``, ``results.md``, the HTML page).
 COLUMNS = {k: METRICS[k] for k in ("method", "localiser", "images", "deletion_auc", "insertion_auc", "road_morf",
                                    "road_lerf", "pointing", "max_box_acc", "max_box_acc_v2", "loc_accuracy",
-                                   "mean_iou", "randomisation", "sanity")}
+                                   "mean_iou", "fallbacks", "randomisation", "sanity")}
 #: Columns whose cells carry a bootstrap interval (photos resampled): every mean, and the MaxBoxAccs.
 INTERVAL_COLUMNS = (*PER_PHOTO, "max_box_acc", "max_box_acc_v2")
 #: ``attribkit evaluate``'s table: its header name → the row's metric (GT-known is ``loc_accuracy``).
@@ -99,6 +102,9 @@ class Row:
     """Metric → its 95% bootstrap interval (photos resampled), for the metrics measured."""
     per_photo: Mapping[str, Mapping[str, float]] = field(default_factory=dict, compare=False, repr=False)
     """Metric of :data:`PER_PHOTO` → image → the photo's value: what the means and paired tests are made of."""
+    fallbacks: int | None = None
+    """Boxes that are the localiser's fallback (:attr:`~attribkit.Localisation.fallback`), among the box
+    records that say; ``None`` when none does (no localiser, or records older than the field)."""
 
 
 def _mean(values: Sequence[float]) -> float | None:
@@ -241,8 +247,15 @@ def _row(name: str, subset: str, method: str, loc: str, maps: Sequence[Record], 
         means["loc_accuracy"], means["mean_iou"], _loc_error(boxes, 1), _loc_error(boxes, 5), ms, name, subset,
         box_acc_v2, means["road_morf"], means["road_lerf"], means["randomisation"],
         _verdict(means["randomisation"], intervals.get("randomisation"), len(values["randomisation"])), intervals,
-        values,
+        values, fallback_count(boxes),
     )
+
+
+def fallback_count(boxes: Sequence[Record]) -> int | None:
+    """How many of a row's box records are a localiser's fallback; ``None`` when none records it (records
+    written before the ``fallback`` field are read, and not counted either way)."""
+    known = [r for r in boxes if "fallback" in r]
+    return sum(1 for r in known if r["fallback"]) if known else None
 
 
 def _cell(value: object) -> str:

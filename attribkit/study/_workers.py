@@ -12,6 +12,7 @@ import os
 import pickle
 import threading
 import time
+import warnings
 import zlib
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
@@ -20,7 +21,8 @@ from typing import Any
 import numpy as np
 
 from attribkit.data._image import Geometry
-from attribkit.errors import OptionError
+from attribkit.errors import AttribkitWarning, OptionError
+from attribkit.study._spawn import unguarded_main
 
 #: A localiser is sent to workers as its factory when that pickles (a class: workers import it), or
 #: by name (workers look it up in their own registry, built from the installed entry points).
@@ -77,14 +79,17 @@ def localise_job(
     Returns
     -------
     dict
-        ``boxes`` (one per class, ``None`` where nothing was found), the kept ``mask`` (packed bits) and
-        its ``shape``, and ``ms``: wall milliseconds of the K cuts, maps onto the photo included.
+        ``boxes`` (one per class, ``None`` where nothing was found), ``fallbacks`` (one per class: the
+        localiser's :attr:`~attribkit.Localisation.fallback`, ``None`` where it localised as designed), the
+        kept ``mask`` (packed bits) and its ``shape``, and ``ms``: wall milliseconds of the K cuts, maps onto
+        the photo included.
     """
     from attribkit.localisation._maps import photo_saliency
 
     start = time.perf_counter()
     localiser = _build(spec)
     boxes: list[list[int] | None] = []
+    fallbacks: list[str | None] = []
     mask = np.zeros(image.shape[:2], dtype=bool)
     for k, (crop_map, seed_text) in enumerate(zip(crop_maps, seeds)):
         # A localiser drawing from numpy's global generator gets the same numbers for the same class
@@ -97,9 +102,10 @@ def localise_job(
         finally:
             np.random.set_state(state)
         boxes.append(None if found.box is None else [int(v) for v in found.box])
+        fallbacks.append(None if found.fallback is None else str(found.fallback))
         if k == keep_mask:
             mask = np.asarray(found.mask, dtype=bool)
-    return {"boxes": boxes, "mask": np.packbits(mask), "shape": mask.shape,
+    return {"boxes": boxes, "fallbacks": fallbacks, "mask": np.packbits(mask), "shape": mask.shape,
             "ms": (time.perf_counter() - start) * 1000}
 
 
@@ -141,10 +147,22 @@ class SerialExecutor(Executor):
 
 
 def make_executor(workers: int) -> Executor:
-    """A spawn-context process pool of ``workers`` processes, or in-process execution for 0."""
+    """A spawn-context process pool of ``workers`` processes, or in-process execution for 0.
+
+    In-process too, with an :class:`~attribkit.errors.AttribkitWarning`, when the call comes from a script's
+    top level outside ``if __name__ == "__main__":`` (:func:`~attribkit.study._spawn.unguarded_main`):
+    spawned workers would run the script again and break the pool. The records are the same either way.
+    """
     if workers < 0:
         raise OptionError(f"workers must be >= 0; got {workers}")
     if workers == 0:
+        return SerialExecutor()
+    script = unguarded_main()
+    if script is not None:
+        warnings.warn(f"{script}: the study runs at the script's top level, outside `if __name__ == "
+                      f"'__main__':`, where {workers} worker processes would each run the script again; "
+                      "localising in this process instead (put the call under that guard to use workers)",
+                      AttribkitWarning, stacklevel=2)
         return SerialExecutor()
     return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
                                initializer=_init_worker, initargs=(os.getpid(),))
