@@ -89,14 +89,15 @@ def imagenet_wnids() -> tuple[str, ...]:
 
 
 def _box(values: Sequence[object], where: str, *, inclusive: bool = False) -> Box:
+    # JSON's true is not a coordinate, and 1e999 reads as infinity (round() would raise OverflowError).
+    bad = AnnotationError(f"{where}: a box must be four numbers [x0, y0, x1, y1], finite and not true/false; "
+                          f"got {values!r}")
+    if isinstance(values, (str, bytes)) or any(isinstance(v, bool) for v in values):
+        raise bad
     try:
-        # JSON's true is not a coordinate, and 1e999 reads as infinity (round() would raise OverflowError).
-        if isinstance(values, (str, bytes)) or any(isinstance(v, bool) for v in values):
-            raise TypeError("not numbers")
         x0, y0, x1, y1 = (int(round(float(v))) for v in values)  # type: ignore[arg-type]
     except (TypeError, ValueError, OverflowError) as exc:
-        raise AnnotationError(f"{where}: a box must be four numbers [x0, y0, x1, y1], finite and not true/false; "
-                              f"got {values!r}") from exc
+        raise bad from exc
     if inclusive:
         x1, y1 = x1 + 1, y1 + 1
     if not (x1 > x0 and y1 > y0):
@@ -106,14 +107,15 @@ def _box(values: Sequence[object], where: str, *, inclusive: bool = False) -> Bo
 
 def _size(value: object, where: str, name: str) -> int:
     """A photo side from an annotation: a whole number of pixels >= 0 (``0``: unknown)."""
+    bad = AnnotationError(f"{where}: '{name}' must be a whole number of pixels; got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise bad
     try:
-        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-            raise TypeError(type(value).__name__)
         number = float(value)
-        if not (math.isfinite(number) and number >= 0 and number == int(number)):
-            raise ValueError(value)
-    except (TypeError, ValueError, OverflowError) as exc:
-        raise AnnotationError(f"{where}: '{name}' must be a whole number of pixels; got {value!r}") from exc
+    except ValueError as exc:
+        raise bad from exc
+    if not (math.isfinite(number) and number >= 0 and number == int(number)):
+        raise bad
     return int(number)
 
 
