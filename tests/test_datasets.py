@@ -7,8 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from attribkit.datasets import (
-    AnnotationError,
+from attribkit.errors import AnnotationError
+from attribkit.data import (
     imagenet_wnids,
     read_annotations,
     read_json,
