@@ -7,7 +7,6 @@ import json
 import numpy as np
 import pytest
 
-from attribkit.errors import AnnotationError
 from attribkit.data import (
     imagenet_wnids,
     read_annotations,
@@ -15,6 +14,7 @@ from attribkit.data import (
     read_voc_xml,
     synthetic_images,
 )
+from attribkit.errors import AnnotationError
 
 XML = """<annotation><folder>val</folder><filename>ILSVRC2012_val_00000001</filename>
 <size><width>500</width><height>375</height><depth>3</depth></size>
