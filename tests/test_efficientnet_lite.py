@@ -73,3 +73,15 @@ def test_top1_on_real_photos_unchanged(pair, default_model, request, photo, labe
     torch.testing.assert_close(ours, theirs, rtol=1e-5, atol=1e-5)
     names = attribkit.model_info(default_model).class_names
     assert names[int(ours.argmax())] == names[int(theirs.argmax())] == label
+
+
+def test_a_half_precision_file_for_the_default_model_loads_as_float32(tmp_path, default_model):
+    """The default model takes the file's tensors without copying (start-up): they are still cast."""
+    torch.save({k: v.half() if v.is_floating_point() else v for k, v in default_model.state_dict().items()},
+               tmp_path / "half.pth")
+    model = attribkit.load_model(weights=tmp_path / "half.pth")
+    assert {p.dtype for p in model.parameters()} == {torch.float32}
+    assert all(p.requires_grad for p in model.parameters())
+    with torch.no_grad():
+        x = torch.zeros(1, 3, 224, 224)
+        torch.testing.assert_close(model(x), default_model(x), rtol=1e-2, atol=1e-2)

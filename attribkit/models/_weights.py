@@ -74,8 +74,11 @@ def state_dict_in(state: Any, path: str | Path) -> StateDict:
     return dict(state)
 
 
-def fit_state(model: torch.nn.Module, state: StateDict, path: str | Path, name: str) -> None:
-    """Load ``state`` into ``model`` (strict); one line listing missing, unexpected and mis-shaped keys."""
+def fit_state(model: torch.nn.Module, state: StateDict, path: str | Path, name: str, *, assign: bool = False) -> None:
+    """Load ``state`` into ``model`` (strict); one line listing missing, unexpected and mis-shaped keys.
+
+    ``assign``: the model takes ``state``'s tensors instead of copying them (a model built on the meta
+    device; ``state`` must not be used elsewhere)."""
     own = model.state_dict()
     missing = [k for k in own if k not in state]
     unexpected = [k for k in state if k not in own]
@@ -91,7 +94,9 @@ def fit_state(model: torch.nn.Module, state: StateDict, path: str | Path, name: 
     if problems:
         raise ModelError(f"weights file {path} does not fit {name}: keys {'; '.join(problems)}; expected a "
                          f"state dict of {name}")
-    model.load_state_dict(state, strict=True)
+    if assign:  # copying would have cast a float16 file to the model's float32; taking the tensors must too
+        state = {k: v.to(dtype=own[k].dtype) for k, v in state.items()}
+    model.load_state_dict(state, strict=True, assign=assign)
 
 
 def head_size(state: StateDict, key: str, path: str | Path, name: str) -> int:
