@@ -61,3 +61,33 @@ def test_class_model_modes_listed_by_the_parser_are_the_library_modes():
     sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
     mode = next(a for a in sub.choices["class-model"]._actions if a.dest == "mode")
     assert sorted(mode.choices) == sorted(MODES)
+
+
+#: Heavy libraries the default path must not import (issue 20, item 7): torchvision came in for the class
+#: names, timm for the default model's architecture, sympy with torch's first ``grad_outputs=`` check.
+#: (OpenCV is on it on purpose: the JPEG damage check decodes with it.)
+NOT_ON_THE_DEFAULT_PATH = {"timm", "torchvision", "sklearn", "skimage", "scipy", "sympy"}
+
+
+def test_default_model_and_class_names_import_no_timm_or_torchvision():
+    modules = _imported_after(
+        "import attribkit\nmodel = attribkit.load_model()\n"
+        "names = attribkit.model_info(model).class_names\nassert names[285] == 'Egyptian cat'\n"
+        "from attribkit.data import imagenet_wnids\nassert imagenet_wnids()[285] == 'n02124075'\n"
+    )
+    assert "attribkit.models._efficientnet_lite" in modules
+    assert sorted(NOT_ON_THE_DEFAULT_PATH & modules) == []
+
+
+def test_one_photo_saliency_imports_only_what_it_uses(tmp_path, chelsea):
+    from PIL import Image
+
+    Image.fromarray(chelsea).save(tmp_path / "photo.jpg")
+    modules = _imported_after(
+        "import contextlib, io\nfrom attribkit.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        f"    assert main(['saliency', {str(tmp_path / 'photo.jpg')!r}, '--smooth', '0', "
+        f"'--out', {str(tmp_path / 'out')!r}]) == 0\n"
+    )
+    assert "matplotlib" in modules  # the panel
+    assert sorted(NOT_ON_THE_DEFAULT_PATH & modules) == []

@@ -142,7 +142,9 @@ class GradientAttributor:
             targets = resolve_targets(target, top_k, scores)
             cotangents = _one_hot(targets, scores)
             if targets.k == 1:
-                (grad,) = torch.autograd.grad(scores, x, cotangents[0])
+                # The scalar <scores, one-hot> rather than grad_outputs=: the same gradient, and torch
+                # imports sympy (~0.3 x `import torch`) on the first grad_outputs tensor it checks.
+                (grad,) = torch.autograd.grad((scores * cotangents[0]).sum(), x)
                 grads = grad.unsqueeze(1)
             elif self._batch_backward(x):
                 # One vmapped backward for all K classes rather than K backward passes.

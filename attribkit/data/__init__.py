@@ -3,7 +3,6 @@ download), annotated photos (ILSVRC XML, a simple JSON format) and synthetic ima
 
 from attribkit.data._annotations import (
     AnnotatedImage,
-    imagenet_wnids,
     read_annotations,
     read_json,
     read_voc_xml,
@@ -12,6 +11,7 @@ from attribkit.data._image import MAX_PHOTO_PIXELS, Geometry, LoadedImage, load_
 from attribkit.data._samples import SAMPLE_PHOTOS, sample_photo
 from attribkit.data._synthetic import synthetic_images
 from attribkit.errors import AnnotationError, ImageError
+from attribkit.models._imagenet import imagenet_wnids
 
 __all__ = [
     "MAX_PHOTO_PIXELS",

@@ -30,7 +30,6 @@ import warnings
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
 from attribkit._core.interfaces import Box
@@ -78,14 +77,6 @@ class AnnotatedImage:
 #: How a JSON file's ``[x0, y0, x1, y1]`` are meant: pixel corners included (the default) or ``x1``/``y1``
 #: one past the box.
 BOX_FORMATS = ("inclusive", "exclusive")
-
-
-@lru_cache(maxsize=1)
-def imagenet_wnids() -> tuple[str, ...]:
-    """The 1000 ILSVRC-2012 synset ids in class-index order (sorted; torchvision's order)."""
-    from timm.data import ImageNetInfo
-
-    return tuple(ImageNetInfo().label_names())
 
 
 def _box(values: Sequence[object], where: str, *, inclusive: bool = False) -> Box:

@@ -21,7 +21,7 @@ from typing import Any
 import torch
 
 from attribkit.errors import ModelError
-from attribkit.models._info import Preprocessing
+from attribkit.models._metadata import Preprocessing
 
 
 @dataclass(frozen=True)

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import torch
 
-from attribkit.models._families import timm_preprocessing
-from attribkit.models._info import ModelInfo, Preprocessing
+from attribkit.models._families import classifier_of, timm_preprocessing
+from attribkit.models._imagenet import imagenet_classes
+from attribkit.models._metadata import ModelInfo, Preprocessing, default_class_names
 
 
 def own_info(model: torch.nn.Module) -> ModelInfo | None:
@@ -15,11 +16,12 @@ def own_info(model: torch.nn.Module) -> ModelInfo | None:
 
 
 def timm_info(model: torch.nn.Module) -> ModelInfo | None:
-    """A timm model (it carries a ``pretrained_cfg`` with mean and std): its own preprocessing."""
+    """A timm model (it carries a ``pretrained_cfg`` with mean and std): its own preprocessing, and class
+    names sized to its classifier (ImageNet's for 1000 classes, else ``"0"``, ``"1"``, ...)."""
     cfg = getattr(model, "pretrained_cfg", None)
     if not isinstance(cfg, dict) or "mean" not in cfg or "std" not in cfg:
         return None
-    return ModelInfo(type(model).__name__, timm_preprocessing("", model))
+    return ModelInfo(type(model).__name__, timm_preprocessing("", model), sized_class_names(model))
 
 
 def hugging_face_info(model: torch.nn.Module) -> ModelInfo | None:
@@ -34,3 +36,13 @@ def hugging_face_info(model: torch.nn.Module) -> ModelInfo | None:
     # Hugging Face image processors resize straight to image_size (no larger resize + crop).
     preprocessing = Preprocessing(resize=int(size), crop=int(size)) if isinstance(size, int) else Preprocessing()
     return ModelInfo(type(model).__name__, preprocessing, names)
+
+
+def sized_class_names(model: torch.nn.Module) -> tuple[str, ...]:
+    """Names for a model that does not name its classes, sized to its classifier (its last ``Linear`` or
+    ``Conv2d`` layer): ImageNet's for 1000 outputs, else ``"0"``, ``"1"``, ...; ImageNet's when there is
+    no such layer to size by (a TorchScript module, a purely functional model)."""
+    try:
+        return default_class_names(classifier_of(model)[1])
+    except LookupError:
+        return imagenet_classes()

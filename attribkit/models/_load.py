@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import fnmatch
 from collections.abc import Sequence
@@ -10,11 +11,12 @@ from typing import Any
 
 import torch
 
-from attribkit._core.outputs import OutputSelector, class_scores, set_output
+from attribkit._core.outputs import OutputSelector, check_scores, output_of, set_output
 from attribkit.errors import ModelError
 from attribkit.models._efficientnet_lite import efficientnet_lite0, lite0_state
 from attribkit.models._families import FAMILIES, Family, classifier_of
-from attribkit.models._info import ModelInfo, Preprocessing, attach_info, imagenet_classes, model_info
+from attribkit.models._info import ModelInfo, Preprocessing, attach_info, model_info
+from attribkit.models._metadata import INFO_ATTRIBUTE, default_class_names
 from attribkit.models._weights import fit_state, head_size, read_classes, read_weights
 
 DEFAULT_MODEL = "efficientnet_lite0"
@@ -81,32 +83,37 @@ def load_model(
     >>> load_model("timm:resnet18", "my10.safetensors", classes="names.txt")  # doctest: +SKIP
     """
     if isinstance(name, torch.nn.Module):
-        model = _own_module(name, weights, classes)
+        model = _own_module(name, weights, classes, output)
     elif isinstance(name, str):
-        model = _named(name, weights, classes)
+        model = _named(name, weights, classes, output)
     else:
         raise ModelError(f"name must be a model name or an nn.Module; got {type(name).__name__}")
-    if output is not None:
-        set_output(model, output)
     return model.eval()
 
 
-def _own_module(model: torch.nn.Module, weights: str | Path | None, classes: Any) -> torch.nn.Module:
+def _own_module(model: torch.nn.Module, weights: str | Path | None, classes: Any,
+                output: OutputSelector | None) -> torch.nn.Module:
     if weights is not None:
         loaded = read_weights(weights)
         if isinstance(loaded, torch.jit.ScriptModule):
             raise ModelError(f"weights file {weights} is a TorchScript archive (a whole model); load it with "
                              "load_model('<architecture>', weights=FILE) or torch.jit.load, not into a module")
         fit_state(model, loaded, weights, type(model).__name__)
-    info = getattr(model, "attribkit_info", None)
-    if info is None:
-        info = model_info(model)  # the model's own (timm pretrained_cfg, Hugging Face config) or defaults
+    if output is not None:  # before counting the classes, which may run the model
+        set_output(model, output)
+    attached = getattr(model, INFO_ATTRIBUTE, None)
+    info = model_info(model)  # attached, the model's own (timm pretrained_cfg, Hugging Face config), or defaults
     if classes is not None:
         info = ModelInfo(info.name, info.preprocessing, read_classes(classes, _class_count(model, info)))
+    elif attached is None:
+        # Unnamed classes are named by the outputs' count: ImageNet's for 1000, "0", "1", ... otherwise.
+        count = _class_count(model, info)
+        if len(info.class_names) != count:
+            info = ModelInfo(info.name, info.preprocessing, default_class_names(count))
     return attach_info(model, info)
 
 
-def _named(name: str, weights: str | Path | None, classes: Any) -> torch.nn.Module:
+def _named(name: str, weights: str | Path | None, classes: Any, output: OutputSelector | None) -> torch.nn.Module:
     family, arch = _family_of(name)
     if weights is None and name != DEFAULT_MODEL:
         raise ModelError(
@@ -116,20 +123,28 @@ def _named(name: str, weights: str | Path | None, classes: Any) -> torch.nn.Modu
             "untrained network."
         )
     if family is None:  # the default model
-        model = _build_from(DEFAULT_MODEL, lambda n: efficientnet_lite0(n), weights, lite0_state)
+        model = _build_from(DEFAULT_MODEL, lambda n: efficientnet_lite0(n), weights, lite0_state, meta=True)
         preprocessing = LITE_PREPROCESSING
     else:
         model = _build_from(name, lambda n: family.build(arch, n), weights, None)
         preprocessing = family.preprocessing(arch, model if not isinstance(model, torch.jit.ScriptModule)
                                              else family.build(arch, None))
+    if output is not None:  # before counting the classes: a TorchScript model is run to count them
+        set_output(model, output)
     info = ModelInfo(name, preprocessing)
     count = _class_count(model, info, weights)
     names = read_classes(classes, count) if classes is not None else default_class_names(count)
     return attach_info(model, ModelInfo(name, preprocessing, names))
 
 
-def _build_from(name: str, build: Any, weights: str | Path | None, translate: Any) -> torch.nn.Module:
-    """Build ``name`` sized to the weights' classifier and load them (or the default file / random)."""
+def _build_from(name: str, build: Any, weights: str | Path | None, translate: Any, *,
+                meta: bool = False) -> torch.nn.Module:
+    """Build ``name`` sized to the weights' classifier and load them (or the default file / random).
+
+    ``meta``: build without memory or random initialisation and take the file's tensors as they are
+    (a tenth of a second of start-up for the default model); only for an architecture whose every buffer
+    is in its state dict, so nothing is left on the meta device.
+    """
     if weights == RANDOM:
         return build(None)
     loaded = read_weights(weights) if weights is not None else None
@@ -137,13 +152,14 @@ def _build_from(name: str, build: Any, weights: str | Path | None, translate: An
         return loaded
     state = translate(loaded) if translate is not None else loaded
     assert state is not None
-    model = build(None)
-    key, count = classifier_of(model)
-    source = weights if weights is not None else "(bundled)"
-    wanted = head_size(state, key, source, name)
-    if wanted != count:
-        model = build(wanted)
-    fit_state(model, state, source, name)
+    with torch.device("meta") if meta else contextlib.nullcontext():
+        model = build(None)
+        key, count = classifier_of(model)
+        source = weights if weights is not None else "(bundled)"
+        wanted = head_size(state, key, source, name)
+        if wanted != count:
+            model = build(wanted)
+    fit_state(model, state, source, name, assign=meta)
     return model
 
 
@@ -169,17 +185,12 @@ def _class_count(model: torch.nn.Module, info: ModelInfo, weights: Any = None) -
         except ModelError:  # no Linear or Conv2d head: count the outputs of a forward pass instead
             pass
     crop = info.preprocessing.crop
+    where = f"the model in {weights}" if weights is not None else type(model).__name__
     try:
         with torch.no_grad():
-            return int(class_scores(model.eval(), torch.zeros(1, 3, crop, crop)).shape[1])
-    except ModelError:
-        raise
+            raw = model.eval()(torch.zeros(1, 3, crop, crop))
     except Exception as exc:
-        where = f"the model in {weights}" if weights is not None else type(model).__name__
         raise ModelError(f"{where} does not run on a [1, 3, {crop}, {crop}] image: "
                          f"{str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__}") from None
-
-
-def default_class_names(count: int) -> tuple[str, ...]:
-    """ImageNet's names for a 1000-class model, else the indices as strings."""
-    return imagenet_classes() if count == 1000 else tuple(str(i) for i in range(count))
+    # Named after the file, not "RecursiveScriptModule": that is what the user gave.
+    return int(check_scores(raw, output=output_of(model), batch=1, model=where).shape[1])

@@ -74,8 +74,11 @@ def state_dict_in(state: Any, path: str | Path) -> StateDict:
     return dict(state)
 
 
-def fit_state(model: torch.nn.Module, state: StateDict, path: str | Path, name: str) -> None:
-    """Load ``state`` into ``model`` (strict); one line listing missing, unexpected and mis-shaped keys."""
+def fit_state(model: torch.nn.Module, state: StateDict, path: str | Path, name: str, *, assign: bool = False) -> None:
+    """Load ``state`` into ``model`` (strict); one line listing missing, unexpected and mis-shaped keys.
+
+    ``assign``: the model takes ``state``'s tensors instead of copying them (a model built on the meta
+    device; ``state`` must not be used elsewhere)."""
     own = model.state_dict()
     missing = [k for k in own if k not in state]
     unexpected = [k for k in state if k not in own]
@@ -91,7 +94,9 @@ def fit_state(model: torch.nn.Module, state: StateDict, path: str | Path, name: 
     if problems:
         raise ModelError(f"weights file {path} does not fit {name}: keys {'; '.join(problems)}; expected a "
                          f"state dict of {name}")
-    model.load_state_dict(state, strict=True)
+    if assign:  # copying would have cast a float16 file to the model's float32; taking the tensors must too
+        state = {k: v.to(dtype=own[k].dtype) for k, v in state.items()}
+    model.load_state_dict(state, strict=True, assign=assign)
 
 
 def head_size(state: StateDict, key: str, path: str | Path, name: str) -> int:
@@ -103,26 +108,36 @@ def head_size(state: StateDict, key: str, path: str | Path, name: str) -> int:
 
 
 def read_classes(classes: str | Path | Sequence[str], count: int | None) -> tuple[str, ...]:
-    """Class names from a file (one per line; blank lines at the end ignored) or a sequence.
+    """Class names from a file (UTF-8, one per line, a byte-order mark and blank lines at the end ignored)
+    or a sequence.
 
-    Raises :class:`~attribkit.ModelError` when the file is missing or names another number of classes
-    than the model has (``count``).
+    Raises :class:`~attribkit.ModelError` when the file is missing, names another number of classes than
+    the model has (``count``), or gives one name to two classes (compared as targets are matched, ignoring
+    case): a name must pick one class, for ``--target NAME`` and on the panels.
     """
     if isinstance(classes, (str, Path)):
         path = Path(classes)
         try:
-            names = tuple(line.strip() for line in path.read_text(encoding="utf-8").rstrip().splitlines())
+            # utf-8-sig: Windows editors start UTF-8 files with a BOM, which would otherwise join the first name.
+            text = path.read_text(encoding="utf-8-sig")
         except (OSError, UnicodeDecodeError) as exc:
             raise ModelError(f"cannot read class names file {path}: {exc}") from None
-        where = f"class names file {path}"
+        names = tuple(line.strip() for line in text.rstrip().splitlines())
+        where, entry = f"class names file {path}", "lines"
     else:
         names = tuple(str(c) for c in classes)
-        where = "classes"
+        where, entry = "classes", "entries"
     if not names or not all(names):
         raise ModelError(f"{where} has an empty name; expected one class name per line")
     if count is not None and len(names) != count:
         raise ModelError(f"{where} names {len(names)} classes but the model has {count} outputs; expected one "
                          "name per line, in output order")
+    seen: dict[str, int] = {}
+    for i, name in enumerate(names):
+        first = seen.setdefault(name.lower(), i)
+        if first != i:
+            raise ModelError(f"{where} names {name!r} twice ({entry} {first + 1} and {i + 1}); each class needs "
+                             "a name of its own")
     return names
 
 

@@ -21,7 +21,7 @@ from attribkit._core.guards import frozen
 from attribkit._core.inputs import check_finite
 from attribkit._core.outputs import class_scores
 from attribkit._core.reprs import array_summary
-from attribkit._core.targets import check_entries
+from attribkit._core.targets import check_entries, resolve_targets
 from attribkit.errors import InputError, ModelError, OptionError, TargetError
 from attribkit.models import model_info
 from attribkit.visualise._parametrisation import FourierImage, Parametrisation, PixelImage
@@ -331,8 +331,11 @@ class ClassModel:
             classes = [list(target)]
         else:
             # One class: the resolver refuses None, floats and bools with the value in the message.
-            return info.targets(target, batch=1).index[0].cpu()
-        return info.targets(classes, batch=1).index[0].cpu()
+            classes = target
+        # Indices are checked against what the model returns, at the first step; names need its names.
+        named = isinstance(classes, str) or (isinstance(classes, list) and any(isinstance(t, str) for t in classes[0]))
+        resolve = info.targets if named else resolve_targets
+        return resolve(classes, batch=1).index[0].cpu()
 
     def _image(
         self,
