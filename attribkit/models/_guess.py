@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import torch
 
+from attribkit.errors import ModelError
 from attribkit.models._families import classifier_of, timm_preprocessing
 from attribkit.models._imagenet import imagenet_classes
 from attribkit.models._metadata import ModelInfo, Preprocessing, default_class_names
@@ -44,5 +45,5 @@ def sized_class_names(model: torch.nn.Module) -> tuple[str, ...]:
     no such layer to size by (a TorchScript module, a purely functional model)."""
     try:
         return default_class_names(classifier_of(model)[1])
-    except LookupError:
+    except ModelError:  # no layer to size by
         return imagenet_classes()
