@@ -33,6 +33,20 @@ def interleaved(
     ``clock=time.process_time`` (this process's CPU time) is steadier for one-thread CPU runs on a
     machine shared with other jobs, whose time slices would otherwise count as ours.
     """
+    samples = interleaved_samples(candidates, repeats=repeats, device=device, warmup=warmup, clock=clock)
+    return {name: statistics.median(t) for name, t in samples.items()}
+
+
+def interleaved_samples(
+    candidates: dict[str, Callable[[], object]],
+    *,
+    repeats: int,
+    device: torch.device,
+    warmup: int = 1,
+    clock: Callable[[], float] = time.perf_counter,
+) -> dict[str, list[float]]:
+    """:func:`interleaved`'s seconds of every call, in round order: round ``i`` of two candidates ran
+    side by side, so their ratio is a paired sample."""
     for fn in candidates.values():
         for _ in range(warmup):
             fn()
@@ -45,7 +59,16 @@ def interleaved(
             fn()
             _sync(device)
             times[name].append(clock() - start)
-    return {name: statistics.median(t) for name, t in times.items()}
+    return times
+
+
+def paired_ratio(numerator: list[float], denominator: list[float]) -> tuple[float, float, float]:
+    """Median of the per-round ratios and its 95% bootstrap interval (scipy, percentile method)."""
+    from scipy.stats import bootstrap
+
+    ratios = [a / b for a, b in zip(numerator, denominator)]
+    ci = bootstrap((ratios,), statistics.median, method="percentile", random_state=0).confidence_interval
+    return statistics.median(ratios), float(ci.low), float(ci.high)
 
 
 def table(rows: list[list[str]], header: list[str]) -> str:

@@ -18,13 +18,14 @@ K = 1 and K = 5 (goal <= 1.05: one forward pass per photo), and the two-pass pat
 from __future__ import annotations
 
 import argparse
+import statistics
 import sys
 from pathlib import Path
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _timing import interleaved, pick_device, table  # noqa: E402
+from _timing import interleaved, interleaved_samples, paired_ratio, pick_device, table  # noqa: E402
 
 import attribkit  # noqa: E402
 
@@ -75,18 +76,21 @@ def api(repeats: int) -> None:
 
     rows = []
     for k in (1, 5):
-        t = interleaved({
+        samples = interleaved_samples({
             "raw": lambda: raw_photo(model, x, k),
             "saliency": lambda: attribkit.saliency(model, photo, top_k=k, recipe=plain),
             "localise": lambda: attribkit.localise(model, photo, top_k=k, recipe=threshold),
             "two_pass": lambda: two_pass(k),
         }, repeats=repeats, device=torch.device("cpu"), clock=time.process_time)
-        rows.append([str(k), f"{1000 * t['raw']:.0f}", f"{1000 * t['saliency']:.0f}",
-                     f"{t['saliency'] / t['raw']:.3f}", f"{1000 * t['localise']:.0f}",
-                     f"{t['localise'] / t['raw']:.3f}", f"{1000 * t['two_pass']:.0f}",
-                     f"{t['two_pass'] / t['raw']:.3f}"])
+        t = {name: statistics.median(v) for name, v in samples.items()}
+        row = [str(k), f"{1000 * t['raw']:.0f}"]
+        for name in ("saliency", "localise", "two_pass"):
+            ratio, low, high = paired_ratio(samples[name], samples["raw"])
+            row += [f"{1000 * t[name]:.0f}", f"{ratio:.3f} [{low:.3f}, {high:.3f}]"]
+        rows.append(row)
     print(f"efficientnet_lite0, chelsea ({photo.geometry.width}x{photo.geometry.height}), cpu, 1 thread, "
-          f"{repeats} repeats (medians of process time, ms) torch={torch.__version__}")
+          f"{repeats} repeats (medians of process time, ms; ratios: median of the paired per-round ratios "
+          f"[95% bootstrap interval]) torch={torch.__version__}")
     print(table(rows, ["K", "raw fwd+bwd", "saliency", "saliency/raw (<=1.05)", "localise (threshold)",
                        "localise/raw", "two-pass (before)", "two-pass/raw"]))
 
