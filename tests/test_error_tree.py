@@ -223,3 +223,35 @@ def attribkit_model():
     import torch
 
     return torch.nn.Sequential(torch.nn.Conv2d(3, 2, 3), torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten())
+
+
+class _StrictPlugin:
+    """A third-party plugin whose factories check their own options with plain built-in errors."""
+
+    @attribkit.hookimpl
+    def attribkit_register(self, registry):
+        def attributor(model, *, level: int = 1):
+            if level < 1:
+                raise ValueError(f"level must be >= 1; got {level}")
+            return attribkit.create_attributor("saliency", model)
+
+        def localiser(*, size: int = 1):
+            raise TypeError(f"size {size!r} is not usable")
+
+        registry.add_attributor("strict", attributor)
+        registry.add_localiser("strict_box", localiser)
+
+
+def test_a_plugin_factorys_plain_errors_reach_callers_as_option_errors():
+    """A plugin need not know the tree: ``Registration.create`` re-raises a factory's ``ValueError`` or
+    ``TypeError`` as an ``OptionError`` naming the method, the original kept as its cause."""
+    registry = attribkit.build_registry([("strict", _StrictPlugin())], entry_points=False)
+    with pytest.raises(errors.OptionError, match="bad option for attributor 'strict': level must be >= 1") as info:
+        registry.get("attributor", "strict").create(attribkit_model(), level=0)
+    assert type(info.value.__cause__) is ValueError
+    with pytest.raises(errors.OptionError, match="bad option for localiser 'strict_box': size 3") as info:
+        registry.get("localiser", "strict_box").create(size=3)
+    assert type(info.value.__cause__) is TypeError
+    # An error that is already in the tree passes through unchanged.
+    with pytest.raises(errors.OptionError, match="unknown option 'levle'.*Did you mean 'level'"):
+        registry.get("attributor", "strict").create(attribkit_model(), levle=2)

@@ -31,6 +31,7 @@ import pluggy
 
 from attribkit import hookspecs
 from attribkit.errors import (
+    AttribkitError,
     OptionError,
     PluginConflictWarning,
     PluginError,
@@ -99,9 +100,19 @@ class Registration:
         return dict(self.presets[name])
 
     def create(self, *args: Any, also: Sequence[str] = (), **options: Any) -> Any:
-        """``factory(*args, **options)`` after checking the option names (``also``: see :meth:`check_options`)."""
+        """``factory(*args, **options)`` after checking the option names (``also``: see :meth:`check_options`).
+
+        A plain ``ValueError`` or ``TypeError`` from the factory (a plugin's own range or type check) is
+        re-raised as :class:`~attribkit.errors.OptionError` naming the method, with the original as its
+        cause, so callers and the command line see one error tree whoever wrote the method.
+        """
         self.check_options(options, also=also)
-        return self.factory(*args, **options)
+        try:
+            return self.factory(*args, **options)
+        except (ValueError, TypeError) as exc:
+            if isinstance(exc, AttribkitError):
+                raise
+            raise OptionError(f"bad option for {self.kind} {self.name!r}: {exc}") from exc
 
 
 def _unknown(what: str, key: str, method: str, known: Sequence[str]) -> str:

@@ -29,7 +29,7 @@ import torch
 from attribkit._core.interfaces import Attributor, Localiser
 from attribkit._core.registry import Registration, Registry, get_registry
 from attribkit.attribution import AVERAGING_OPTIONS, AveragingOptions, with_averaging
-from attribkit.errors import AttribkitError, OptionError, close_matches
+from attribkit.errors import OptionError, close_matches
 from attribkit.localisation._presets import pipeline, resolve_options
 
 _LOCK = threading.Lock()
@@ -263,12 +263,8 @@ def _resolve(recipe: Recipe, registry: Registry) -> ResolvedRecipe:
             built = localiser  # type: ignore[assignment]
         else:
             check_values(taker, loc)
-            try:  # a localiser needs no model: built now, its own range checks speak before any model work
-                built = taker.create(**loc)
-            except (ValueError, TypeError) as exc:
-                if isinstance(exc, AttribkitError):
-                    raise
-                raise OptionError(f"bad option for localiser {localiser_name!r}: {exc}") from exc
+            # A localiser needs no model: built now, its own range checks speak before any model work.
+            built = taker.create(**loc)
     elif recipe.localiser_options:
         raise OptionError(f"localiser_options {sorted(recipe.localiser_options)} given without a localiser")
     label = recipe.localiser_label

@@ -108,11 +108,9 @@ def make_plan(model: torch.nn.Module, settings: Sequence[Setting], *, top_k: int
     if top_k < 0 or batch < 1:
         raise OptionError(f"top_k must be >= 0 and map_batch >= 1; got {top_k}, {batch}")
     registry = get_registry()
+    # Every name, option and range is checked here, once, before any model work (Recipe.resolve: it
+    # builds each localiser too, so a bad option fails in this process rather than in a worker).
     resolved: list[ResolvedSetting] = [s.resolve() for s in settings]
-    for r in resolved:  # every name first: an unknown one fails before any model work
-        registry.get("attributor", r.setting.attributor)
-        if r.setting.localiser is not None:
-            registry.get("localiser", r.setting.localiser)
     maps: dict[str, MapPlan] = {}
     built: dict[str, tuple[str, dict[str, Any]]] = {}
     boxes: dict[tuple[str, str], BoxPlan] = {}
@@ -128,7 +126,6 @@ def make_plan(model: torch.nn.Module, settings: Sequence[Setting], *, top_k: int
         if r.setting.localiser is None or r.localiser_label is None:
             continue
         registration = registry.get("localiser", r.setting.localiser)
-        registration.create(**r.localiser_options)  # fail here, on bad options, rather than in a worker
         key = (r.map_label, r.localiser_label)
         spec = localiser_spec(r.setting.localiser, registration.factory, r.localiser_options)
         if key in boxes and boxes[key].spec[2] != spec[2]:
