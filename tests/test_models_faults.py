@@ -107,6 +107,21 @@ def test_torchscript_returning_a_tuple_loads_by_name_with_output(tmp_path):
     assert attribkit.class_scores(model, x).shape == (1, 10)
 
 
+def test_torchscript_returning_a_tuple_from_the_command_line_with_output(tmp_path, capsys):
+    """The error's advice works on the command line too: ``--output 0``."""
+    from PIL import Image
+
+    path = _traced(_Pair(), tmp_path / "pair.pt")
+    photo = tmp_path / "p.png"
+    Image.fromarray(np.full((64, 64, 3), 128, np.uint8)).save(photo)
+    args = ["saliency", str(photo), "--model", "timm:test_resnet", "--weights", path, "--smooth", "0",
+            "--device", "cpu"]
+    assert main([*args, "--out", str(tmp_path / "a")]) == 2
+    assert "--output 0" in capsys.readouterr().err
+    assert main([*args, "--out", str(tmp_path / "b"), "--output", "0"]) == 0
+    assert list((tmp_path / "b").glob("p_*.png"))
+
+
 def test_a_non_classifier_torchscript_error_names_the_file(tmp_path):
     path = _traced(_Features(), tmp_path / "features.pt")
     with pytest.raises(ModelError, match=r"features.pt returned scores \(1, 4, \d+, \d+\)") as info:

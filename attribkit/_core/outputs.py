@@ -126,7 +126,7 @@ def _select(raw: Any, output: OutputSelector | None, model: str) -> Any:
         if isinstance(raw, (tuple, list, Mapping)):
             raise ModelError(
                 f"{model} returned {_describe(raw)}; say where its class scores are with output= (an index, "
-                "a key or a callable), e.g. load_model(model, output=0)"
+                "a key or a callable), e.g. load_model(model, output=0), or --output 0 on the command line"
             )
         return raw
     if callable(output):

@@ -86,6 +86,10 @@ def add_model_args(parser: argparse.ArgumentParser) -> None:
                              "(class count read from the file; nothing is downloaded)")
     parser.add_argument("--classes", dest="class_names_file", default=None, metavar="FILE",
                         help="class names, one per line in output order (default: the model's own)")
+    parser.add_argument("--output", default=None, metavar="INDEX|KEY",
+                        help="where the class scores are in what the model returns, for a model returning a "
+                             "tuple or dict (a TorchScript file, a Hugging Face model): an index (0) or a key "
+                             "(logits); default: the model's own, or the tensor it returns")
     parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:1, ... (default: cuda if present)")
 
 
@@ -151,13 +155,22 @@ def model_from_args(args: argparse.Namespace) -> torch.nn.Module:
     from attribkit.models import load_model, model_info
 
     names_file = getattr(args, "class_names_file", None)
-    model = load_model(args.model, weights=args.weights, classes=names_file).to(device_from_args(args))
+    model = load_model(args.model, weights=args.weights, classes=names_file,
+                       output=output_selector(getattr(args, "output", None))).to(device_from_args(args))
     top_k = getattr(args, "top_k", None)
     classes = len(model_info(model).class_names)
     if top_k is not None and top_k > classes:
         raise CommandError(f"--top-k {top_k} is more than the {classes} classes of {args.model}; "
                            f"give 1 to {classes}", status=USAGE)
     return model
+
+
+def output_selector(text: str | None) -> int | str | None:
+    """``--output``: ``"0"`` → the index 0, ``"logits"`` → the key (what ``load_model(output=)`` takes)."""
+    if text is None:
+        return None
+    text = text.strip()
+    return int(text) if text.lstrip("-").isdigit() else text
 
 
 def parse_options(items: list[str]) -> dict[str, Any]:
