@@ -66,3 +66,36 @@ def test_evaluate_bad_data_is_a_usage_error(tmp_path, capsys):
     assert "not valid JSON" in capsys.readouterr().err
     assert main(["localise", str(tmp_path / "missing.png"), "--out", str(tmp_path / "o")]) == 1  # skipped
     assert main(["localise", str(tmp_path / "bad.json"), "--out", str(tmp_path / "o"), "--option", "x"]) == 2
+
+
+def test_localise_tells_a_fallback_box_and_repeated_boxes(tmp_path, capsys):
+    """A flat photo gets the localiser's fallback box: the terminal says so (the table keeps its columns),
+    the JSON has it, and the panel's legend names it and the class whose box another one repeats."""
+    import numpy as np
+
+    from attribkit.cli._localise import legend_labels
+    from attribkit.localisation import LocalisedClass
+
+    Image.fromarray(np.full((90, 120, 3), 128, np.uint8)).save(tmp_path / "flat.png")
+    out = tmp_path / "out"
+    assert main(["localise", str(tmp_path / "flat.png"), "--out", str(out), "--top-k", "2",
+                 "--json", str(out / "f.json")]) == 0
+    captured = capsys.readouterr()
+    assert "flat.png" in captured.err and "fallback (flat map), not a localisation" in captured.err
+    assert all(len(line.split("\t")) == 9 for line in captured.out.strip().splitlines())
+    classes = json.loads((out / "f.json").read_text())["photos"][0]["classes"]
+    assert [c["fallback"] for c in classes] == ["flat map", "flat map"]
+
+    mask, sal = np.zeros((2, 2), bool), np.zeros((2, 2), np.float32)
+    results = [LocalisedClass(1, "cat", 0.6, (0, 0, 5, 5), mask, sal),
+               LocalisedClass(2, "dog", 0.3, (0, 0, 5, 5), mask, sal, "no seeds"),
+               LocalisedClass(3, "fox", 0.1, (1, 0, 5, 5), mask, sal)]
+    assert legend_labels(results, lambda p: f"p={p:.1f}") == [
+        "cat p=0.6", "dog p=0.3, fallback box (no seeds), same box as cat", "fox p=0.1"]
+
+
+def test_localise_preset_none_is_no_preset(small_set, tmp_path, capsys):
+    """``--preset none`` is ``Recipe(preset=None)``: the paper's saliency + GraphCut on their own defaults."""
+    out = tmp_path / "none"
+    assert main(["localise", str(small_set / "p0.png"), "--out", str(out), "--preset", "none"]) == 0
+    assert (out / "p0_saliency_graphcut_none.png").is_file()

@@ -27,7 +27,8 @@ def add_localiser_args(parser: argparse.ArgumentParser) -> None:
                              "graphcut for gradient and paper)")
     parser.add_argument("--preset", default="default",
                         help="default (measured best: Grad-CAM + threshold box), gradient (best with the paper's "
-                             "gradient maps) or paper (the paper read literally)")
+                             "gradient maps), paper (the paper read literally) or none (no preset: the plain map "
+                             "and the localiser's own defaults; saliency + graphcut unless named)")
     parser.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                         help="a map or localiser option, e.g. blur=0.03 or ten_crop=true (repeatable)")
 
@@ -78,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
     options = recipe.options
     out = output_dir(args.out)
     report = JsonReport(args.json, command="localise", method=args.method, localiser=args.localiser,
-                        preset=args.preset, options=options)
+                        preset=recipe.preset, options=options)
     model = model_from_args(args)
     target = None if args.target is None else class_indices(model, [args.target])[0]
     per_photo = class_targets(model, rows, args.targets)
@@ -97,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
         results = attribkit.localise(model, image, target=per_photo.get(path, target), top_k=args.top_k,
                                      recipe=recipe)
         rgb = image.rgb
-        legend = box_legend([f"{r.name} {probability_label(r.score)}" for r in results])
+        legend = box_legend(legend_labels(results, probability_label))
         drawn = draw_boxes(rgb, [None if r.box is None else image.geometry.from_source(r.box) for r in results],
                            mask=results[0].mask, scores=[r.score for r in results], seen=_seen(image))
         stem = stems[path]
@@ -111,6 +112,9 @@ def run(args: argparse.Namespace) -> int:
         for r in results:
             box = "\t".join(str(v) for v in r.box) if r.box is not None else "\t\t\t"
             print(f"{path}\t{png}\t{r.label}\t{r.name}\t{r.score:.3f}\t{box}")
+            if r.fallback is not None:
+                print(f"attribkit localise: {path.name}, {r.name}: the box is the localiser's fallback "
+                      f"({r.fallback}), not a localisation", file=sys.stderr)
             files = {"panel": str(png)}
             if args.save_maps:
                 files.update(save_maps_of(out / f"{stem}_{slug(r.name)}_{slug(args.method)}{suffix}{model_part}_map",
@@ -120,6 +124,21 @@ def run(args: argparse.Namespace) -> int:
         report.photo(path, classes)
     report.write()
     return 1 if failures else 0
+
+
+def legend_labels(results, probability_label) -> list[str]:  # type: ignore[no-untyped-def]
+    """Each class's legend line: name and probability, its fallback if the box is one, and which
+    better-scoring class's box it repeats (identical boxes are drawn one over the other)."""
+    labels = []
+    for i, r in enumerate(results):
+        label = f"{r.name} {probability_label(r.score)}"
+        if r.fallback is not None:
+            label += f", fallback box ({r.fallback})"
+        same = next((e.name for e in results[:i] if e.box is not None and e.box == r.box), None)
+        if same is not None:
+            label += f", same box as {same}"
+        labels.append(label)
+    return labels
 
 
 def _seen(image):  # type: ignore[no-untyped-def]

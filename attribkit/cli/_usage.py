@@ -107,16 +107,26 @@ def _recipe(args: argparse.Namespace) -> Any:
             options["ten_crop"] = True
         return Recipe(attributor=args.method, localiser=None, preset=None, options=options)
     if command == "localise":
-        return Recipe(attributor=args.method or "", localiser=args.localiser or "", preset=args.preset,
+        return Recipe(attributor=args.method or "", localiser=args.localiser or "", preset=preset_of(args.preset),
                       options=options)
     if command == "evaluate" and (args.method or args.localiser or args.preset or options):
         # Any of these asks for one custom setting instead of a named list.
-        preset = args.preset or "default"
+        preset = "default" if args.preset is None else preset_of(args.preset)
         recipe = Recipe(attributor=args.method or "", localiser=args.localiser or "", preset=preset,
                         options=options)
         return Recipe(f"{recipe.attributor}+{recipe.localiser} ({preset})", recipe.attributor, recipe.localiser,
                       preset, options)
     return None
+
+
+#: What ``--preset`` takes for ``Recipe(preset=None)``: no preset (plain maps, the localiser's own
+#: defaults, saliency + GraphCut where none is named).
+NO_PRESET_WORD = "none"
+
+
+def preset_of(text: str | None) -> str | None:
+    """``--preset none`` → ``None`` (no preset, as everywhere in the library); other names as given."""
+    return None if text is not None and text.strip().lower() == NO_PRESET_WORD else text
 
 
 def _names(text: str | None) -> list[str]:
