@@ -99,7 +99,17 @@ def test_unknown_names_stay_key_errors_in_one_unquoted_line():
     with pytest.raises(KeyError) as info:
         sample_photo("cofee")
     assert isinstance(info.value, errors.UnknownNameError) and isinstance(info.value, errors.OptionError)
-    assert str(info.value).startswith("unknown sample photo 'cofee'; known: chelsea")
+    assert str(info.value).startswith("unknown sample photo 'cofee'. Did you mean 'coffee'? Known: chelsea")
+
+
+def test_a_study_of_misspelt_sample_photos_is_a_usage_error_with_a_suggestion(tmp_path, capsys):
+    from attribkit.cli import main
+    from attribkit.study import run_study
+
+    with pytest.raises(errors.UnknownNameError, match="Did you mean 'coffee'"):
+        run_study(attribkit_model(), "samples:chelsea,cofee", methods=["saliency"], out=tmp_path / "a")
+    assert main(["study", "--data", "samples:cofee", "--methods", "saliency", "--out", str(tmp_path / "b")]) == 2
+    assert "Did you mean 'coffee'" in capsys.readouterr().err
 
 
 # -- exit statuses -----------------------------------------------------------------------------------------

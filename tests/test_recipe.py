@@ -69,6 +69,25 @@ def test_a_recipe_pickles_without_its_resolution():
     assert copy == recipe and "_resolved" not in vars(copy)
 
 
+def test_a_recipes_options_are_read_only_after_it_is_built():
+    """A recipe is resolved once and the answer kept: an option changed afterwards would be shown but not
+    computed, so the mappings refuse changes (``dataclasses.replace`` makes a changed copy)."""
+    import dataclasses
+
+    given = {"smoothgrad": 2}
+    recipe = Recipe(options=given, localiser_options={"fraction": 0.3})
+    given["smoothgrad"] = 5  # the caller's dict is copied, not kept
+    assert recipe.resolve().averaging.smoothgrad == 2
+    for mapping in (recipe.options, recipe.attributor_options, recipe.localiser_options):
+        with pytest.raises(TypeError):
+            mapping["smoothgrad"] = 5  # type: ignore[index]
+    assert dataclasses.replace(recipe, options={"smoothgrad": 5}).resolve().averaging.smoothgrad == 5
+    copy = pickle.loads(pickle.dumps(recipe))
+    assert copy == recipe
+    with pytest.raises(TypeError):
+        copy.options["smoothgrad"] = 5  # type: ignore[index]
+
+
 def test_the_study_setting_is_the_recipe():
     assert Setting is Recipe
     setting = Setting("row", "saliency", "threshold", None, {"ten_crop": True})

@@ -76,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
     photos, rows, failures = batch_from_args(args, "localise")
     recipe = recipe_of(args)  # resolved once, by the usage check
     args.method, args.localiser = recipe.attributor, recipe.localiser
-    options = recipe.options
+    options = dict(recipe.options)
     out = output_dir(args.out)
     report = JsonReport(args.json, command="localise", method=args.method, localiser=args.localiser,
                         preset=recipe.preset, options=options)

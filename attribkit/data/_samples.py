@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from attribkit.errors import UnknownNameError
+from attribkit.errors import UnknownNameError, close_matches
 
 
 def _skimage(name: str) -> Callable[[], np.ndarray]:
@@ -49,8 +49,22 @@ SAMPLE_PHOTOS: dict[str, Callable[[], np.ndarray]] = {
 
 
 def sample_photo(name: str) -> np.ndarray:
-    """One of :data:`SAMPLE_PHOTOS` as ``[H, W, 3]`` uint8 RGB."""
-    try:
-        return SAMPLE_PHOTOS[name]()
-    except KeyError:
-        raise UnknownNameError(f"unknown sample photo {name!r}; known: {', '.join(SAMPLE_PHOTOS)}") from None
+    """One of :data:`SAMPLE_PHOTOS` as ``[H, W, 3]`` uint8 RGB.
+
+    Raises
+    ------
+    UnknownNameError
+        ``name`` is not a sample photo (close names suggested; a ``KeyError`` too).
+    """
+    check_sample_names([name])
+    return SAMPLE_PHOTOS[name]()
+
+
+def check_sample_names(names: list[str]) -> None:
+    """:class:`~attribkit.errors.UnknownNameError` naming the first name that is not a sample photo, with
+    close names suggested (``cofee`` → ``coffee``)."""
+    for name in names:
+        if name not in SAMPLE_PHOTOS:
+            close = close_matches(name, SAMPLE_PHOTOS)
+            hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+            raise UnknownNameError(f"unknown sample photo {name!r}.{hint} Known: {', '.join(SAMPLE_PHOTOS)}.")

@@ -120,6 +120,8 @@ def saliency(
         Instead of ``method`` and ``**options``: a :class:`~attribkit.Recipe` (its attributor and
         averaging; its localiser is not used). Without one, the recipe is ``Recipe(attributor=method,
         localiser=None, preset=None, options=options)``: the method's plain map and the averaging asked for.
+        Note that ``Recipe()`` itself is the ``"default"`` preset, whose attributor is Grad-CAM: give
+        ``Recipe(attributor="saliency", preset=None)`` for the paper's gradient.
     **options
         Averaging options for any method (``ten_crop``, ``crop_fraction``, ``smoothgrad``, ``vargrad``,
         ``noise``, ``scales``; see :class:`attribkit.attribution.AveragingOptions`) and, for a method

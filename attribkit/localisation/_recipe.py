@@ -20,6 +20,7 @@ import threading
 import types as _types
 import typing
 import weakref
+from types import MappingProxyType
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,6 +34,8 @@ from attribkit.errors import OptionError, close_matches
 from attribkit.localisation._presets import pipeline, resolve_options
 
 _LOCK = threading.Lock()
+#: The recipe's option mappings, read-only once built.
+_OPTION_FIELDS = ("options", "attributor_options", "localiser_options")
 
 
 @dataclass(frozen=True)
@@ -92,13 +95,15 @@ class Recipe:
     def __post_init__(self) -> None:
         if self.preset is not None and not isinstance(self.preset, str):
             raise OptionError(f"preset must be a preset's name or None; got {self.preset!r}")
-        for name in ("options", "attributor_options", "localiser_options"):
+        for name in _OPTION_FIELDS:
             value = getattr(self, name)
             if value is None:
                 value = {}
             if not isinstance(value, Mapping):
                 raise OptionError(f"{name} must be a mapping of option names to values; got {value!r}")
-            object.__setattr__(self, name, dict(value))
+            # Read-only: a recipe is resolved once and its resolution kept, so options changed afterwards
+            # would be shown by the recipe but not computed (dataclasses.replace makes a changed copy).
+            object.__setattr__(self, name, MappingProxyType(dict(value)))
         chosen = pipeline(self.preset)
         if self.attributor is None or self.attributor == "":
             object.__setattr__(self, "attributor", chosen.attributor)
@@ -122,8 +127,14 @@ class Recipe:
         return f"{parts} ({self.preset or 'no preset'})"
 
     def __getstate__(self) -> dict[str, Any]:
-        # The resolution (a built localiser, attributors per model) stays in this process.
-        return {k: v for k, v in self.__dict__.items() if k != "_resolved"}
+        # The resolution (a built localiser, attributors per model) stays in this process; the read-only
+        # option mappings travel as dicts (a mappingproxy does not pickle).
+        return {k: dict(v) if isinstance(v, MappingProxyType) else v
+                for k, v in self.__dict__.items() if k != "_resolved"}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        for k, v in state.items():
+            object.__setattr__(self, k, MappingProxyType(v) if k in _OPTION_FIELDS else v)
 
     def resolve(self) -> ResolvedRecipe:
         """Check everything against the registry and split the options: once per recipe (and registry).

@@ -105,11 +105,10 @@ def _unique(items: list[StudyImage]) -> list[StudyImage]:
 
 def _samples(names: str) -> list[StudyImage]:
     from attribkit.data import SAMPLE_PHOTOS
+    from attribkit.data._samples import check_sample_names
 
     chosen = [n.strip() for n in names.split(",") if n.strip()] or list(SAMPLE_PHOTOS)
-    unknown = [n for n in chosen if n not in SAMPLE_PHOTOS]
-    if unknown:
-        raise InputError(f"unknown sample photo(s) {', '.join(unknown)}; known: {', '.join(SAMPLE_PHOTOS)}")
+    check_sample_names(chosen)  # UnknownNameError (an OptionError: exit status 2), close names suggested
     return [StudyImage(n, SAMPLE_PHOTOS[n]) for n in chosen]
 
 
