@@ -288,20 +288,36 @@ def test_two_models_sharing_a_backbone_one_thread_each_leave_it_as_it_was(b_eval
 
 def test_an_exclusive_call_has_the_shared_modules_to_itself():
     backbone, a, b = two_heads()
-    with held_elsewhere(b):  # another thread inside b, so inside the backbone
-        entered = threading.Event()
+    order: list[str] = []
+    inside, release = threading.Event(), threading.Event()
 
-        def exclusive() -> None:
-            with attribkit.frozen(a, exclusive=True):
-                entered.set()
+    def hold() -> None:  # another thread inside b, so inside the backbone
+        with attribkit.frozen(b):
+            inside.set()
+            release.wait(10)
+            order.append("b")
 
-        t = threading.Thread(target=exclusive)
-        t.start()
-        wait_until(lambda: any(call.root is a for call in guards._queue))
-        assert not entered.is_set()
-        with attribkit.frozen(a):  # a later plain call queues behind the exclusive one
-            assert entered.is_set()
+    def exclusive() -> None:
+        with attribkit.frozen(a, exclusive=True):
+            order.append("exclusive")
+
+    def plain() -> None:
+        with attribkit.frozen(a):
+            order.append("plain")
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    assert inside.wait(10)
+    threads = [threading.Thread(target=exclusive), threading.Thread(target=plain)]
+    threads[0].start()
+    wait_until(lambda: any(call.root is a and call.exclusive for call in guards._queue))
+    threads[1].start()  # a later plain call queues behind the exclusive one, although b's holder lets it in
+    wait_until(lambda: sum(call.root is a for call in guards._queue) == 2)
+    assert order == []
+    release.set()
+    for t in (holder, *threads):
         t.join(10)
+    assert order == ["b", "exclusive", "plain"]
     with held_elsewhere(a):
         with attribkit.frozen(head := torch.nn.Linear(2, 2), exclusive=True):  # nothing shared: at once
             assert not head.training
