@@ -8,8 +8,7 @@ from PIL import Image
 
 import attribkit
 from attribkit.cli import main
-from attribkit.cli._common import USAGE_ERRORS, CommandError
-from attribkit.cli._usage import exit_status
+from attribkit.cli._common import USAGE_ERRORS, CommandError, exit_status
 
 
 @pytest.fixture
@@ -165,3 +164,16 @@ def test_an_unwritable_json_path_exits_2_before_the_work(verb, photo, tmp_path, 
     status, err = _run(capsys, verb, str(photo), "--out", str(out), "--json", str(blocker / "report.json"))
     assert status == 2 and not out.exists()
     assert err == f"attribkit {verb}: error: --json {blocker / 'report.json'}: {blocker} is not a folder\n"
+
+
+@pytest.mark.parametrize("verb", ["saliency", "localise"])
+def test_a_run_where_every_photo_fails_leaves_no_out_folder(verb, tmp_path, capsys):
+    """A missing photo and a text file that is no image: exit 1, one line each, and the --out folder this
+    run made is not left behind empty (nothing lost: a folder that existed before stays)."""
+    (tmp_path / "notes.jpg").write_text("not an image")
+    out = tmp_path / "out"
+    assert main([verb, str(tmp_path / "missing.jpg"), str(tmp_path / "notes.jpg"), "--out", str(out)]) == 1
+    assert not out.exists()
+    out.mkdir()
+    assert main([verb, str(tmp_path / "notes.jpg"), "--out", str(out)]) == 1
+    assert out.is_dir()

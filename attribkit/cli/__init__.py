@@ -46,17 +46,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     :mod:`attribkit.cli._usage`) are found before the model loads where the registry can tell, and leave no
     ``--out`` folder behind. Warnings print as one line each.
     """
-    from attribkit.cli._common import FAILURES, INTERRUPTED, OK, USAGE, exit_status
-    from attribkit.cli._usage import check_usage, describe
+    from attribkit.cli._common import FAILURES, INTERRUPTED, OK, exit_status
+    from attribkit.cli._usage import describe
 
     parser = build_parser()
     args = parser.parse_args(argv)
-    out = getattr(args, "out", None)
-    out_existed = out is None or os.path.exists(out)
     with _one_line_warnings():
         try:
-            check_usage(args)
-            return int(args.func(args) or OK)
+            return _run(args)
         except BrokenPipeError:
             # `attribkit models | head`: the reader left; that is not an error. Keep Python's own flush quiet.
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
@@ -67,14 +64,28 @@ def main(argv: Sequence[str] | None = None) -> int:
         except FAILURES as exc:
             status = exit_status(exc)
             print(f"attribkit {args.command}: error: {describe(exc)}", file=sys.stderr)
-            if status == USAGE and out is not None and not out_existed:
-                _remove_if_empty(out)
             return status
 
 
+def _run(args: argparse.Namespace) -> int:
+    """The verb, after the usage check. An ``--out`` folder this run made and left empty (a usage error
+    found after it was made, such as ``--top-k`` against the model's classes, or every photo failing) is
+    removed again: a failed run leaves nothing behind."""
+    from attribkit.cli._common import OK
+    from attribkit.cli._usage import check_usage
+
+    out = getattr(args, "out", None)
+    out_existed = out is None or os.path.exists(out)
+    try:
+        check_usage(args)
+        return int(args.func(args) or OK)
+    finally:
+        if out is not None and not out_existed:
+            _remove_if_empty(out)
+
+
 def _remove_if_empty(path: str) -> None:
-    """A usage error found after ``--out`` was made (``--top-k`` against the model's classes) leaves no
-    empty folder behind."""
+    """``rmdir``: only an empty folder goes."""
     try:
         os.rmdir(path)
     except OSError:

@@ -1,5 +1,6 @@
-"""Usage checks made before the model loads and before ``--out`` exists, the one mapping from errors to
-exit statuses, and the one-line messages (close names, hints at plugin distributions not installed)."""
+"""Usage checks made before the model loads and before ``--out`` exists, and the one-line messages (close
+names, hints at plugin distributions not installed); the mapping from errors to exit statuses is
+:data:`attribkit.cli._common.EXIT_STATUSES`."""
 
 from __future__ import annotations
 
@@ -8,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 from attribkit.cli._common import (
-    FAILED,
     USAGE,
     USAGE_ERRORS,
     CommandError,
@@ -16,7 +16,7 @@ from attribkit.cli._common import (
     device_from_args,
     parse_options,
 )
-from attribkit.errors import PluginError, UnknownMethodError
+from attribkit.errors import UnknownMethodError
 
 #: Plugin distributions shipped beside attribkit (``plugins/``), by the namespace of their method names:
 #: (distribution, install line, bare method names). Used only to hint at what to install.
@@ -24,17 +24,6 @@ KNOWN_PLUGINS: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "captum": ("attribkit-captum", "pip install ./plugins/attribkit-captum (from an attribkit checkout)",
                ("gradcam", "input_x_gradient", "integrated_gradients", "occlusion")),
 }
-
-
-def exit_status(exc: BaseException) -> int:
-    """The exit status for an error that reached ``main`` (see :data:`USAGE_ERRORS`)."""
-    if isinstance(exc, CommandError):
-        return exc.status
-    if isinstance(exc, PluginError):
-        return FAILED  # a broken installation, not a misspelt command
-    if isinstance(exc, USAGE_ERRORS):
-        return USAGE
-    return FAILED
 
 
 def check_usage(args: argparse.Namespace) -> None:
