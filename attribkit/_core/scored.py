@@ -53,6 +53,49 @@ class Scored:
         return self.attributions[:, 0] if self.targets.single else self.attributions
 
 
+class ScoresItsForward:
+    """Mixin: ``attribute()`` written once for attributors that implement :data:`SCORED`
+    (``attribute_scored``), the gradient engine and the one-class-per-call base among them."""
+
+    def attribute(
+        self,
+        inputs: torch.Tensor,
+        target: TargetType = None,
+        *,
+        top_k: int | None = None,
+        additional_forward_args: tuple[Any, ...] | None = None,
+    ) -> torch.Tensor:
+        """Attributions for ``inputs`` (Captum's call).
+
+        Parameters
+        ----------
+        inputs
+            ``[N, C, H, W]`` float tensor, already preprocessed for the model.
+        target
+            ``None`` (each image's top-1 class), an int, ``[N]`` or ``[N, K]`` class indices.
+        top_k
+            Use each image's K highest-scoring classes (instead of ``target``).
+        additional_forward_args
+            Extra positional arguments passed to ``model(inputs, *args)``.
+
+        Returns
+        -------
+        torch.Tensor
+            ``[N, C', H, W]``, or ``[N, K, C', H, W]`` for ``[N, K]`` targets and ``top_k`` (``C'`` is
+            ``C`` for input-space methods, 1 for class-activation maps); the class says what K classes cost.
+
+        Raises
+        ------
+        InputError
+            ``inputs`` is not a 4-d floating tensor (or holds NaN or infinity).
+        TargetError
+            Targets out of range, of the wrong shape, or both ``target`` and ``top_k``.
+        """
+        scored: Scored = getattr(self, SCORED)(inputs, target, top_k=top_k,
+                                               additional_forward_args=additional_forward_args)
+        return scored.unbatched()
+
+
 def can_score(attributor: Any) -> bool:
     """Whether ``attributor`` returns the scores of its own forward pass (:data:`SCORED`).
 

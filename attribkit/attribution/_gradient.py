@@ -14,7 +14,7 @@ import torch
 from attribkit._core.guards import check_inputs, check_model, frozen
 from attribkit._core.interfaces import TargetType
 from attribkit._core.outputs import class_scores
-from attribkit._core.scored import Scored
+from attribkit._core.scored import Scored, ScoresItsForward
 from attribkit._core.targets import Targets, resolve_targets
 from attribkit.errors import InputError
 
@@ -43,8 +43,10 @@ def _one_hot(targets: Targets, scores: torch.Tensor) -> torch.Tensor:
     return grad
 
 
-class GradientAttributor:
-    """Captum-style ``attribute()`` for gradient-like methods.
+class GradientAttributor(ScoresItsForward):
+    """Captum-style ``attribute()`` for gradient-like methods: input gradients of the unnormalised class
+    scores (paper section 3), ``[N, C, H, W]`` or ``[N, K, C, H, W]``. K classes cost one forward pass and
+    one batched backward pass (or K backward passes over the one graph: ``batched_backward``).
 
     Parameters
     ----------
@@ -74,36 +76,6 @@ class GradientAttributor:
     def backward_rules(self) -> ContextManager[Any]:
         """The context inside which forward and backward run; the plain gradient needs none."""
         return contextlib.nullcontext()
-
-    def attribute(
-        self,
-        inputs: torch.Tensor,
-        target: TargetType = None,
-        *,
-        top_k: int | None = None,
-        additional_forward_args: tuple[Any, ...] | None = None,
-    ) -> torch.Tensor:
-        """Input gradients of the unnormalised class scores.
-
-        Parameters
-        ----------
-        inputs
-            ``[N, C, H, W]`` float tensor, already preprocessed for the model.
-        target
-            ``None`` (each image's top-1 class), an int, ``[N]`` or ``[N, K]`` class indices.
-        top_k
-            Use each image's K highest-scoring classes (instead of ``target``).
-        additional_forward_args
-            Extra positional arguments passed to ``model(inputs, *args)``.
-
-        Returns
-        -------
-        torch.Tensor
-            ``[N, C, H, W]``, or ``[N, K, C, H, W]`` for ``[N, K]`` targets and ``top_k``. K classes cost
-            one forward and one batched backward pass.
-        """
-        return self.attribute_scored(inputs, target, top_k=top_k,
-                                     additional_forward_args=additional_forward_args).unbatched()
 
     def attribute_scored(
         self,

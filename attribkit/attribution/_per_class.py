@@ -19,7 +19,7 @@ import torch
 from attribkit._core.guards import check_inputs, check_model, frozen
 from attribkit._core.interfaces import TargetType
 from attribkit._core.outputs import class_scores
-from attribkit._core.scored import Scored
+from attribkit._core.scored import Scored, ScoresItsForward
 from attribkit._core.targets import resolve_targets
 
 #: What :meth:`PerClassAttributor.explaining` yields: the class scores ``[N, num_classes]`` that choose
@@ -27,8 +27,9 @@ from attribkit._core.targets import resolve_targets
 Explainer = tuple[torch.Tensor, Callable[[torch.Tensor], torch.Tensor]]
 
 
-class PerClassAttributor:
-    """Base of an attributor that explains one class per image per call; the base loops over K classes.
+class PerClassAttributor(ScoresItsForward):
+    """Base of an attributor that explains one class per image per call; the base loops over K classes
+    (K classes cost K calls of :meth:`attribute_class`, after the one forward pass that chose them).
 
     Override :meth:`attribute_class`; override :meth:`explaining` instead when work is shared by the
     classes of one call. Everything else of :meth:`attribkit.Attributor.attribute` (input checks, int,
@@ -119,43 +120,6 @@ class PerClassAttributor:
                 return self.attribute_class(x, target, extra).detach()
 
         yield scores, one_class
-
-    def attribute(
-        self,
-        inputs: torch.Tensor,
-        target: TargetType = None,
-        *,
-        top_k: int | None = None,
-        additional_forward_args: tuple[Any, ...] | None = None,
-    ) -> torch.Tensor:
-        """Attributions for ``inputs``, one class at a time.
-
-        Parameters
-        ----------
-        inputs
-            ``[N, C, H, W]`` float tensor, preprocessed for the model.
-        target
-            ``None`` (each image's top-1 class), an int, ``[N]`` or ``[N, K]`` class indices.
-        top_k
-            Use each image's K highest-scoring classes (instead of ``target``).
-        additional_forward_args
-            Extra positional arguments passed to ``model(inputs, *args)``.
-
-        Returns
-        -------
-        torch.Tensor
-            ``[N, C', H, W]``, or ``[N, K, C', H, W]`` for ``[N, K]`` targets and ``top_k``; K classes
-            cost K calls of :meth:`attribute_class`.
-
-        Raises
-        ------
-        InputError
-            ``inputs`` is not a 4-d floating tensor.
-        TargetError
-            Targets out of range, of the wrong shape, or both ``target`` and ``top_k``.
-        """
-        return self.attribute_scored(inputs, target, top_k=top_k,
-                                     additional_forward_args=additional_forward_args).unbatched()
 
     def attribute_scored(
         self,
