@@ -99,3 +99,29 @@ def test_localise_preset_none_is_no_preset(small_set, tmp_path, capsys):
     out = tmp_path / "none"
     assert main(["localise", str(small_set / "p0.png"), "--out", str(out), "--preset", "none"]) == 0
     assert (out / "p0_saliency_graphcut_none.png").is_file()
+
+
+def test_evaluate_examples_draw_the_truth_on_the_kept_copy(tmp_path, monkeypatch, capsys):
+    """Above MAX_PHOTO_PIXELS the photo is kept as a scaled copy: the example panels draw the annotation's
+    boxes (photo pixels) scaled onto it, as the study's records are (the cap lowered to keep this quick)."""
+    import numpy as np
+
+    import attribkit.data._image as image_module
+    import attribkit.render
+
+    monkeypatch.setattr(image_module, "MAX_PHOTO_PIXELS", 120 * 160 // 4)  # a 160x120 photo kept at half size
+    rgb = np.full((120, 160, 3), 90, np.uint8)
+    rgb[40:100, 60:140] = 200
+    Image.fromarray(rgb).save(tmp_path / "p.png")
+    boxes = {"images": [{"file": "p.png", "label": "Egyptian cat", "boxes": [[60, 40, 140, 100]]}]}
+    (tmp_path / "boxes.json").write_text(json.dumps(boxes))
+    drawn = []
+    real = attribkit.render.draw_boxes
+    monkeypatch.setattr(attribkit.render, "draw_boxes",
+                        lambda rgb, boxes, *a, truth=(), **k: drawn.append((rgb.shape, list(truth))) or real(
+                            rgb, boxes, *a, truth=truth, **k))
+    assert main(["evaluate", "--data", str(tmp_path / "boxes.json"), "--out", str(tmp_path / "e"),
+                 "--localiser", "centre", "--preset", "paper", "--examples", "1"]) == 0
+    assert drawn and all(shape[:2] == (60, 80) for shape, _ in drawn)
+    # boxes.json corners are inclusive pixels: [60, 40, 140, 100] is (60, 40, 141, 101) half-open, halved.
+    assert all(truth == [(30.0, 20.0, 70.5, 50.5)] for _, truth in drawn)

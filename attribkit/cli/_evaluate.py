@@ -112,7 +112,10 @@ def _examples(model, result, count: int) -> None:  # type: ignore[no-untyped-def
         crop = crop_maps(chosen.attributor, loaded.tensor.to(device), target)[0, 0].cpu().numpy()
         on_photo = photo_saliency(crop, loaded.geometry)
         m = np.nan_to_num(on_photo, nan=float(np.nanmin(on_photo)))
-        drawn = draw_boxes(loaded.rgb, [pick.record["box"]], [names[label]], truth=list(pick.image.boxes))
+        # The record's box is in the kept copy's pixels (as the study computed it); the annotation's boxes
+        # are in the photo file's, which differ for a photo above MAX_PHOTO_PIXELS.
+        truth = [loaded.geometry.from_source(b) for b in pick.image.boxes]
+        drawn = draw_boxes(loaded.rgb, [pick.record["box"]], [names[label]], truth=truth)
         iou = pick.record["iou"] or 0.0
         save_panel(_example_path(result.out, pick), [drawn, overlay(loaded.rgb, m)],
                    [f"IoU {iou:.2f}", "map of the true class"],
