@@ -315,3 +315,9 @@ def test_averaging_options_are_defined_once():
     assert AveragingOptions(scales=2).scales == (2.0,)
     assert AveragingOptions(smoothgrad=8, noise=0.15).changed() == {"smoothgrad": 8}
     assert AveragingOptions(noise=0.3).changed() == {}  # noise alone changes nothing
+
+
+def test_options_given_as_one_keyword_point_at_keywords_and_recipes():
+    """``localise(model, photo, options={...})`` mixes up the keyword sugar and the Recipe's field."""
+    with pytest.raises(OptionError, match=r"unknown option 'options'.*as keywords.*recipe=attribkit.Recipe"):
+        Recipe(options={"options": {"layer": "x"}}).resolve()

@@ -143,5 +143,7 @@ def _unknown_everywhere(key: str, attributor: str, method: Sequence[str], locali
     groups = {"averaging": MAP_OPTIONS, attributor: method, localiser: taken}
     close = close_matches(key, [n for names in groups.values() for n in names])
     hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+    if key == "options":  # localise(model, photo, options={...}): the Recipe's field, given as a keyword
+        hint = " Give the options as keywords (blur=0.03), or a recipe=attribkit.Recipe(options={...})."
     known = "; ".join(f"{group}: {', '.join(names) or '(none)'}" for group, names in groups.items())
     return f"unknown option {key!r} for {attributor} + {localiser}.{hint} Known: {known}."
