@@ -69,6 +69,13 @@ def close_matches(name: str, known: Iterable[str], *, n: int = 3, cutoff: float 
     return [k for score, _, k in sorted(scored, key=lambda s: (-s[0], -s[1], s[2])) if score >= cutoff][:n]
 
 
+def did_you_mean(close: Iterable[str]) -> str:
+    """``" Did you mean 'blur'?"`` for the close names (:func:`close_matches`), ``""`` for none: the one
+    spelling of every suggestion attribkit makes."""
+    close = list(close)
+    return f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+
+
 class UnknownMethodError(AttribkitError, LookupError):
     """No plugin registered the requested name.
 
@@ -82,7 +89,7 @@ class UnknownMethodError(AttribkitError, LookupError):
 
     def __init__(self, kind: str, name: str, known: list[str]) -> None:
         close = close_matches(name, known)
-        hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+        hint = did_you_mean(close)
         super().__init__(
             f"unknown {kind} {name!r}.{hint} Registered {kind}s: {', '.join(known) or '(none)'}."
         )

@@ -38,6 +38,7 @@ from attribkit.errors import (
     PluginLoadWarning,
     UnknownMethodError,
     close_matches,
+    did_you_mean,
 )
 
 if TYPE_CHECKING:  # the interfaces import torch; the registry itself must not (``attribkit --help``)
@@ -117,8 +118,7 @@ class Registration:
 
 def _unknown(what: str, key: str, method: str, known: Sequence[str]) -> str:
     known = list(dict.fromkeys(known))
-    close = close_matches(key, known)
-    hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+    hint = did_you_mean(close_matches(key, known))
     return f"unknown {what} {key!r} for {method}.{hint} Known: {', '.join(known) or '(none)'}."
 
 

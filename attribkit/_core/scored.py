@@ -148,8 +148,15 @@ def attribute_scored(
         scores = class_scores(attributor.model, inputs, *extra).detach()
     targets = resolve_targets(target, top_k, scores)
     out = attributor.attribute(inputs, target=targets.index, additional_forward_args=additional_forward_args)
-    if not isinstance(out, torch.Tensor) or out.ndim != 5 or tuple(out.shape[:2]) != tuple(targets.index.shape):
+    return Scored(checked_per_class(attributor, out, targets.index), scores, targets)
+
+
+def checked_per_class(attributor: Any, out: Any, index: torch.Tensor) -> torch.Tensor:
+    """``out``, what ``attributor.attribute`` returned for ``[N, K]`` targets ``index``, if it is the
+    ``[N, K, C, H, W]`` the contract promises; :class:`~attribkit.errors.PluginError` naming the class
+    otherwise (a third-party method that drops the K axis would be misread downstream)."""
+    if not isinstance(out, torch.Tensor) or out.ndim != 5 or tuple(out.shape[:2]) != tuple(index.shape):
         shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
         raise PluginError(f"{type(attributor).__name__}.attribute() broke the contract: [N, K] targets of shape "
-                          f"{tuple(targets.index.shape)} gave {shape}; expected [N, K, C, H, W]")
-    return Scored(out, scores, targets)
+                          f"{tuple(index.shape)} gave {shape}; expected [N, K, C, H, W]")
+    return out

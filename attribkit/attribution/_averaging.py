@@ -19,9 +19,9 @@ import torch
 from attribkit._core.guards import check_inputs, frozen
 from attribkit._core.interfaces import Attributor, TargetType
 from attribkit._core.outputs import class_scores
-from attribkit._core.scored import Scored
+from attribkit._core.scored import Scored, checked_per_class
 from attribkit._core.targets import Targets, needs_scores, resolve_targets
-from attribkit.errors import OptionError, PluginError, close_matches
+from attribkit.errors import OptionError, close_matches, did_you_mean
 
 
 @dataclass(frozen=True)
@@ -95,8 +95,7 @@ class AveragingOptions:
         (close names suggested)."""
         for key in options:
             if key not in AVERAGING_OPTIONS:
-                close = close_matches(key, AVERAGING_OPTIONS)
-                hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+                hint = did_you_mean(close_matches(key, AVERAGING_OPTIONS))
                 raise OptionError(f"unknown averaging option {key!r}.{hint} Known: {', '.join(AVERAGING_OPTIONS)}.")
         return cls(**options)
 
@@ -239,13 +238,7 @@ class Averaging:
     def _attribute(self, inputs: torch.Tensor, index: torch.Tensor, extra: tuple[Any, ...]) -> torch.Tensor:
         """The wrapped attributor on (transformed) inputs for ``[N', K]`` classes: ``[N', K, C', H', W']``."""
         out = self.attributor.attribute(inputs, target=index, additional_forward_args=extra or None)
-        if not isinstance(out, torch.Tensor) or out.ndim != 5 or tuple(out.shape[:2]) != tuple(index.shape):
-            shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
-            raise PluginError(
-                f"{type(self.attributor).__name__}.attribute() broke the contract: [N, K] targets of shape "
-                f"{tuple(index.shape)} gave {shape}; expected [N, K, C, H, W]"
-            )
-        return out
+        return checked_per_class(self.attributor, out, index)
 
 
 def repeat_args(extra: tuple[Any, ...], times: int) -> tuple[Any, ...]:

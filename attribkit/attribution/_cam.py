@@ -24,7 +24,7 @@ from attribkit._core.hooks import thread_hooks
 from attribkit._core.outputs import class_scores
 from attribkit.attribution._cam_layers import default_layer_name, feature_layout, prefix_tokens
 from attribkit.attribution._per_class import Explainer, PerClassAttributor
-from attribkit.errors import OptionError
+from attribkit.errors import OptionError, did_you_mean
 
 def find_layer(model: torch.nn.Module, name: str | None) -> tuple[str, torch.nn.Module]:
     """``(name, module)`` for a dotted module name (``None``: :func:`default_layer_name`).
@@ -40,7 +40,7 @@ def find_layer(model: torch.nn.Module, name: str | None) -> tuple[str, torch.nn.
     except AttributeError:
         known = [n for n, _ in model.named_modules() if n]
         close = difflib.get_close_matches(name, known, n=3, cutoff=0.6)
-        hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+        hint = did_you_mean(close)
         raise OptionError(f"{type(model).__name__} has no layer {name!r}.{hint}") from None
 
 

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from attribkit.errors import UnknownNameError, close_matches
+from attribkit.errors import UnknownNameError, close_matches, did_you_mean
 
 
 def _skimage(name: str) -> Callable[[], np.ndarray]:
@@ -65,6 +65,5 @@ def check_sample_names(names: list[str]) -> None:
     close names suggested (``cofee`` → ``coffee``)."""
     for name in names:
         if name not in SAMPLE_PHOTOS:
-            close = close_matches(name, SAMPLE_PHOTOS)
-            hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+            hint = did_you_mean(close_matches(name, SAMPLE_PHOTOS))
             raise UnknownNameError(f"unknown sample photo {name!r}.{hint} Known: {', '.join(SAMPLE_PHOTOS)}.")

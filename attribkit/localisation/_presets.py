@@ -24,7 +24,7 @@ from typing import Any
 
 from attribkit._core.registry import get_registry
 from attribkit.attribution import AVERAGING_OPTIONS
-from attribkit.errors import OptionError, close_matches
+from attribkit.errors import OptionError, close_matches, did_you_mean
 
 #: Options that shape the maps: the averaging around any attributor (everything else given to
 #: :func:`~attribkit.localise` goes to the localiser).
@@ -112,8 +112,7 @@ def resolve_options(
     own_presets = registry.get("localiser", localiser).presets if localiser else {}
     if preset is not None and preset not in MAP_PRESETS and preset not in own_presets:
         known = sorted({*MAP_PRESETS, *own_presets})
-        close = close_matches(str(preset), known)
-        hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+        hint = did_you_mean(close_matches(str(preset), known))
         raise OptionError(f"unknown preset {preset!r}; known: {', '.join(known)}.{hint}")
     method = registry.get("attributor", attributor).options if attributor else None
     taken = registry.get("localiser", localiser).options if localiser else None
@@ -141,8 +140,7 @@ def resolve_options(
 def _unknown_everywhere(key: str, attributor: str, method: Sequence[str], localiser: str,
                         taken: Sequence[str]) -> str:
     groups = {"averaging": MAP_OPTIONS, attributor: method, localiser: taken}
-    close = close_matches(key, [n for names in groups.values() for n in names])
-    hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+    hint = did_you_mean(close_matches(key, [n for names in groups.values() for n in names]))
     if key == "options":  # localise(model, photo, options={...}): the Recipe's field, given as a keyword
         hint = " Give the options as keywords (blur=0.03), or a recipe=attribkit.Recipe(options={...})."
     known = "; ".join(f"{group}: {', '.join(names) or '(none)'}" for group, names in groups.items())

@@ -30,7 +30,7 @@ import torch
 from attribkit._core.interfaces import Attributor, Localiser
 from attribkit._core.registry import Registration, Registry, get_registry
 from attribkit.attribution import AVERAGING_OPTIONS, AveragingOptions, with_averaging
-from attribkit.errors import OptionError, close_matches
+from attribkit.errors import OptionError, close_matches, did_you_mean
 from attribkit.localisation._presets import pipeline, resolve_options
 
 _LOCK = threading.Lock()
@@ -245,8 +245,7 @@ def _resolve(recipe: Recipe, registry: Registry) -> ResolvedRecipe:
         else:
             key = next(iter(loc))
             known = [*AVERAGING_OPTIONS, *((method.options or ()) if method is not None else ())]
-            close = close_matches(key, known)
-            hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+            hint = did_you_mean(close_matches(key, known))
             raise OptionError(f"unknown option {key!r} for {_name_of(attributor)} (no localiser).{hint} "
                               f"Known: {', '.join(known)}.")
         loc = {}
