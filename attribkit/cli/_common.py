@@ -220,6 +220,15 @@ def output_dir(path: str) -> Path:
     return out
 
 
+def path_digest(path: str | Path, digits: int) -> str:
+    """``digits`` hex digits of a hash of the file's resolved path: two files of one name in different
+    folders get different digests, and the same file always the same."""
+    import hashlib
+
+    resolved = str(Path(path).resolve())
+    return hashlib.sha256(resolved.encode("utf-8", "surrogatepass")).hexdigest()[:digits]
+
+
 def slug(text: str) -> str:
     """:func:`attribkit.render.slug`, imported when called: the verbs' parsers must not import torch."""
     from attribkit.render import slug as _slug

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from attribkit.cli._common import CommandError
 from attribkit.cli._photos import Rows
-from attribkit.cli._common import slug
+from attribkit.cli._common import path_digest, slug
 
 if TYPE_CHECKING:
     import numpy as np
@@ -85,17 +85,13 @@ def model_suffix(model: str, weights: str | None) -> str:
     >>> model_suffix("efficientnet_lite0", None), model_suffix("timm:resnet18", "random")
     ('', '_timm_resnet18_random')
     """
-    import hashlib
-
     from attribkit.models._load import DEFAULT_MODEL, RANDOM
 
     if model == DEFAULT_MODEL and weights is None:
         return ""
     if weights is None or weights == RANDOM:
         return "".join(f"_{slug(part)}" for part in (model, weights) if part)
-    path = Path(weights).resolve()
-    digest = hashlib.sha256(str(path).encode("utf-8", "surrogatepass")).hexdigest()[:6]
-    return f"_{slug(model)}_{slug(path.stem)}-{digest}"
+    return f"_{slug(model)}_{slug(Path(weights).resolve().stem)}-{path_digest(weights, 6)}"
 
 
 class JsonReport:

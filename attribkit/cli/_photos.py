@@ -79,13 +79,13 @@ def photo_names(photos: Sequence[Path]) -> dict[Path, str]:
     """
     import os
 
-    from attribkit.cli._common import file_name
+    from attribkit.cli._common import file_name, path_digest
 
     names = {p: file_name(p.stem) for p in photos}
     longer = (
         lambda p, group: file_name(p.name),
         lambda p, group: file_name("_".join(Path(os.path.relpath(p.absolute(), _common_folder(group))).parts)),
-        lambda p, group: f"{names[p]}-{_digest(p)}",
+        lambda p, group: f"{names[p]}-{path_digest(p, 8)}",
     )
     for rename in longer:
         for group in _clashes(names):
@@ -99,12 +99,6 @@ def _clashes(names: dict[Path, str]) -> list[list[Path]]:
     for path, name in names.items():
         groups.setdefault(name.lower(), []).append(path)
     return [g for g in groups.values() if len({p.resolve() for p in g}) > 1]
-
-
-def _digest(path: Path) -> str:
-    import hashlib
-
-    return hashlib.sha256(str(path.resolve()).encode("utf-8", "surrogatepass")).hexdigest()[:8]
 
 
 def _common_folder(paths: list[Path]) -> str:

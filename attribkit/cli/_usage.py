@@ -5,6 +5,7 @@ names, hints at plugin distributions not installed); the mapping from errors to 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -103,8 +104,9 @@ def _recipe(args: argparse.Namespace) -> Any:
         preset = "default" if args.preset is None else preset_of(args.preset)
         recipe = Recipe(attributor=args.method or "", localiser=args.localiser or "", preset=preset,
                         options=options)
-        return Recipe(f"{recipe.attributor}+{recipe.localiser} ({preset})", recipe.attributor, recipe.localiser,
-                      preset, options)
+        # The row is named by what it computes: the preset's attributor and localiser filled in.
+        return dataclasses.replace(
+            recipe, name=f"{recipe.attributor}+{recipe.localiser} ({preset or 'no preset'})")
     return None
 
 
