@@ -168,10 +168,20 @@ def read_records(out: str | Path | Iterable[Path], annotations: Annotations | No
         <attribkit.study.StudyImage.annotation>`): records of those photos computed from other annotations
         are left out. Default: every record (the first written for each key).
     """
+    return read_records_and_outdated(out, annotations)[0]
+
+
+def read_records_and_outdated(out: str | Path | Iterable[Path],
+                              annotations: Annotations | None = None) -> tuple[list[Record], set[Key]]:
+    """:func:`read_records`, and in the same pass the keys it left out because their records were computed
+    from other annotations only (a key with a current record on file too is not among them)."""
     files = record_files(Path(out)) if isinstance(out, (str, Path)) else list(out)
     merged: dict[Key, Record] = {}
+    outdated: set[Key] = set()
     for path in files:
         for record in _lines(path):
             if current(record, annotations):
                 merged.setdefault(record_key(record), record)
-    return [merged[k] for k in sorted(merged)]
+            else:
+                outdated.add(record_key(record))
+    return [merged[k] for k in sorted(merged)], outdated - merged.keys()

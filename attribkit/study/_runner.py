@@ -36,7 +36,7 @@ from attribkit.study._data import DataSpec, StudyImage, class_of, study_images
 from attribkit.study._distributed import current_shard
 from attribkit.study._gallery import GALLERY_DIR
 from attribkit.study._manifest import check_and_store, manifest
-from attribkit.study._records import Record, read_records, record_key
+from attribkit.study._records import Key, Record, read_records, read_records_and_outdated, record_key
 from attribkit.study._report import write_report
 from attribkit.study._run import StudyRun
 from attribkit.study._settings import ResolvedSetting, Setting, cross_settings
@@ -189,12 +189,12 @@ def compute_records(run: StudyRun, items: Sequence[StudyImage], settings: Sequen
     shard = current_shard(run.distributed)
     annotations = {i.name: i.annotation for i in items}
     try:
-        records_before = read_records(out, annotations) if out.is_dir() else []
+        records_before, outdated = read_records_and_outdated(out, annotations) if out.is_dir() else ([], set())
         out.mkdir(parents=True, exist_ok=True)
         for folder in (out, out / GALLERY_DIR, out / SKIPPED_DIR):
             remove_stale(folder)  # what a run killed mid-write left (the pictures are made again if missing)
         check_and_store(out, wanted, has_records=bool(records_before))
-        _warn_outdated(out, annotations, records_before)
+        _warn_outdated(out, outdated)
         done = {record_key(r) for r in records_before}
         skipped = compute(run, plan, items[shard.rank :: shard.world], done, rank=shard.rank)
         _write_skipped(out / SKIPPED_DIR / f"part-{shard.rank}.json", skipped)
@@ -207,13 +207,9 @@ def compute_records(run: StudyRun, items: Sequence[StudyImage], settings: Sequen
         shard.close()
 
 
-def _warn_outdated(out: Path, annotations: Mapping[str, str | None], current: Sequence[Record]) -> None:
+def _warn_outdated(out: Path, outdated: set[Key]) -> None:
     """Say when records on file were computed from other annotations than the photos' current ones (they
     are computed again: :mod:`attribkit.study._records`)."""
-    if not any(annotations.values()):
-        return  # no photo is annotated: every record is current
-    kept = {record_key(r) for r in current}
-    outdated = {record_key(r) for r in read_records(out) if record_key(r) not in kept and r["image"] in annotations}
     if outdated:
         photos = sorted({k[1] for k in outdated})
         warnings.warn(f"{out}: {len(outdated)} record(s) of {len(photos)} photo(s) ({', '.join(photos[:5])}"
