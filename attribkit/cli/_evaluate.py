@@ -27,7 +27,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "docs/localisation.md; slow), or one custom setting given by the options below")
     p.add_argument("--method", default=None, help="attributor for a custom setting (default saliency)")
     p.add_argument("--localiser", default=None, help="localiser for a custom setting")
-    p.add_argument("--preset", default=None, help="preset for a custom setting: default (the default), gradient, paper or none (no preset)")
+    p.add_argument("--preset", default=None,
+                   help="preset for a custom setting: default (the default), gradient, paper or none (no preset)")
     p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                    help="option of a custom setting (repeatable)")
     p.add_argument("--top-k", type=int, default=5, help="classes per photo for the top-k error (default 5)")

@@ -280,8 +280,8 @@ def _resolve(recipe: Recipe, registry: Registry) -> ResolvedRecipe:
     label = recipe.localiser_label
     if label is None and localiser is not None:
         label = _labelled(_name_of(localiser), loc)
-    return ResolvedRecipe(recipe, averaging, own, loc, _labelled(_name_of(attributor), {**averaging.changed(), **given_own}),
-                          label, built, method)
+    map_label = _labelled(_name_of(attributor), {**averaging.changed(), **given_own})
+    return ResolvedRecipe(recipe, averaging, own, loc, map_label, label, built, method)
 
 
 def _labelled(name: str, options: Mapping[str, Any]) -> str:

@@ -39,9 +39,9 @@ def draw_boxes(
     (the classes' probabilities) leave out the boxes of classes below
     :data:`~attribkit.render.LOW_PROBABILITY` (the "(low)" classes of the legend: the model hardly sees
     them there). ``seen`` (the model's view, :meth:`~attribkit.Geometry.crop_in_photo`) darkens the rest of
-    the photo: the model's centre crop left it out, so its map is unknown there. ``labels`` are written inside the boxes' top-left corners, where several boxes' labels
-    can overprint: for more than one box pass no labels and show :func:`box_legend` beside the photo
-    instead.
+    the photo: the model's centre crop left it out, so its map is unknown there. ``labels`` are written
+    inside the boxes' top-left corners, where several boxes' labels can overprint: for more than one box
+    pass no labels and show :func:`box_legend` beside the photo instead.
     """
     from attribkit.render._figures import is_low
 

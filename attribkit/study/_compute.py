@@ -336,12 +336,12 @@ def _maps(loop: _Loop, photos: Sequence[_Photo], map_plan: MapPlan) -> None:
                     **_map_metrics(run, photo.loaded.tensor.to(device), maps[i, k], photo_map, photo),
                 }
                 loop.write({"image": name, "method": label, "localiser": "", "kind": "map",
-                                     "ms": ms * photo.charge}, timing=True)
+                            "ms": ms * photo.charge}, timing=True)
                 loop.write(record)
                 loop.bar.update()
         if ("road", name, label, "") in missing[name]:
             loop.write(road_record(run.model, photo.loaded.tensor.to(device), maps[i, k], photo.target,
-                                           name, label))
+                                   name, label))
             loop.bar.update()
         for box in plan.boxes:
             box_key: Key = ("box", name, label, box.label)
@@ -392,5 +392,5 @@ def _box_record(loop: _Loop, job: _Job, result: dict[str, Any]) -> None:
         record["truth"] = [list(b) for b in photo.boxes]
         record["guesses"] = [[c, boxes[photo.labels.index(c)]] for c in photo.top]
     loop.write({"image": photo.item.name, "method": plan.map_label, "localiser": plan.label, "kind": "box",
-                         "ms": result["ms"] * photo.charge}, timing=True)
+                "ms": result["ms"] * photo.charge}, timing=True)
     loop.write(record)

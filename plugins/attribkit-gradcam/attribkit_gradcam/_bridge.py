@@ -1,9 +1,10 @@
 """The shared adapter: attribkit's ``attribute()`` contract on top of one pytorch-grad-cam CAM class.
 
 pytorch-grad-cam explains one class per image per call (a ``ClassifierOutputTarget`` each), so ``[N, K]``
-targets and ``top_k`` cost K calls (the loop of :class:`attribkit.attribution.PerClassAttributor`). Each call builds the library's CAM object, which hooks the layer on
-construction; the hooks are released in ``finally``, also after an exception (the library's own
-``__exit__`` would swallow an ``IndexError``, so it is not used).
+targets and ``top_k`` cost K calls (the loop of :class:`attribkit.attribution.PerClassAttributor`).
+Each call builds the library's CAM object, which hooks the layer on construction; the hooks are released
+in ``finally``, also after an exception (the library's own ``__exit__`` would swallow an ``IndexError``,
+so it is not used).
 """
 
 from __future__ import annotations
