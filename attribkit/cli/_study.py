@@ -40,6 +40,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="model-parameter randomisation sanity check (Adebayo et al. 2018, cascading, block by "
                         "block) for the first N photos (default 0: none)")
     p.add_argument("--map-batch", type=int, default=8, help="photos per forward pass of the maps (default 8)")
+    p.add_argument("--loader-workers", type=int, default=0, metavar="N",
+                   help="processes that read and decode the photos ahead of the maps (default 0: this process)")
     p.add_argument("--options", default=None, metavar="JSON",
                    help='per-name options, e.g. \'{"captum:gradcam": {"layer": "blocks.5"}, '
                         '"graphcut": {"work_size": 112}}\'')
@@ -51,7 +53,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 #: The study's numeric options and their least values.
 MINIMUMS = {"--limit": 1, "--workers": 0, "--steps": 0, "--batch-size": 1, "--gallery": 0, "--top-k": 0,
-            "--map-batch": 1, "--road": 0, "--sanity": 0}
+            "--map-batch": 1, "--road": 0, "--sanity": 0, "--loader-workers": 0}
 
 
 def check_numbers(args: argparse.Namespace, minimums: dict[str, int]) -> None:
@@ -120,6 +122,7 @@ def run(args: argparse.Namespace) -> int:
         method_options={k: v for k, v in options.items() if k in methods},
         localiser_options={k: v for k, v in options.items() if k in localisers},
         top_k=args.top_k, map_batch=args.map_batch, road=args.road, sanity=args.sanity,
+        loader_workers=args.loader_workers,
     )
     if result is not None:
         print((result.out / "results.md").read_text(), end="")

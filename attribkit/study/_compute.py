@@ -1,6 +1,7 @@
 """The study's loop: photos in batches → one forward → each distinct map for the batch → localiser jobs.
 
-The main process loads a batch of photos, runs one forward pass for their classes, computes each distinct
+The main process takes a batch of photos (decoded ahead by loader processes with ``loader_workers``:
+:mod:`attribkit.study._loader`), runs one forward pass for their classes, computes each distinct
 map (attributor + map options) for all photos and classes of the batch at once, and hands (photo, maps) to
 localiser workers; it then goes on with the next map while they cut. Every finished result is appended to
 the records at once, so an interrupted study loses nothing. What is already recorded is not computed; a
@@ -30,14 +31,15 @@ import torch
 from attribkit._core.guards import model_device
 from attribkit._core.interfaces import Box
 from attribkit._core.outputs import class_scores
-from attribkit.data._annotations import fit_box
-from attribkit.data._image import LoadedImage, load_image
-from attribkit.errors import AnnotationError, AttribkitWarning, ImageError
+from attribkit.data._image import LoadedImage
+from attribkit.errors import AttribkitWarning
 from attribkit.localisation._maps import crop_maps, photo_saliency
 from attribkit.study._batches import pad_batch, pad_rows
 from attribkit.study._checks import road_record, sanity_records, seed_of
 from attribkit.study._data import StudyImage
+from attribkit.models._info import model_info
 from attribkit.study._gallery import complete, gallery_path, save_localisation, save_map, save_photo
+from attribkit.study._loader import Decoded, photo_stream
 from attribkit.study._records import RECORDS_DIR, TIMINGS_DIR, Key, Record, RecordWriter
 from attribkit.study._run import StudyRun
 from attribkit.study._workers import LocaliserSpec, localise_job, make_executor
@@ -212,24 +214,29 @@ def compute(run: StudyRun, plan: Plan, items: Sequence[StudyImage], done: set[Ke
 
 
 def _pass(loop: _Loop, todo: Sequence[StudyImage]) -> None:
-    plan, pending = loop.plan, loop.pending
+    plan, pending, device = loop.plan, loop.pending, model_device(loop.run.model)
     # Photos with and without ground truth map different numbers of classes: batched apart, so no
     # photo is padded to classes it does not need.
-    for group in (
-        [i for i in todo if class_count(i, plan.top_k) > 1], [i for i in todo if class_count(i, plan.top_k) == 1]
-    ):
-        for start in range(0, len(group), plan.batch):
-            photos = _forward(loop, group[start : start + plan.batch])
-            for map_plan in plan.maps.values():
-                chosen = [p for p in photos if any(k[2] == map_plan.label and k[0] != "sanity"
-                                                   for k in loop.missing[p.item.name])]
-                if chosen:
-                    _maps(loop, chosen, map_plan)
-                _sanity(loop, photos, map_plan)
-                loop.finish({f for f in pending if f.done()})
-                # Bound the queue: maps must not run far ahead of the localisers (memory).
-                while len(pending) > 4 * max(loop.run.workers, 1) + plan.batch:
-                    loop.finish(wait(pending, return_when=FIRST_COMPLETED).done)
+    groups = [[i for i in todo if class_count(i, plan.top_k) > 1], [i for i in todo if class_count(i, plan.top_k) == 1]]
+    # One stream over both groups, in the order the batches take them (decoded ahead by the loader's workers).
+    stream = photo_stream([i for g in groups for i in g], model_info(loop.run.model).preprocessing,
+                          workers=loop.run.loader_workers, pin=device.type == "cuda")
+    try:
+        for group in groups:
+            for start in range(0, len(group), plan.batch):
+                photos = _forward(loop, [next(stream) for _ in group[start : start + plan.batch]])
+                for map_plan in plan.maps.values():
+                    chosen = [p for p in photos if any(k[2] == map_plan.label and k[0] != "sanity"
+                                                       for k in loop.missing[p.item.name])]
+                    if chosen:
+                        _maps(loop, chosen, map_plan)
+                    _sanity(loop, photos, map_plan)
+                    loop.finish({f for f in pending if f.done()})
+                    # Bound the queue: maps must not run far ahead of the localisers (memory).
+                    while len(pending) > 4 * max(loop.run.workers, 1) + plan.batch:
+                        loop.finish(wait(pending, return_when=FIRST_COMPLETED).done)
+    finally:
+        stream.close()
     while pending:
         loop.finish(wait(pending, return_when=FIRST_COMPLETED).done)
 
@@ -259,33 +266,23 @@ def _missing(item: StudyImage, plan: Plan, done: set[Key], out: Path) -> set[Key
     return todo
 
 
-def _load(item: StudyImage, model: torch.nn.Module) -> tuple[LoadedImage, tuple[Box, ...]]:
-    """The photo and its ground truth clipped to it (``ImageError``, ``AnnotationError``, ``OSError``)."""
-    image = load_image(item.read(), model)
-    height, width = image.rgb.shape[:2]
-    # Boxes, masks and maps of a study live on the kept copy of the photo (smaller above MAX_PHOTO_PIXELS).
-    boxes = tuple(fit_box(image.geometry.from_source(b), width, height, f"photo {item.name!r}: box {i}")
-                  for i, b in enumerate(item.boxes))
-    return image, boxes
-
-
-def _forward(loop: _Loop, batch: Sequence[StudyImage]) -> list[_Photo]:
-    """Load a batch (skipping photos that cannot be used), one forward pass (padded to the batch size),
-    each photo's classes."""
+def _forward(loop: _Loop, batch: Sequence[tuple[StudyImage, Decoded]]) -> list[_Photo]:
+    """A batch of decoded photos (skipping those that cannot be used), one forward pass (padded to the
+    batch size), each photo's classes."""
     model, plan, out = loop.run.model, loop.plan, loop.run.out
     usable, loaded = [], []
-    for item in batch:
-        try:
-            image, boxes = _load(item, model)
-        except (ImageError, AnnotationError, OSError) as exc:
-            loop.skipped[item.name] = str(exc)
-            warnings.warn(f"photo {item.name!r} skipped: {exc}", AttribkitWarning, stacklevel=2)
+    for item, decoded in batch:
+        if decoded.image is None:
+            loop.skipped[item.name] = decoded.error
+            warnings.warn(f"photo {item.name!r} skipped: {decoded.error}", AttribkitWarning, stacklevel=2)
             continue
         usable.append(item)
-        loaded.append((image, boxes))
+        loaded.append((decoded.image, decoded.boxes))
     if not usable:
         return []
-    x = pad_batch(torch.cat([image.tensor for image, _ in loaded]).to(model_device(model)), plan.batch)
+    device = model_device(model)
+    # Pinned inputs (CUDA) copy while the device works; each photo alone, so the cat runs there.
+    x = pad_batch(torch.cat([image.tensor.to(device, non_blocking=True) for image, _ in loaded]), plan.batch)
     with torch.no_grad():
         probs = class_scores(model, x).softmax(dim=1)[: len(usable)]
     photos = []

@@ -32,6 +32,8 @@ class StudyRun:
     """How many photos (the first ones) get gallery pictures."""
     top_k: int = 5
     map_batch: int = 8
+    loader_workers: int = 0
+    """Processes decoding the photos ahead of the maps (``0``: in this process; :mod:`attribkit.study._loader`)."""
     road: int = 0
     sanity: int = 0
     distributed: bool | None = None

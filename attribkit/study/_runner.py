@@ -172,7 +172,7 @@ def compute_records(run: StudyRun, items: Sequence[StudyImage], settings: Sequen
     """
     check_counts(steps=(run.steps, 0), gallery=(run.gallery, 0), batch_size=(run.batch_size, 1),
                  workers=(run.workers, 0), top_k=(run.top_k, 0), map_batch=(run.map_batch, 1), road=(run.road, 0),
-                 sanity=(run.sanity, 0))
+                 sanity=(run.sanity, 0), loader_workers=(run.loader_workers, 0))
     out, model = run.out, run.model
     if out.exists() and not out.is_dir():
         raise OptionError(f"out {out} exists and is not a folder")
@@ -243,6 +243,7 @@ def run_study(
     map_batch: int = 8,
     road: int = 0,
     sanity: int = 0,
+    loader_workers: int = 0,
 ) -> StudyResult | None:
     """Run every setting (or every method × localiser) over ``data``; write the table, plots and HTML report.
 
@@ -294,6 +295,10 @@ def run_study(
         al. 2018) block by block (:func:`attribkit.metrics.model_randomisation`; one map per block). The
         table's ``randomisation`` is the Spearman rank correlation of absolute maps with the trained
         model's, averaged over the cascade, and ``sanity`` says whether it is below 0.5 with 95% confidence. ``0``: none.
+    loader_workers
+        Processes that read, decode and preprocess the photos ahead of the maps (a
+        ``torch.utils.data.DataLoader``; pinned memory on CUDA); ``0``: in this process. The records are
+        the same either way (:mod:`attribkit.study._loader`).
 
     Returns
     -------
@@ -323,7 +328,8 @@ def run_study(
     out = Path(out)
     items = study_images(data, class_index=lambda label: class_of(model, label))
     run = StudyRun(model, out, workers=workers, steps=steps, batch_size=batch_size, gallery=gallery, top_k=top_k,
-                   map_batch=map_batch, road=road, sanity=sanity, distributed=distributed, progress=progress)
+                   map_batch=map_batch, road=road, sanity=sanity, distributed=distributed, progress=progress,
+                   loader_workers=loader_workers)
     computed = compute_records(run, items, chosen)
     if computed is None:
         return None
