@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 
 from attribkit.cli._common import CommandError, add_model_args, model_from_args, output_dir
-from attribkit.cli._study import check_numbers, skipped_status
+from attribkit.cli._study import add_device_use_args, check_numbers, skipped_status
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -36,9 +36,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--examples", type=int, default=3, help="success and failure PNGs per setting (default 3)")
     p.add_argument("--workers", type=int, default=0,
                    help="localiser processes beside the maps (default 0: in this process)")
-    p.add_argument("--map-batch", type=int, default=8, help="photos per forward pass of the maps (default 8)")
-    p.add_argument("--loader-workers", type=int, default=0, metavar="N",
-                   help="processes that read and decode the photos ahead of the maps (default 0: this process)")
+    add_device_use_args(p)
     p.add_argument("--allow-outside-paths", action="store_true",
                    help="accept photo paths in the annotations that lead outside their folder")
     add_model_args(p)
@@ -73,7 +71,8 @@ def run(args: argparse.Namespace) -> int:
     model = model_from_args(args)
     images = annotated_images(entries, lambda label: class_of(model, label))
     result = evaluate(model, images, settings=settings, out=out, top_k=args.top_k, workers=args.workers,
-                      map_batch=args.map_batch, loader_workers=args.loader_workers)
+                      map_batch=args.map_batch, loader_workers=args.loader_workers,
+                      precision=args.precision)
     if result is None:  # a rank other than 0 of a sharded run: rank 0 reports
         return 0
     print(result.files["markdown"].read_text(), end="")

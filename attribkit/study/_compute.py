@@ -40,8 +40,10 @@ from attribkit.study._data import StudyImage
 from attribkit.models._info import model_info
 from attribkit.study._gallery import complete, gallery_path, save_localisation, save_map, save_photo
 from attribkit.study._loader import Decoded, photo_stream
+from attribkit.study._precision import autocast
 from attribkit.study._records import RECORDS_DIR, TIMINGS_DIR, Key, Record, RecordWriter
 from attribkit.study._run import StudyRun
+from attribkit.study._sizing import AUTO, BatchSize, in_slices
 from attribkit.study._workers import LocaliserSpec, localise_job, make_executor
 
 
@@ -170,6 +172,8 @@ class _Loop:
     """Photo → the digest of its annotations, stored in each of its records (:mod:`attribkit.study._records`)."""
     skipped: dict[str, str] = field(default_factory=dict)
     pending: dict[Future[Any], _Job] = field(default_factory=dict)
+    size: BatchSize = field(default_factory=lambda: BatchSize(1))
+    """Photos per batch now: the plan's, or smaller after running out of device memory (:mod:`attribkit.study._sizing`)."""
 
     def write(self, record: Record, *, timing: bool = False) -> None:
         """Append a record (or, with ``timing``, a time) with its photo's annotation digest, if it has one."""
@@ -204,7 +208,7 @@ def compute(run: StudyRun, plan: Plan, items: Sequence[StudyImage], done: set[Ke
         bar.update(sum(len(record_keys(item.name, plan) & done) for item in items))
         executor = make_executor(run.workers if plan.boxes else 0)
         loop = _Loop(run, plan, writer, timings, done, missing, executor, bar,
-                     {item.name: item.annotation for item in items})
+                     {item.name: item.annotation for item in items}, size=BatchSize(plan.batch, run.map_batch == AUTO))
         try:
             _pass(loop, todo)
         finally:
@@ -223,8 +227,11 @@ def _pass(loop: _Loop, todo: Sequence[StudyImage]) -> None:
                           workers=loop.run.loader_workers, pin=device.type == "cuda")
     try:
         for group in groups:
-            for start in range(0, len(group), plan.batch):
-                photos = _forward(loop, [next(stream) for _ in group[start : start + plan.batch]])
+            start = 0
+            while start < len(group):
+                chunk = group[start : start + loop.size.size]  # the size now: halved after running out of memory
+                start += len(chunk)
+                photos = _forward(loop, [next(stream) for _ in chunk])
                 for map_plan in plan.maps.values():
                     chosen = [p for p in photos if any(k[2] == map_plan.label and k[0] != "sanity"
                                                        for k in loop.missing[p.item.name])]
@@ -233,7 +240,7 @@ def _pass(loop: _Loop, todo: Sequence[StudyImage]) -> None:
                     _sanity(loop, photos, map_plan)
                     loop.finish({f for f in pending if f.done()})
                     # Bound the queue: maps must not run far ahead of the localisers (memory).
-                    while len(pending) > 4 * max(loop.run.workers, 1) + plan.batch:
+                    while len(pending) > 4 * max(loop.run.workers, 1) + loop.size.size:
                         loop.finish(wait(pending, return_when=FIRST_COMPLETED).done)
     finally:
         stream.close()
@@ -282,9 +289,13 @@ def _forward(loop: _Loop, batch: Sequence[tuple[StudyImage, Decoded]]) -> list[_
         return []
     device = model_device(model)
     # Pinned inputs (CUDA) copy while the device works; each photo alone, so the cat runs there.
-    x = pad_batch(torch.cat([image.tensor.to(device, non_blocking=True) for image, _ in loaded]), plan.batch)
-    with torch.no_grad():
-        probs = class_scores(model, x).softmax(dim=1)[: len(usable)]
+    x = torch.cat([image.tensor.to(device, non_blocking=True) for image, _ in loaded])
+
+    def scores(rows: slice, padded: int) -> torch.Tensor:
+        with torch.no_grad():
+            return class_scores(model, pad_batch(x[rows], padded)).softmax(dim=1)[: rows.stop - rows.start]
+
+    probs = torch.cat(in_slices(scores, len(usable), loop.size, device))
     photos = []
     for item, (image, boxes), p in zip(usable, loaded, probs):
         predicted = int(p.argmax())
@@ -303,15 +314,21 @@ def _maps(loop: _Loop, photos: Sequence[_Photo], map_plan: MapPlan) -> None:
     run, plan, missing, done = loop.run, loop.plan, loop.missing, loop.done
     device = model_device(run.model)
     width = class_count(photos[0].item, plan.top_k)  # the same for every photo of a batch
-    x = pad_batch(torch.cat([p.loaded.tensor for p in photos]).to(device), plan.batch)
-    targets = pad_batch(torch.tensor(pad_rows([p.labels for p in photos], width), device=device), plan.batch)
+    x = torch.cat([p.loaded.tensor.to(device, non_blocking=True) for p in photos])
+    targets = torch.tensor(pad_rows([p.labels for p in photos], width), device=device)
+
+    def maps_of(rows: slice, padded: int) -> torch.Tensor:
+        # Seeded by (photos, map): a method drawing from torch's global generator gets the same numbers
+        # when the same batch is computed again (see attribkit.study._batches for what batching changes).
+        # The caller's random state is left as it was (fork_rng).
+        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+            torch.manual_seed(seed_of(*[p.item.name for p in photos[rows]], map_plan.label))
+            with autocast(device, run.precision):
+                computed = crop_maps(map_plan.attributor, pad_batch(x[rows], padded), pad_batch(targets[rows], padded))
+        return computed[: rows.stop - rows.start]
+
     start = time.perf_counter()
-    # Seeded by (photos, map): a method drawing from torch's global generator gets the same numbers
-    # when the same batch is computed again (see attribkit.study._batches for what batching changes).
-    # The caller's random state is left as it was (fork_rng).
-    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-        torch.manual_seed(seed_of(*[p.item.name for p in photos], map_plan.label))
-        maps = crop_maps(map_plan.attributor, x, targets)[: len(photos)]
+    maps = torch.cat(in_slices(maps_of, len(photos), loop.size, device))
     maps_np = maps.cpu().numpy()
     ms = (time.perf_counter() - start) * 1000 / len(photos)
     for i, photo in enumerate(photos):
@@ -357,12 +374,18 @@ def _sanity(loop: _Loop, photos: Sequence[_Photo], map_plan: MapPlan) -> None:
     if not chosen:
         return
     device = model_device(model)
-    x = pad_batch(torch.cat([p.loaded.tensor for p in chosen]).to(device), plan.batch)
-    targets = pad_batch(torch.tensor([p.target for p in chosen], device=device), plan.batch)
-    for record in sanity_records(model, x, targets, [p.item.name for p in chosen], map_plan.label,
-                                 map_plan.factory, plan.sanity_layers):
-        loop.write(record)
-        loop.bar.update()
+    x = torch.cat([p.loaded.tensor.to(device, non_blocking=True) for p in chosen])
+    targets = torch.tensor([p.target for p in chosen], device=device)
+
+    def records_of(rows: slice, padded: int) -> list[Record]:
+        return sanity_records(model, pad_batch(x[rows], padded), pad_batch(targets[rows], padded),
+                              [p.item.name for p in chosen[rows]], map_plan.label, map_plan.factory, plan.sanity_layers)
+
+    # Written once every slice is done: a slice computed again after running out of memory is not written twice.
+    for records in in_slices(records_of, len(chosen), loop.size, device):
+        for record in records:
+            loop.write(record)
+            loop.bar.update()
 
 
 def _box_record(loop: _Loop, job: _Job, result: dict[str, Any]) -> None:
