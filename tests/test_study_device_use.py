@@ -59,6 +59,7 @@ def _out_of_memory_above(monkeypatch, rows: int) -> list[int]:  # type: ignore[n
     return sizes
 
 
+@pytest.mark.slow  # two small studies: ~7 s on a busy 2-core machine
 def test_auto_halves_on_out_of_memory_and_records_nothing_twice(tmp_path, photos, study_registry, monkeypatch):
     monkeypatch.setattr(_sizing, "AUTO_CPU", 4)  # auto's first size here: 4 photos (a GPU's would be 256)
     sizes = _out_of_memory_above(monkeypatch, 2)
@@ -161,6 +162,7 @@ def test_rules_compute_in_float32_under_autocast():
     assert x.grad is not None and x.grad.dtype == torch.float32
 
 
+@pytest.mark.slow  # two small studies: ~5 s on a busy 2-core machine
 def test_a_bf16_study_records_its_precision_and_is_not_resumed_in_float32(tmp_path, photos, study_registry):
     out = tmp_path / "bf16"
     low = _run(out, photos, map_batch=2, precision="bf16")
