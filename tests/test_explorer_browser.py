@@ -96,7 +96,9 @@ def _photos(page):
 
 
 def test_the_table_sorts_by_a_column_both_ways(page):
-    labels = lambda: page.eval_on_selector_all("#results-table tbody .name", "e => e.map(x => x.textContent)")  # noqa: E731
+    def labels() -> list[str]:
+        return page.eval_on_selector_all("#results-table tbody .name", "e => e.map(x => x.textContent)")
+
     before = labels()
     assert len(before) == 4
     page.click("#results-table th[data-key='mean_iou']")

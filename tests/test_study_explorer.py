@@ -114,3 +114,24 @@ def test_map_thumbnail_keeps_the_maps_order_and_where_the_crop_did_not_reach():
     assert (values[:, :8] == 0).all() and values[:, 9:].min() >= 1 and values.max() == 255
     assert (np.diff(values[:, 9:].astype(int), axis=1) >= 0).all()
     assert (np.asarray(Image.open(io.BytesIO(base64.b64decode(map_thumbnail(np.ones((8, 8)))["png"])))) == 1).all()
+
+
+def test_evaluate_writes_an_explorer_with_rows_labelled_by_their_settings(tmp_path):
+    import json as _json
+
+    import _study_helpers as helpers
+    from attribkit.study import StudyImage, evaluate
+
+    paths = helpers.write_photos(tmp_path / "photos", 3)
+    items = [StudyImage(f"p{i}", p, label=1, boxes=((10 + i, 8, 30 + i, 24),)) for i, p in enumerate(paths)]
+    settings = [Setting("plain threshold", attributor="saliency", localiser="threshold", preset=None),
+                Setting("centre box", localiser="centre", preset=None)]
+    result = evaluate(helpers.tiny_classifier(), items, settings=settings, out=tmp_path / "eval", top_k=0,
+                      progress=False)
+    page = result.files["explorer"].read_text()
+    data = _json.loads(re.search(r"id='study-data'>(.*?)</script>", page).group(1))
+    rows = {r["label"]: r for r in data["rows"]}
+    assert set(rows) == {"plain threshold", "centre box"}  # the subsets' rows stay in metrics.md
+    assert rows["plain threshold"]["settings"].startswith("preset none · map saliency, plain · localiser threshold(")
+    assert rows["centre box"]["baseline"] and rows["plain threshold"]["baseline"] is None
+    assert [p["name"] for p in data["photos"]] == ["p0", "p1", "p2"]

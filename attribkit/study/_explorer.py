@@ -108,7 +108,8 @@ def _rows(rows: Sequence[Row], labels: Mapping[tuple[str, str], str]) -> list[di
                                                                        f"{row.method} + {row.localiser}"),
                     "method": row.method, "localiser": row.localiser,
                     "settings": labels.get(key, "settings not recorded by this run (records of an earlier run)"),
-                    "baseline": baseline_of(row.method, row.localiser), "blind": not own_cell(row.localiser, "pointing"),
+                    "baseline": baseline_of(row.method, row.localiser),
+                    "blind": not own_cell(row.localiser, "pointing"),
                     "cells": cells, "intervals": intervals, "verdicts": verdicts.get(key, {})})
     return out
 
