@@ -44,7 +44,9 @@ def synthetic(template: Path, out: Path, methods: int, photos: int) -> tuple[lis
     real_methods = sorted({r["method"] for r in records if r["kind"] == "map"})
     real_photos = sorted({r["image"] for r in records if r["kind"] == "map"})
     by_key = {(r["kind"], r["image"], r["method"], r.get("localiser", "")): r for r in records}
-    names = [f"method {i:02d} ({real_methods[i % len(real_methods)]})" for i in range(methods)]
+    # "saliency[copy=4]": a label as a study writes one for a map with options, so the copies of a baseline
+    # (random) stay baselines.
+    names = [f"{real_methods[i % len(real_methods)]}[copy={i}]" for i in range(methods)]
     images = [f"n{1000000 + i:08d}_{i}.JPEG" for i in range(photos)]
     images[7] = "<script>alert('a photo name')</script>.jpg"
     out_records = []
@@ -67,6 +69,20 @@ def synthetic(template: Path, out: Path, methods: int, photos: int) -> tuple[lis
                         copy[key] = min(1.0, max(0.0, copy[key] + rng.gauss(0, 0.05)))
                 out_records.append(copy)
     return out_records, names, images
+
+
+def labels(records: list[dict]) -> dict[tuple[str, str], str]:
+    """Each row's settings line: the real method's and localiser's (GraphCut or not, its own defaults)."""
+    from attribkit.study._labels import describe
+    from attribkit.study._settings import cross_settings
+
+    out = {}
+    for r in records:
+        if r["kind"] == "box" and (r["method"], r["localiser"]) not in out:
+            real = r["method"].split("[", 1)[0]
+            setting = cross_settings([real], [r["localiser"]])[0]
+            out[(r["method"], r["localiser"])] = describe(setting.resolve()) + f" (a copy of {real}'s records)"
+    return out
 
 
 def measure(page_path: Path, repeats: int, screenshots: Path | None) -> dict[str, float]:
@@ -130,7 +146,7 @@ def main() -> None:
     rows = summarise(records, methods=methods, localisers=localisers)
     summarised = time.perf_counter()
     data, maps = explorer_data(args.out, title="attribkit study (synthetic, from real records)", rows=rows,
-                               records=records, images=images, labels={}, class_names=None,
+                               records=records, images=images, labels=labels(records), class_names=None,
                                settings={"methods": len(methods), "photos": len(images), "records": len(records)})
     page = write_explorer(args.out / "explorer.html", data, maps)
     written = time.perf_counter()

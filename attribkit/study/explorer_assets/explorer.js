@@ -331,7 +331,7 @@
                  p.truth ? p.truth.length + ' ground-truth box(es), green' : 'no ground truth'].filter(Boolean);
     detail.appendChild(el('p', {'class': 'note', text: about.join(' \u00b7 ')}));
     var bar = el('div', {'class': 'toolbar'});
-    [['map', 'map'], ['truth', 'ground truth'], ['boxes', 'localiser boxes (red)'], ['tbox', 'threshold box (yellow)']]
+    [['map', 'map'], ['truth', 'ground truth'], ['boxes', 'localiser boxes (red; blind: grey)'], ['tbox', 'threshold box (yellow)']]
       .forEach(function (o) {
         var box = el('input', {type: 'checkbox', id: 'overlay-' + o[0], checked: state[o[0]] ? true : null,
                                onchange: function () { state[o[0]] = box.checked; redraw(); }});
@@ -395,7 +395,7 @@
             var entry = D.boxes[r.key][index];
             texts.push(r.localiser + (entry[1] === null || entry[1] === undefined ? '' : ': IoU ' + entry[1].toFixed(2)) +
                        (entry[2] ? ' (fallback: ' + entry[2] + ')' : ''));
-            if (state.boxes && entry[0]) rect(ctx, entry[0], f.scale, r.blind ? '#ff9b3d' : '#e0322b', r.blind ? [4, 3] : null);
+            if (state.boxes && entry[0]) rect(ctx, entry[0], f.scale, r.blind ? '#8d96a3' : '#e0322b', r.blind ? [2, 3] : null);
           });
           c.removeAttribute('data-threshold-box');
           if (m) {
