@@ -11,7 +11,6 @@ import json
 import re
 
 import numpy as np
-import pytest
 from PIL import Image
 
 from attribkit.study._explorer import explorer_data, script_json, write_explorer

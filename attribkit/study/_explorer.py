@@ -224,7 +224,7 @@ def write_explorer(path: Path, data: Mapping[str, Any], maps: Mapping[str, Seque
         "<!doctype html>\n<html lang='en'><head><meta charset='utf-8'>",
         "<meta name='viewport' content='width=device-width, initial-scale=1'>",
         # No network: nothing may be fetched but the page's own thumbnails and inline data.
-        "<meta http-equiv='Content-Security-Policy' content=\"default-src 'none'; img-src 'self' data:; "
+        "<meta http-equiv='Content-Security-Policy' content=\"default-src 'none'; img-src 'self' data: file:; "
         "style-src 'unsafe-inline'; script-src 'unsafe-inline'\">",
         f"<title>{html.escape(str(data['title']))}</title>\n<style>\n{_asset('explorer.css')}</style></head>\n<body>",
         "<noscript>The explorer needs JavaScript; index.html and results.md hold the same table.</noscript>\n",
