@@ -14,7 +14,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "study", help="compare methods x localisers over a dataset: table, plots, HTML report",
         description="Run every method x localiser over the photos, writing per-photo records as they are "
                     "computed (an interrupted study resumes where it stopped), then results.csv, "
-                    "results.md, metrics.png, curves.png and index.html. Under torchrun the photos are "
+                    "results.md, metrics.png, curves.png, index.html and explorer.html (interactive). Under "
+                    "torchrun the photos are "
                     "sharded across processes and rank 0 writes the merged report.")
     p.add_argument("--methods", required=True,
                    help="comma-separated attributors, e.g. saliency,random,captum:gradcam")

@@ -36,6 +36,7 @@ from attribkit.study._compute import BoxPlan, MapPlan, Plan, compute, record_key
 from attribkit.study._data import DataSpec, StudyImage, class_of, study_images
 from attribkit.study._distributed import current_shard
 from attribkit.study._gallery import GALLERY_DIR
+from attribkit.study._labels import describe
 from attribkit.study._manifest import check_and_store, manifest
 from attribkit.study._records import Key, Record, read_records, read_records_and_outdated, record_key
 from attribkit.study._report import write_report
@@ -44,6 +45,7 @@ from attribkit.study._run import StudyRun
 from attribkit.study._settings import ResolvedSetting, Setting, cross_settings
 from attribkit.study._sizing import first_size
 from attribkit.study._summary import Row, summarise
+from attribkit.study._thumbnails import THUMBNAIL_DIR
 from attribkit.study._workers import localiser_spec
 
 
@@ -95,6 +97,16 @@ def choose_settings(
     if not methods:
         raise OptionError("a study needs at least one method")
     return cross_settings(methods, localisers, method_options=method_options, localiser_options=localiser_options)
+
+
+def setting_labels(settings: Sequence[Setting]) -> dict[tuple[str, str], str]:
+    """A row's (map label, localiser label or ``"-"``) → the settings that made it
+    (:func:`~attribkit.study._labels.describe`)."""
+    out: dict[tuple[str, str], str] = {}
+    for s in settings:
+        r = s.resolve()
+        out.setdefault((r.map_label, r.localiser_label or "-"), describe(r))
+    return out
 
 
 def make_plan(model: torch.nn.Module, settings: Sequence[Setting], *, top_k: int, batch: int) -> Plan:
@@ -197,7 +209,7 @@ def compute_records(run: StudyRun, items: Sequence[StudyImage], settings: Sequen
     try:
         records_before, outdated = read_records_and_outdated(out, annotations) if out.is_dir() else ([], set())
         out.mkdir(parents=True, exist_ok=True)
-        for folder in (out, out / GALLERY_DIR, out / SKIPPED_DIR):
+        for folder in (out, out / GALLERY_DIR, out / SKIPPED_DIR, out / THUMBNAIL_DIR):
             remove_stale(folder)  # what a run killed mid-write left (the pictures are made again if missing)
         check_and_store(out, wanted, has_records=bool(records_before))
         _warn_outdated(out, outdated)
@@ -365,5 +377,7 @@ def run_study(
     if computed.skipped:
         described["skipped photos"] = len(computed.skipped)
     files = write_report(out, rows, records, images=[i.name for i in items[:gallery]], methods=method_names,
-                         localisers=loc_names, settings=described, skipped=computed.skipped)
+                         localisers=loc_names, settings=described, skipped=computed.skipped,
+                         labels=setting_labels(chosen), class_names=model_info(model).class_names,
+                         photos=[i.name for i in items])
     return StudyResult(out, rows, records, files, computed.skipped)
