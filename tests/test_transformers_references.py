@@ -35,6 +35,15 @@ def hooked(model):
     return maps, grads
 
 
+def head_averaged_attention(model, x):
+    """``[blocks, T, T]`` of one image, heads averaged as the authors' notebook does."""
+    maps, _ = hooked(model)
+    with torch.no_grad():
+        model(x)
+    att_mat = np.stack([maps[i][0].double().numpy() for i in range(len(maps))])
+    return att_mat.sum(axis=1) / att_mat.shape[1]
+
+
 def upsample(tokens, side, grid):
     return F.interpolate(torch.as_tensor(tokens, dtype=torch.float32).reshape(1, 1, grid, grid), size=(side, side),
                          mode="bilinear", align_corners=False)
@@ -61,12 +70,7 @@ def abnar_rollout(att_mat, add_residual=True):
 def test_rollout_equals_the_authors_joint_attention(family, prefix):
     model, x = build(family), inputs(family, batch=1)
     ours = AttentionRollout(model).attribute(x)
-    maps, _ = hooked(model)
-    with torch.no_grad():
-        model(x)
-    att_mat = np.stack([maps[i][0].double().numpy() for i in range(len(maps))])
-    att_mat = att_mat.sum(axis=1) / att_mat.shape[1]
-    theirs = abnar_rollout(att_mat)[-1][0, prefix:]
+    theirs = abnar_rollout(head_averaged_attention(model, x))[-1][0, prefix:]
     torch.testing.assert_close(ours, upsample(theirs, 224, 14), **TOLERANCE)
 
 
@@ -213,11 +217,7 @@ def test_attention_flow_equals_the_authors_max_flow():
     model = timm.create_model("vit_tiny_patch16_224", pretrained=False, depth=2, img_size=64).eval()
     x = torch.randn(1, 3, 64, 64)
     ours = AttentionFlow(model).attribute(x)
-    maps, _ = hooked(model)
-    with torch.no_grad():
-        model(x)
-    att_mat = np.stack([maps[i][0].double().numpy() for i in range(len(maps))])
-    att_mat = att_mat.sum(axis=1) / att_mat.shape[1]
+    att_mat = head_averaged_attention(model, x)
     res_att_mat = att_mat + np.eye(att_mat.shape[1])[None, ...]
     res_att_mat = res_att_mat / res_att_mat.sum(axis=-1)[..., None]
     theirs = compute_flow_from_top_class_token(get_adjmat(res_att_mat), 2, 17)[1:]
