@@ -17,6 +17,7 @@ import torch.nn.functional as F
 
 import attribkit
 from attribkit import create_attributor, set_output
+from attribkit.transformers import explains_transformers_only
 
 SIZE = 64
 CLASSES = 5
@@ -89,10 +90,15 @@ OPTIONS = {"captum:integrated_gradients": {"n_steps": 4}, "captum:occlusion": {"
 @pytest.mark.parametrize("method", attribkit.list_attributors())
 def test_every_attributor_on_every_family(family, method):
     name, model, x = family
+    only_vits = explains_transformers_only(method)
+    if only_vits and name not in ("timm_vit", "hf_vit"):
+        with pytest.raises(attribkit.ModelError, match=f"{method} explains vision transformers only"):
+            create_attributor(method, model)
+        return
     with warnings.catch_warnings():
         warnings.simplefilter("error", attribkit.rules.UnsupportedActivationWarning)
         out = create_attributor(method, model, **OPTIONS.get(method, {})).attribute(x, target=[1, 3])
-    channels = 1 if method in ("gradcam", "captum:gradcam") or method.startswith("pgc:") else 3
+    channels = 1 if method in ("gradcam", "captum:gradcam") or method.startswith("pgc:") or only_vits else 3
     assert out.shape == (2, channels, *x.shape[-2:])
     assert torch.isfinite(out).all()
     if method != "random":
