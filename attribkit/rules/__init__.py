@@ -24,10 +24,14 @@ from attribkit.rules._applied import (
 )
 from attribkit.rules._attributor import RuleAttributor
 from attribkit.rules._function import RuledRectifier
+from attribkit.rules._lrp import CPLRP, AttnLRP
+from attribkit.rules._relevance import identity_rule, layer_norm_identity, linear_epsilon, scale_gradient
 from attribkit.rules._rule import DeconvNet, Gradient, GuidedBackprop, Rule
 
 __all__ = [
     "ActiveRule",
+    "AttnLRP",
+    "CPLRP",
     "DeconvNet",
     "Gradient",
     "GuidedBackprop",
@@ -41,6 +45,10 @@ __all__ = [
     "UnsupportedActivationWarning",
     "UnsupportedPolicy",
     "applied",
+    "identity_rule",
+    "layer_norm_identity",
+    "linear_epsilon",
+    "scale_gradient",
 ]
 
 from attribkit._core.exports import publish as _publish  # noqa: E402
