@@ -25,7 +25,7 @@ from attribkit._core.hooks import thread_hooks
 from attribkit.rules._activations import NOT_COVERED, RECTIFIERS, not_covered_modules
 from attribkit.rules._function import RuledRectifier
 from attribkit.rules._ops import (
-    LAYER_NORM, LINEAR, MHA, PRODUCTS, SDPA, SOFTMAX, OpCall, explicit_mha, explicit_sdpa, mha_unsupported,
+    LAYER_NORM, LINEAR, MHA, PRODUCTS, SDPA, SOFTMAX, SUMS, OpCall, explicit_mha, explicit_sdpa, mha_unsupported,
 )
 from attribkit.errors import ModelError, OptionError, UnsupportedActivationError, UnsupportedActivationWarning
 from attribkit.rules._rule import Rule
@@ -49,7 +49,7 @@ class ActiveRule(TorchFunctionMode):
         ``no_grad`` or on tensors that need no gradient are left alone: they have no backward).
     counts
         Calls that went through a rule, by kind: ``"rectifier"``, ``"activation"``, ``"softmax"``,
-        ``"bilinear"``, ``"layer_norm"``, ``"linear"``, and ``"attention"`` for each fused attention call
+        ``"bilinear"``, ``"add"``, ``"layer_norm"``, ``"linear"``, and ``"attention"`` for each fused attention call
         written out for the rules (``scaled_dot_product_attention``, ``multi_head_attention_forward``).
     not_covered
         Names of the activations met that the rules do not cover, in order of first meeting.
@@ -70,7 +70,7 @@ class ActiveRule(TorchFunctionMode):
         self._smooth_rule = _first(self.rules, ("activation", "activation_signal"))
         self._ops: dict[Any, Callable[..., Any]] = {}
         for kind, table in (("softmax", SOFTMAX), ("layer_norm", LAYER_NORM), ("linear", LINEAR),
-                            ("bilinear", PRODUCTS)):
+                            ("bilinear", PRODUCTS), ("add", SUMS)):
             chosen = _first(self.rules, (kind,))
             if chosen is not None:
                 handler = partial(getattr(self, f"_{kind}"), chosen[0])
@@ -173,6 +173,13 @@ class ActiveRule(TorchFunctionMode):
             return func(*args, **kwargs)
         self.counts["bilinear"] += 1
         return rule.bilinear(op.operands, op.call)
+
+    def _add(self, rule: Rule, func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        op = self._read(SUMS, func, args, kwargs)
+        if op is None:
+            return func(*args, **kwargs)
+        self.counts["add"] += 1
+        return rule.add(op.operands, op.call)
 
     def _layer_norm(self, rule: Rule, func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         op = self._read(LAYER_NORM, func, args, kwargs)

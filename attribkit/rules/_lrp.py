@@ -14,7 +14,9 @@ from collections.abc import Callable, Sequence
 import torch
 
 from attribkit.errors import OptionError
-from attribkit.rules._relevance import identity_rule, layer_norm_identity, linear_epsilon, scale_gradient
+from attribkit.rules._relevance import (
+    identity_rule, layer_norm_identity, linear_epsilon, linear_zplus, normalised_sum, scale_gradient,
+)
 from attribkit.rules._rule import Rule
 
 
@@ -94,3 +96,53 @@ class CPLRP(AttnLRP):
 
     def softmax(self, x: torch.Tensor, call: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
         return call(x).detach()
+
+
+class CheferLRP(Rule):
+    """The LRP of Chefer, Gur & Wolf ("Transformer Interpretability Beyond Attention Visualization", CVPR
+    2021, section 3.1-3.2), as their published code (``modules/layers_ours.py``, ``ViT_LRP.py``) applies
+    it with ``alpha=1``; it supplies the relevance ``R_A`` of each block's attention in ``chefer2021``.
+
+    * linear layers: LRP-αβ with ``α = 1, β = 0`` (:func:`~attribkit.rules.linear_zplus`), bias ignored;
+    * products of two activations (``q kᵀ``, ``A v``): Gradient×Input to each factor, halved (their
+      ``einsum.relprop`` then ``/= 2``): the uniform rule;
+    * residual sums: Gradient×Input shares rescaled to each branch's absolute share
+      (:func:`~attribkit.rules.normalised_sum`, their ``Add.relprop``);
+    * GELU, softmax, LayerNorm: relevance passed through unchanged (their ``RelProp.relprop``), which in
+      Gradient×Input is the identity rule ``grad · f(x)/x`` elementwise.
+    """
+
+    name = "chefer_lrp"
+
+    def activation(self, x: torch.Tensor, call: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
+        return identity_rule(call, x)
+
+    def softmax(self, x: torch.Tensor, call: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
+        return identity_rule(call, x)
+
+    def bilinear(self, operands: Sequence[torch.Tensor], call: Callable[..., torch.Tensor]) -> torch.Tensor:
+        share = 1.0 / len(operands)
+        return call(*(scale_gradient(t, share) for t in operands))
+
+    def add(self, operands: Sequence[torch.Tensor], call: Callable[..., torch.Tensor]) -> torch.Tensor:
+        return normalised_sum(operands[0], operands[1], call)
+
+    def layer_norm(
+        self,
+        x: torch.Tensor,
+        normalized_shape: Sequence[int],
+        weight: torch.Tensor | None,
+        bias: torch.Tensor | None,
+        eps: float,
+        call: Callable[[torch.Tensor], torch.Tensor],
+    ) -> torch.Tensor:
+        return identity_rule(call, x)
+
+    def linear(
+        self,
+        x: torch.Tensor,
+        weight: torch.Tensor,
+        bias: torch.Tensor | None,
+        call: Callable[[torch.Tensor], torch.Tensor],
+    ) -> torch.Tensor:
+        return linear_zplus(x, weight, bias)

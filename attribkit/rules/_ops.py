@@ -154,6 +154,18 @@ PRODUCTS: dict[Any, Callable[..., Product | None]] = {
     torch.einsum: _read_einsum,
 }
 
+def _read_add(func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Product | None:
+    """``a + b`` of two varying tensors of the same shape (no ``alpha``, no ``out``, no broadcasting)."""
+    if len(args) != 2 or kwargs or not all(isinstance(t, torch.Tensor) and not _is_constant(t) for t in args):
+        return None
+    if args[0].shape != args[1].shape:
+        return None
+    return Product(list(args), func)
+
+
+#: Sums the ``add`` hook covers (``a + b`` arrives as ``Tensor.add``).
+SUMS: dict[Any, Callable[..., Product | None]] = {torch.Tensor.add: _read_add, torch.add: _read_add}
+
 _sdpa = _binder("(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None, "
                 "enable_gqa=False)")
 

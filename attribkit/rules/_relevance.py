@@ -194,3 +194,87 @@ def linear_epsilon(
     if epsilon == 0:
         return F.linear(x, weight, bias)
     return _LinearEpsilon.apply(x, weight, bias, float(epsilon))
+
+
+def safe_divide(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """``a / (b + 1e-9)`` where ``b ≠ 0``, else 0: the stabiliser of Chefer et al.'s published LRP code
+    (``modules/layers_ours.py``), reproduced exactly so their rules are too."""
+    den = b.clamp(min=1e-9) + b.clamp(max=1e-9)
+    den = den + den.eq(0).to(den.dtype) * 1e-9
+    return a / den * b.ne(0).to(b.dtype)
+
+
+class _LinearZPlus(torch.autograd.Function):
+    generate_vmap_rule = True
+
+    @staticmethod
+    def forward(x: torch.Tensor, weight: torch.Tensor, bias: Any) -> Any:  # type: ignore[override]
+        positive = F.linear(x.clamp(min=0), weight.clamp(min=0)) + F.linear(x.clamp(max=0), weight.clamp(max=0))
+        return F.linear(x, weight, bias), positive
+
+    @staticmethod
+    def setup_context(ctx: Any, inputs: tuple[Any, ...], output: Any) -> None:
+        ctx.mark_non_differentiable(output[1])
+        ctx.save_for_backward(inputs[0], inputs[1], output[0], output[1])
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor, _: Any) -> tuple[Any, ...]:  # type: ignore[override]
+        x, weight, z, positive = ctx.saved_tensors
+        s = safe_divide(z * grad, positive)
+        grad_x = torch.where(x > 0, s @ weight.clamp(min=0), torch.where(x < 0, s @ weight.clamp(max=0), 0.0))
+        return grad_x, None, None
+
+
+def linear_zplus(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
+    """``F.linear(x, weight, bias)`` whose backward is LRP-αβ with ``α = 1, β = 0`` in Gradient×Input form,
+    as Chefer et al.'s code applies it to every linear layer (``Linear.relprop`` with ``alpha=1``):
+    ``R_in = x⁺ ⊙ W⁺ᵀ S + x⁻ ⊙ W⁻ᵀ S``, ``S = R_out / (W⁺x⁺ + W⁻x⁻)``, the bias ignored. The weight and
+    bias receive no gradient.
+
+    Parameters
+    ----------
+    x
+        ``[..., in_features]``.
+    weight, bias
+        ``[out_features, in_features]`` and ``[out_features]`` or ``None``.
+    """
+    return _LinearZPlus.apply(x, weight, bias)[0]
+
+
+class _NormalisedSum(torch.autograd.Function):
+    generate_vmap_rule = True
+
+    @staticmethod
+    def forward(a: torch.Tensor, b: torch.Tensor, call: Callable[..., torch.Tensor]) -> torch.Tensor:  # type: ignore[override]
+        return call(a, b)
+
+    @staticmethod
+    def setup_context(ctx: Any, inputs: tuple[Any, ...], output: torch.Tensor) -> None:
+        ctx.save_for_backward(inputs[0], inputs[1], output)
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[Any, ...]:  # type: ignore[override]
+        a, b, z = ctx.saved_tensors
+        s = safe_divide(z * grad, z)
+        dims = tuple(range(1, z.ndim)) if z.ndim > 1 else (0,)
+        sum_a, sum_b = (a * s).sum(dims, keepdim=True), (b * s).sum(dims, keepdim=True)
+        total = (z * grad).sum(dims, keepdim=True)
+        share_a = safe_divide(sum_a.abs(), sum_a.abs() + sum_b.abs()) * total
+        share_b = safe_divide(sum_b.abs(), sum_a.abs() + sum_b.abs()) * total
+        return s * safe_divide(share_a, sum_a), s * safe_divide(share_b, sum_b), None
+
+
+def normalised_sum(a: torch.Tensor, b: torch.Tensor, call: Callable[..., torch.Tensor] | None = None) -> torch.Tensor:
+    """``a + b`` whose backward splits the relevance as Chefer et al.'s code does at a residual connection
+    (``Add.relprop``): Gradient×Input shares, each rescaled so branch ``a`` gets ``|ΣR_a| / (|ΣR_a| +
+    |ΣR_b|)`` of ``ΣR_out`` (sums per image over all other axes; their code sums over the batch too,
+    which is the same at batch size 1), keeping relevance conserved and non-negative in total per branch.
+
+    Parameters
+    ----------
+    a, b
+        Tensors of one shape, ``[N, ...]``.
+    call
+        The original sum, ``call(a, b) == a + b`` (default ``torch.add``).
+    """
+    return _NormalisedSum.apply(a, b, call or torch.add)

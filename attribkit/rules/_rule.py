@@ -25,7 +25,7 @@ class Rule:
 
     Subclasses set :attr:`name` and override :meth:`rectifier_backward` (DeconvNet, guided backprop), or
     any of the relevance hooks :meth:`activation`, :meth:`softmax`, :meth:`bilinear`,
-    :meth:`layer_norm`, :meth:`linear` (AttnLRP, CP-LRP); an operation whose hook a rule does not override
+    :meth:`layer_norm`, :meth:`linear`, :meth:`add` (AttnLRP, CP-LRP); an operation whose hook a rule does not override
     is left to the next rule in force, or keeps its gradient. Rules are small stateless objects: apply
     one, or several together, with :func:`attribkit.rules.applied`.
 
@@ -108,6 +108,14 @@ class Rule:
         kept). A product with a parameter (``x @ W``) is linear and never reaches this hook. AttnLRP's
         uniform rule (Eq. 7) is ``call(*(scale_gradient(t, 1 / len(operands)) for t in operands))``.
         """
+        raise NotImplementedError
+
+    def add(self, operands: Sequence[torch.Tensor], call: Callable[..., torch.Tensor]) -> torch.Tensor:
+        """A sum of two activations, ``a + b`` (``Tensor.add``, ``torch.add``, ``+``): a residual
+        connection. A sum with a parameter or constant (``x + pos_embed``, ``scores + mask``) never reaches
+        this hook; neither does an in-place ``+=`` (it keeps its gradient). ``call(a, b)`` recomputes the
+        sum. Without this hook a sum keeps its gradient, which in Gradient×Input splits the relevance in
+        proportion to ``a`` and ``b``'s contributions."""
         raise NotImplementedError
 
     def layer_norm(
