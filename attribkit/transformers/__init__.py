@@ -24,6 +24,10 @@ The contract (what every transformer method, and a plugin author, builds on):
   patch grid; ``layout.to_image(token_map [N, T or h·w], (H, W)) -> [N, 1, H, W]`` upsamples bilinearly
   like Grad-CAM maps.
 - :func:`transformer_only` ``(model, method)``: the one error a CNN given to a transformer-only method gets.
+- :class:`AttentionAttributor`: the base of the methods below (one forward pass with the attention
+  recorded; a subclass writes ``per_class``); :class:`AttentionRollout`, :class:`AttentionFlow`,
+  :class:`GradientRollout`, :class:`LeGrad` (registered as ``rollout``, ``attention_flow``,
+  ``gradient_rollout``, ``legrad``), with their maths as plain functions (:func:`rollout`, ...).
 
 Example
 -------
@@ -38,6 +42,7 @@ Example
 TokenLayout(prefix=1, grid=(14, 14))
 """
 
+from attribkit.transformers._base import AttentionAttributor
 from attribkit.transformers._explicit import (
     AttentionRecord,
     check_explicit_attention,
@@ -45,20 +50,36 @@ from attribkit.transformers._explicit import (
     explicit_multi_head_attention,
     recording_attention,
 )
+from attribkit.transformers._flow import AttentionFlow, attention_flow
+from attribkit.transformers._gradient_rollout import GradientRollout, gradient_rollout
 from attribkit.transformers._layout import TokenLayout, model_prefix, token_layout
+from attribkit.transformers._legrad import LeGrad, legrad
+from attribkit.transformers._readout import readout
+from attribkit.transformers._rollout import AttentionRollout, residual_attention, rollout
 from attribkit.transformers._sites import ATTENTION_CLASSES, AttentionSite, attention_sites, transformer_only
 
 __all__ = [
     "ATTENTION_CLASSES",
+    "AttentionAttributor",
+    "AttentionFlow",
     "AttentionRecord",
+    "AttentionRollout",
     "AttentionSite",
+    "GradientRollout",
+    "LeGrad",
     "TokenLayout",
+    "attention_flow",
     "attention_sites",
     "check_explicit_attention",
     "explicit_attention",
     "explicit_multi_head_attention",
+    "gradient_rollout",
+    "legrad",
     "model_prefix",
+    "readout",
     "recording_attention",
+    "residual_attention",
+    "rollout",
     "token_layout",
     "transformer_only",
 ]
