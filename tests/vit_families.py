@@ -28,8 +28,6 @@ def build(family: str, seed: int = 0) -> torch.nn.Module:
         import torchvision
         model = torchvision.models.VisionTransformer(image_size=224, patch_size=32, num_layers=2, num_heads=2,
                                                      hidden_dim=32, mlp_dim=64, num_classes=10)
-        # torchvision starts the head at zero (constant logits, zero gradients): give it random weights.
-        torch.nn.init.normal_(model.heads.head.weight, std=0.5)
     elif family.startswith("hf_vit"):
         from transformers import ViTConfig, ViTForImageClassification
         config = ViTConfig(image_size=64, patch_size=16, num_hidden_layers=2, hidden_size=32, num_attention_heads=2,
@@ -39,7 +37,23 @@ def build(family: str, seed: int = 0) -> torch.nn.Module:
             model = ViTForImageClassification(config)
     else:
         raise KeyError(family)
+    _spread(model)
     return model.eval()
+
+
+def _spread(model: torch.nn.Module) -> None:
+    """Weights at the scale of a trained model (``1/sqrt(fan_in)``), not the libraries' small initial ones:
+    random ViTs are initialised so that attention is nearly uniform, which would let a wrong method pass
+    an equality test; at this scale the attention of each head is peaked and differs between tokens."""
+    for module in model.modules():
+        if isinstance(module, torch.nn.Linear):
+            torch.nn.init.normal_(module.weight, std=module.in_features ** -0.5)
+            if module.bias is not None:
+                torch.nn.init.normal_(module.bias, std=0.1)
+    for name, parameter in model.named_parameters():
+        if "pos_embed" in name or "position_embedding" in name or "cls_token" in name or "class_token" in name \
+                or "dist_token" in name or "reg_token" in name:
+            torch.nn.init.normal_(parameter, std=0.5)
 
 
 def inputs(family: str, batch: int = 2, seed: int = 1) -> torch.Tensor:
