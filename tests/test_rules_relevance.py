@@ -333,3 +333,17 @@ def test_equal_to_lxt_on_a_torchvision_vit(method, dtype):
     assert gap < (1e-7 if dtype == torch.float64 else 1e-4), gap
     with_epsilon = attribkit.create_attributor(method, model).attribute(x, target=4)  # ε = 1e-6
     assert float((with_epsilon - reference).abs().max() / scale) < 1e-2
+
+
+@pytest.mark.parametrize("rule", [AttnLRP(), AttnLRP(epsilon=0), CPLRP()], ids=repr)
+def test_torch_func_transforms_run_through_the_rules(rule):
+    model = TinyAttention("fused").double().eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    x = torch.randn(3, 5, 8, dtype=torch.double, generator=torch.Generator().manual_seed(4))
+    with applied(rule, model):
+        per_image = torch.func.vmap(torch.func.grad(lambda xi: model(xi[None])[0, 1]))(x)
+    xx = x.clone().requires_grad_(True)
+    with applied(rule, model):
+        (whole,) = torch.autograd.grad(model(xx)[:, 1].sum(), xx)
+    torch.testing.assert_close(per_image, whole)
