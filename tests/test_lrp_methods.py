@@ -212,7 +212,8 @@ def chefer_reference(model, x, index, start_layer=0):
         cam = _clone_relprop(s["x1"], (cam1, cam2))
     cams = []
     for grad, attn_cam in zip(attn_grads, attn_cams):
-        c = (grad[0].reshape(-1, grad.shape[-1], grad.shape[-1]) * attn_cam[0].reshape(-1, grad.shape[-1], grad.shape[-1]))
+        tokens = grad.shape[-1]
+        c = grad[0].reshape(-1, tokens, tokens) * attn_cam[0].reshape(-1, tokens, tokens)
         cams.append(c.clamp(min=0).mean(dim=0).unsqueeze(0))
     eye = torch.eye(cams[0].shape[1]).expand(1, cams[0].shape[1], cams[0].shape[1])
     layers = [c + eye for c in cams]

@@ -75,7 +75,8 @@ def _lxt_style(model: TinyAttention, x: torch.Tensor, cp: bool = False) -> torch
     x = x.clone().requires_grad_(True)
     n, t, d = x.shape
     mean = x.mean(-1, keepdim=True)
-    h = (x - mean) / ((x - mean).pow(2).mean(-1, keepdim=True) + 1e-5).sqrt().detach() * model.norm.weight + model.norm.bias
+    std = ((x - mean).pow(2).mean(-1, keepdim=True) + 1e-5).sqrt().detach()
+    h = (x - mean) / std * model.norm.weight + model.norm.bias
     q, k, v = model.qkv(h).reshape(n, t, 3, model.heads, d // model.heads).permute(2, 0, 3, 1, 4)
     q, k = (q.detach(), k.detach()) if cp else (scale_gradient(q, 0.25), scale_gradient(k, 0.25))
     v = v if cp else scale_gradient(v, 0.5)
@@ -187,7 +188,8 @@ def _lxt_style_with(model: TinyAttention, x: torch.Tensor, act) -> torch.Tensor:
     x = x.clone().requires_grad_(True)
     n, t, d = x.shape
     mean = x.mean(-1, keepdim=True)
-    h = (x - mean) / ((x - mean).pow(2).mean(-1, keepdim=True) + 1e-5).sqrt().detach() * model.norm.weight + model.norm.bias
+    std = ((x - mean).pow(2).mean(-1, keepdim=True) + 1e-5).sqrt().detach()
+    h = (x - mean) / std * model.norm.weight + model.norm.bias
     q, k, v = model.qkv(h).reshape(n, t, 3, model.heads, d // model.heads).permute(2, 0, 3, 1, 4)
     q, k, v = scale_gradient(q, 0.25), scale_gradient(k, 0.25), scale_gradient(v, 0.5)
     out = ((q @ k.mT / math.sqrt(d // model.heads)).softmax(-1) @ v).transpose(1, 2).reshape(n, t, d)
@@ -257,7 +259,8 @@ def _lxt_efficient():
     pytest.importorskip("lxt")
     if "lxt.efficient" not in sys.modules:
         root = importlib.util.find_spec("lxt").submodule_search_locations[0]
-        for name, path in (("lxt.efficient", f"{root}/efficient"), ("lxt.efficient.models", f"{root}/efficient/models")):
+        for name, path in (("lxt.efficient", f"{root}/efficient"),
+                           ("lxt.efficient.models", f"{root}/efficient/models")):
             package = types.ModuleType(name)
             package.__path__ = [path]
             sys.modules[name] = package

@@ -5,8 +5,9 @@ Per block ``b``: ``Ā_b = E_h[(∇A_b ⊙ R_{A_b})^+]``, the attention's LRP rel
 class score's gradient ``∇A``, positive part, mean over heads; rolled out with the identity,
 ``C = (I + Ā_B) ⋯ (I + Ā_1)``; the class token's row over the patch tokens is the map. This
 is the authors' published code (hila-chefer/Transformer-Explainability, ``baselines/ViT/ViT_LRP.py``:
-``relprop(method="transformer_attribution")`` (``"grad"`` in early commits) and ``compute_rollout_attention``; ``ViT_explanation_generator.py``
-starts the relevance at the one-hot class vector with ``alpha=1``), with the batch kept.
+``relprop(method="transformer_attribution")``, ``"grad"`` in early commits, and
+``compute_rollout_attention``; ``ViT_explanation_generator.py`` starts the relevance at the one-hot class
+vector with ``alpha=1``), with the batch kept.
 
 ``R_A`` comes from attribkit's rule engine: the LRP rules of their code (:class:`attribkit.rules.CheferLRP`)
 in force while :func:`attribkit.transformers.recording_attention` records each block's probabilities, so

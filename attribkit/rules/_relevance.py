@@ -61,7 +61,9 @@ class _IdentityRule(torch.autograd.Function):
     generate_vmap_rule = True
 
     @staticmethod
-    def forward(x: torch.Tensor, call: Callable[[torch.Tensor], torch.Tensor], epsilon: float) -> Any:  # type: ignore[override]
+    def forward(  # type: ignore[override]
+        x: torch.Tensor, call: Callable[[torch.Tensor], torch.Tensor], epsilon: float
+    ) -> Any:
         y = call(x)
         return y, y / stabilise(x, epsilon)
 
@@ -76,7 +78,9 @@ class _IdentityRule(torch.autograd.Function):
         return grad * ratio, None, None
 
 
-def identity_rule(call: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, epsilon: float = 1e-10) -> torch.Tensor:
+def identity_rule(
+    call: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, epsilon: float = 1e-10
+) -> torch.Tensor:
     """``call(x)`` for an elementwise ``f``, whose backward is ``grad · f(x) / x``: relevance passes
     through unchanged, ``x ⊙ grad_x = f(x) ⊙ grad_y`` (AttnLRP's identity rule, Achtibat et al. 2024,
     Eq. 9; lxt's ``identity_rule_implicit``).
@@ -97,7 +101,9 @@ class _LayerNormIdentity(torch.autograd.Function):
     generate_vmap_rule = True
 
     @staticmethod
-    def forward(x: torch.Tensor, shape: tuple[int, ...], weight: Any, bias: Any, eps: float) -> Any:  # type: ignore[override]
+    def forward(  # type: ignore[override]
+        x: torch.Tensor, shape: tuple[int, ...], weight: Any, bias: Any, eps: float
+    ) -> Any:
         dims = tuple(range(-len(shape), 0))
         rstd = (x.var(dim=dims, unbiased=False, keepdim=True) + eps).rsqrt()
         return F.layer_norm(x, shape, weight, bias, eps), rstd
@@ -151,7 +157,9 @@ class _LinearEpsilon(torch.autograd.Function):
     generate_vmap_rule = True
 
     @staticmethod
-    def forward(x: torch.Tensor, weight: torch.Tensor, bias: Any, epsilon: float) -> torch.Tensor:  # type: ignore[override]
+    def forward(  # type: ignore[override]
+        x: torch.Tensor, weight: torch.Tensor, bias: Any, epsilon: float
+    ) -> torch.Tensor:
         return F.linear(x, weight, bias)
 
     @staticmethod
@@ -228,8 +236,8 @@ class _LinearZPlus(torch.autograd.Function):
 def linear_zplus(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
     """``F.linear(x, weight, bias)`` whose backward is LRP-αβ with ``α = 1, β = 0`` in Gradient×Input form,
     as Chefer et al.'s code applies it to every linear layer (``Linear.relprop`` with ``alpha=1``):
-    ``R_in = x⁺ ⊙ W⁺ᵀ S + x⁻ ⊙ W⁻ᵀ S``, ``S = R_out / (W⁺x⁺ + W⁻x⁻)``, the bias ignored. The weight and
-    bias receive no gradient.
+    ``R_in = x⁺ ⊙ W⁺ᵀ S + x⁻ ⊙ W⁻ᵀ S``, ``S = R_out / (W⁺x⁺ + W⁻x⁻)``, the bias ignored. The
+    weight and bias receive no gradient.
 
     Parameters
     ----------
@@ -245,7 +253,9 @@ class _NormalisedSum(torch.autograd.Function):
     generate_vmap_rule = True
 
     @staticmethod
-    def forward(a: torch.Tensor, b: torch.Tensor, call: Callable[..., torch.Tensor]) -> torch.Tensor:  # type: ignore[override]
+    def forward(  # type: ignore[override]
+        a: torch.Tensor, b: torch.Tensor, call: Callable[..., torch.Tensor]
+    ) -> torch.Tensor:
         return call(a, b)
 
     @staticmethod
