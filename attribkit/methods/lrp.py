@@ -36,8 +36,9 @@ def attnlrp(
     products (Eq. 7), LayerNorm's scale held constant, and LRP-ε at linear layers (Eq. 4).
 
     ``attribute(x [N, 3, H, W], target)`` returns ``[N, 3, H, W]`` (``[N, K, 3, H, W]`` for K classes,
-    one forward pass and one batched backward), signed; summed over all axes it approximately equals
-    the explained logit (the leak: ``docs/rules.md``).
+    one forward pass and one batched backward), signed. Summed over all axes it is the explained logit
+    minus what the rules absorb (softmax, biases, ε) and what the learned class token and position
+    embedding keep: ``docs/rules.md`` measures each.
 
     Parameters
     ----------
@@ -86,12 +87,12 @@ def attribkit_register(registry: Registrar) -> None:
         "attnlrp",
         attnlrp,
         description="AttnLRP: LRP through softmax, the attention's products, LayerNorm and GELU; per-pixel "
-                    "relevance that sums to the logit (Achtibat et al. 2024)",
+                    "relevance (Achtibat et al. 2024; ViT only)",
         options=OPTIONS,
     )
     registry.add_attributor(
         "cplrp",
         cplrp,
-        description="CP-LRP: LRP with the attention held constant (Ali et al. 2022)",
+        description="CP-LRP: LRP with the attention held constant (Ali et al. 2022; ViT only)",
         options=OPTIONS,
     )

@@ -63,7 +63,8 @@ class RelevanceAttributor(RuleAttributor):
     Same ``attribute()`` contract as ``saliency`` (targets, ``[N, K]`` targets, ``top_k``; K classes cost
     one forward pass); the answer is the per-pixel, per-channel relevance ``[N, C, H, W]`` (or
     ``[N, K, C, H, W]``), signed. Its sum over ``C, H, W`` is the explained score minus what the rules do
-    not conserve (biases, ε, normalisation): see ``docs/rules.md``, "Relevance rules".
+    not conserve (biases, ε, softmax) and what learned inputs (a class token, position embeddings) keep:
+    see ``docs/rules.md``, "Relevance rules".
 
     Parameters
     ----------
