@@ -252,7 +252,7 @@ def _first(rules: Sequence[Rule], hooks: Sequence[str]) -> tuple[Rule, str] | No
     for rule in rules:
         for hook in hooks:
             if _covers(rule, hook):
-                return rule, "activation" if hook == "activation" else hook
+                return rule, hook
     return None
 
 
