@@ -81,6 +81,12 @@ def cplrp(
     return RelevanceAttributor(model, rule=CPLRP(epsilon=epsilon), **options)
 
 
+# Capability flag read by attribkit.transformers.explains_transformers_only (registry-driven tests give
+# these a transformer): both refuse any other model with one ModelError.
+attnlrp.transformer_only = True  # type: ignore[attr-defined]
+cplrp.transformer_only = True  # type: ignore[attr-defined]
+
+
 @hookimpl
 def attribkit_register(registry: Registrar) -> None:
     registry.add_attributor(

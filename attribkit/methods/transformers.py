@@ -19,7 +19,7 @@ def attribkit_register(registry: Registrar) -> None:
     registry.add_attributor(
         "attention_flow", AttentionFlow,
         description="attention flow: max-flow from the class token through the residual attention graph "
-                    "(Abnar & Zuidema 2020; ViT only, ~10 s per image at 197 tokens)",
+                    "(Abnar & Zuidema 2020; ViT only, ~3 s per image at 197 tokens, CPU)",
     )
     registry.add_attributor(
         "gradient_rollout", GradientRollout,

@@ -27,7 +27,9 @@ The contract (what every transformer method, and a plugin author, builds on):
 - :class:`AttentionAttributor`: the base of the methods below (one forward pass with the attention
   recorded; a subclass writes ``per_class``); :class:`AttentionRollout`, :class:`AttentionFlow`,
   :class:`GradientRollout`, :class:`LeGrad` (registered as ``rollout``, ``attention_flow``,
-  ``gradient_rollout``, ``legrad``), with their maths as plain functions (:func:`rollout`, ...).
+  ``gradient_rollout``, ``legrad``), with their maths as plain functions (:func:`rollout`, ...). A factory
+  with ``transformer_only = True`` (every ``AttentionAttributor``) says it explains transformers only:
+  :func:`explains_transformers_only` reads the flag of a registered name.
 
 Example
 -------
@@ -56,7 +58,13 @@ from attribkit.transformers._layout import TokenLayout, model_prefix, token_layo
 from attribkit.transformers._legrad import LeGrad, legrad
 from attribkit.transformers._readout import readout
 from attribkit.transformers._rollout import AttentionRollout, residual_attention, rollout
-from attribkit.transformers._sites import ATTENTION_CLASSES, AttentionSite, attention_sites, transformer_only
+from attribkit.transformers._sites import (
+    ATTENTION_CLASSES,
+    AttentionSite,
+    attention_sites,
+    explains_transformers_only,
+    transformer_only,
+)
 
 __all__ = [
     "ATTENTION_CLASSES",
@@ -71,6 +79,7 @@ __all__ = [
     "attention_flow",
     "attention_sites",
     "check_explicit_attention",
+    "explains_transformers_only",
     "explicit_attention",
     "explicit_multi_head_attention",
     "gradient_rollout",

@@ -73,6 +73,10 @@ class AttentionAttributor(PerClassAttributor):
         explains vision transformers only.
     """
 
+    #: Capability flag (read from the registered factory, Captum-style, never from the method's name): the
+    #: method explains vision transformers only, and any other model gets one ``ModelError``. A plugin's
+    #: transformer-only factory sets it too, so registry-driven tests give it a transformer.
+    transformer_only = True
     #: The method's registered name, for messages.
     method = "attention"
     #: Whether :meth:`per_class` differentiates the scores (the forward pass then records a graph).

@@ -135,3 +135,17 @@ def transformer_only(
         return attention_sites(model, attention_layers)
     except ModelError as error:
         raise ModelError(f"{method} explains vision transformers only: {error}") from None
+
+
+def explains_transformers_only(method: str) -> bool:
+    """Whether the registered attributor ``method`` explains vision transformers only: its factory carries
+    ``transformer_only = True`` (:class:`~attribkit.transformers.AttentionAttributor` does).
+
+    Raises
+    ------
+    UnknownMethodError
+        No attributor of that name.
+    """
+    from attribkit._core.registry import get_registry
+
+    return bool(getattr(get_registry().get("attributor", method).factory, "transformer_only", False))
