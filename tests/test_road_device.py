@@ -98,7 +98,8 @@ class _Bright(torch.nn.Module):
         self.gain = torch.nn.Parameter(torch.tensor(3.0))
 
     def forward(self, x):
-        parts = [x[:, :, :12].mean(dim=(1, 2, 3)), x[:, :, 12:].mean(dim=(1, 2, 3)), x[:, :, :, 6:18].mean(dim=(1, 2, 3))]
+        parts = [x[:, :, :12].mean(dim=(1, 2, 3)), x[:, :, 12:].mean(dim=(1, 2, 3)),
+                 x[:, :, :, 6:18].mean(dim=(1, 2, 3))]
         return self.gain * torch.stack(parts, dim=1)
 
 
