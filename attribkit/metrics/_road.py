@@ -13,6 +13,12 @@ make the score fall fast; removing the least relevant first (LeRF) should keep i
 The system and its weights follow the authors' reference implementation (``imputations.py`` of
 github.com/tleemann/road_evaluation, also shipped by pytorch-grad-cam): neighbours outside the image
 are dropped and the remaining weights renormalised; noise ``0.01`` in the units of the image given.
+
+Where the system is solved: on the CPU by SciPy's sparse direct solver (the reference); on a CUDA device by
+a batched conjugate gradient on the device (:mod:`attribkit.metrics._road_solver`), every image and
+fraction of a batch at once, equal to SciPy's solution within
+:data:`~attribkit.metrics._road_solver.TOLERANCE`. The noise is drawn by the same NumPy generator in the
+same order on both, so a curve is the same on either device up to that tolerance.
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ from attribkit._core.outputs import class_scores
 from attribkit._core.targets import resolve_targets
 from attribkit.errors import InputError, OptionError, TargetError
 from attribkit.metrics._faithfulness import PerturbationCurve
+from attribkit.metrics._road_solver import linear_imputation
 
 Order = Literal["morf", "lerf"]
 RoadScore = Literal["probability", "logit", "accuracy"]
@@ -87,6 +94,12 @@ def noisy_linear_imputation(
     removed pixels (ROAD, Rong et al. 2022, section 5). A linear function of the pixel coordinates is
     reproduced exactly (without noise) wherever every neighbour of a removed pixel lies in the image.
 
+    An ``image`` that is a CUDA tensor is solved on its device instead, by the conjugate gradient of
+    :func:`attribkit.metrics._road_solver.linear_imputation` (the system is symmetric positive definite;
+    see there), with the same noise from the same generator; only the result is copied to the CPU. It
+    equals the SciPy solution within :data:`~attribkit.metrics._road_solver.TOLERANCE` (1e-6 in the
+    image's units). :func:`road` keeps its copies on the device throughout.
+
     Parameters
     ----------
     image
@@ -113,6 +126,16 @@ def noisy_linear_imputation(
     from scipy.sparse import coo_matrix
     from scipy.sparse.linalg import spsolve
 
+    if isinstance(image, torch.Tensor) and _solves_on_device(image.device):
+        if image.ndim != 3 or tuple(removed.shape) != tuple(image.shape[1:]):
+            raise InputError(f"need image [C, H, W] and removed [H, W]; got {tuple(image.shape)} and "
+                             f"{tuple(removed.shape)}")
+        if noise < 0:
+            raise OptionError(f"noise must be >= 0; got {noise}")
+        mask = torch.as_tensor(removed, device=image.device).bool()
+        if not bool(mask.any()):
+            return image.detach().to(torch.float64).cpu().numpy()
+        return imputed_on_device(image[None], mask[None], noise=noise, rng=rng)[0].cpu().numpy()
     img = np.asarray(image.detach().cpu() if isinstance(image, torch.Tensor) else image, dtype=np.float64)
     mask = np.asarray(removed.detach().cpu() if isinstance(removed, torch.Tensor) else removed, dtype=bool)
     if img.ndim != 3 or mask.shape != img.shape[1:]:
@@ -158,6 +181,40 @@ def noisy_linear_imputation(
     return out
 
 
+def _solves_on_device(device: torch.device) -> bool:
+    """Whether ROAD's systems on ``device`` are solved there (by conjugate gradients) rather than by SciPy.
+
+    Only on CUDA: on a CPU SciPy's direct solver is several times faster than the conjugate gradient
+    (``bench/road.py``), and other accelerators lack the float64 the solver works in.
+    """
+    return device.type == "cuda"
+
+
+def imputed_on_device(
+    images: torch.Tensor, removed: torch.Tensor, *, noise: float, rng: np.random.Generator | int | None
+) -> torch.Tensor:
+    """:func:`noisy_linear_imputation` of a batch, on the images' device: ``[B, C, H, W]`` float64.
+
+    ``images`` ``[B, C, H, W]``, ``removed`` ``[B, H, W]`` booleans on the same device. The noise of pair
+    ``b`` is ``rng.standard_normal((k_b, C))`` for its ``k_b`` removed pixels in row-major order, drawn in
+    the order of ``b``, exactly as one :func:`noisy_linear_imputation` call per pair draws it; only these
+    draws travel from the CPU to the device.
+    """
+    out = linear_imputation(images, removed)
+    if noise == 0:
+        return out
+    generator = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+    batch, channels, height, width = out.shape
+    flat = removed.reshape(batch, height * width)
+    counts = flat.sum(dim=1).tolist()
+    if not any(counts):
+        return out
+    draws = np.concatenate([generator.standard_normal((k, channels)) for k in counts if k > 0])
+    dense = torch.zeros(batch, height * width, channels, dtype=torch.float64, device=out.device)
+    dense[flat] = torch.as_tensor(draws, device=out.device)   # boolean indexing walks (pair, pixel) row-major
+    return out.add_(dense.transpose(1, 2).reshape(out.shape), alpha=noise)
+
+
 def removal_masks(maps: torch.Tensor, fractions: Sequence[float], *, order: Order = "morf") -> torch.Tensor:
     """Which pixels ROAD removes: ``[N, S, H, W]`` booleans from maps ``[N, H, W]``.
 
@@ -190,9 +247,13 @@ def road(
 ) -> RoadCurve:
     """ROAD (Rong et al. 2022): remove a fraction of the pixels by the map, impute them, score the class.
 
-    For every image and fraction the removed pixels are filled by :func:`noisy_linear_imputation` (on the
-    CPU, one sparse solve per copy); the copies then go through ``model`` in chunks of ``batch_size`` on
-    the model's device, in eval mode without gradients.
+    For every image and fraction the removed pixels are filled by :func:`noisy_linear_imputation`; the
+    copies go through ``model`` in chunks of ``batch_size`` on the model's device, in eval mode without
+    gradients. On a CPU each copy is one SciPy sparse solve; on a CUDA device each chunk's copies are
+    imputed together on the device by conjugate gradients (:mod:`attribkit.metrics._road_solver`), with
+    the same noise draws, so the scores equal the CPU's up to the solver's
+    :data:`~attribkit.metrics._road_solver.TOLERANCE` (1e-6 in the inputs' units) and float rounding
+    in the model.
 
     Parameters
     ----------
@@ -255,10 +316,15 @@ def road(
         raise OptionError(f"batch_size must be >= 1; got {batch_size}")
     if noise < 0:
         raise OptionError(f"noise must be >= 0; got {noise}")
-    masks = removal_masks(maps, fracs, order=order).cpu().numpy()
     device = model_device(model)
+    on_device = _solves_on_device(device)
     x = inputs.detach()
-    images = x.cpu().numpy()
+    if on_device:
+        masks = removal_masks(maps.to(device), fracs, order=order)
+        images = x.to(device)
+    else:
+        masks = removal_masks(maps, fracs, order=order).cpu().numpy()
+        images = x.cpu().numpy()
     rng = np.random.default_rng(seed)
     steps = len(fracs)
     out = torch.empty(n * steps, dtype=x.dtype)
@@ -269,8 +335,13 @@ def road(
         classes = resolved.index[:, 0].to(device)
         for start in range(0, n * steps, batch_size):
             pairs = [divmod(p, steps) for p in range(start, min(start + batch_size, n * steps))]
-            batch = np.stack([noisy_linear_imputation(images[i], masks[i, s], noise=noise, rng=rng) for i, s in pairs])
             img = torch.as_tensor([i for i, _ in pairs], device=device)
+            if on_device:
+                step = torch.as_tensor([s for _, s in pairs], device=device)
+                batch = imputed_on_device(images[img], masks[img, step], noise=noise, rng=rng)
+            else:
+                batch = np.stack([noisy_linear_imputation(images[i], masks[i, s], noise=noise, rng=rng)
+                                  for i, s in pairs])
             logits = class_scores(model, torch.as_tensor(batch, dtype=x.dtype, device=device))
             if score == "accuracy":
                 values = (logits.argmax(dim=1) == classes[img]).to(x.dtype)

@@ -2,7 +2,8 @@
 
 - ``"road"``: ROAD (Rong et al. 2022) MoRF and LeRF curves of the map, removed pixels filled by noisy
   linear imputation (:func:`attribkit.metrics.road`); one sparse solve per fraction and order, so about
-  18 solves (~0.2 s each on one core at 224 × 224) per photo and method.
+  18 solves (~0.2 s each on one core at 224 × 224) per photo and method; on CUDA the nine fractions are
+  solved together on the device.
 - ``"sanity"``: the cascading model-parameter randomisation test (Adebayo et al. 2018, section 3,
   :func:`attribkit.metrics.model_randomisation`) block by block from the logits down, so one map per
   block per photo and method.
