@@ -92,7 +92,7 @@ sphinx_gallery_conf = {
     "only_warn_on_example_error": False,
     "download_all_examples": False,
     "remove_config_comments": True,
-    "within_subsection_order": "FileNameSortKey",
+    "within_subsection_order": "attribkit_docs.ExampleOrder",  # saliency first, the plugin examples last
     "show_memory": False,
     "plot_gallery": "True",
     "write_computation_times": False,

@@ -1,4 +1,10 @@
-"""The paper's saliency beside Captum's methods (through the attribkit-captum plugin) on one photo.
+"""
+The paper's saliency beside Captum's methods
+============================================
+
+The gradient map of Simonyan et al. (section 3), attribkit's SmoothGrad around it, and four of Captum's
+methods through the ``attribkit-captum`` bridge plugin, on one photo, for the same class. Run it as a plain
+script (the plugin installed)::
 
     pip install -e plugins/attribkit-captum
     python examples/captum_bridge.py [OUT_DIR]

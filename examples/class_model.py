@@ -1,9 +1,14 @@
-"""Class model visualisation (paper section 2): the paper's ascent and a modern one, a few steps each.
+"""
+Class models: the paper's ascent and a modern one
+=================================================
+
+Class model visualisation (paper section 2): ``argmax_I S_c(I) - lambda ||I||^2`` by gradient ascent from
+the zero image, beside the decorrelated Fourier parametrisation of Olah et al. (2017), a few steps each::
 
     python examples/class_model.py [OUT_DIR]
 
 Few steps keep this under a minute on a CPU; the defaults (``attribkit class-model goose --out DIR``) take
-30-40 steps and give images the model classifies as their class (see docs/class_model.md).
+30-40 steps and give images the model classifies as their class (see the class-model guide).
 """
 
 from __future__ import annotations

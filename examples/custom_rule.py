@@ -1,4 +1,8 @@
-"""Write a new backward rule and register an attributor that uses it (a plugin author's view).
+"""
+A new backward rule as a plugin
+===============================
+
+Write a new backward rule and register an attributor that uses it (a plugin author's view)::
 
     python examples/custom_rule.py [OUT_DIR]
 

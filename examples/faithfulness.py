@@ -1,4 +1,9 @@
-"""Deletion and insertion curves (Petsiuk et al. 2018) of the paper's saliency and a random baseline.
+"""
+Deletion and insertion curves
+=============================
+
+Deletion and insertion curves (Petsiuk et al. 2018) of the paper's saliency and of a random baseline: how
+fast the class probability falls as the most salient pixels are removed, and rises as they are put back::
 
     python examples/faithfulness.py [OUT_DIR]
 """

@@ -1,4 +1,10 @@
-"""Weakly supervised localisation (paper section 4) on a bundled photo: top-5 boxes and a PNG.
+"""
+Weakly supervised localisation: top-5 boxes
+===========================================
+
+Weakly supervised localisation (paper section 4) on a sample photo: a box for each of the model's five
+best classes with the default pipeline (Grad-CAM and a threshold box), and the paper's literal settings
+(gradient map, GraphCut) for the top class::
 
     python examples/localise.py [OUT_DIR]
 """

@@ -1,4 +1,9 @@
-"""Saliency maps for a real photo with the default ImageNet model (paper section 3).
+"""
+Saliency maps for three classes in one pass
+===========================================
+
+Saliency maps (paper section 3) of the default ImageNet model for a real photo: the gradient of each of
+the three best classes' scores, max over colour channels of its absolute value, from one forward pass::
 
     python examples/saliency.py [OUT_DIR]
 """

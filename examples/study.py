@@ -1,10 +1,15 @@
-"""A small comparative study: methods x localisers on two sample photos, with ROAD, the randomisation
-sanity check, 95% intervals and an HTML report.
+"""
+A small comparative study
+=========================
+
+Methods x localisers on two sample photos, with deletion/insertion, ROAD, the randomisation sanity check,
+95% intervals, paired tests and an HTML report::
 
     python examples/study.py [OUT_DIR]
 
 The same from the shell: ``attribkit study --methods saliency,random --localisers threshold
---data samples:chelsea,coffee --road 2 --sanity 2 --out OUT_DIR``.
+--data samples:chelsea,coffee --road 2 --sanity 2 --out OUT_DIR``. Two photos are far too few for a verdict:
+the tables say so.
 """
 
 from __future__ import annotations
