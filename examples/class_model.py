@@ -26,6 +26,9 @@ out.mkdir(parents=True, exist_ok=True)
 model = attribkit.load_model()
 classes = ["goose", "lemon"]
 
+# %%
+# Both visualisers ascend several classes in one batch; ``ascent.scores`` holds each class's score at
+# every step.
 images, titles = [], []
 for name in ("class_model", "class_model_fourier"):
     # Every option of the mode can be overridden: here only the number of steps.
@@ -35,6 +38,8 @@ for name in ("class_model", "class_model_fourier"):
     images += list(ascent.rgb)
     titles += [f"{name}\n{c}" for c in classes]
 
+# %%
+# What the model makes of the images it was optimised to produce (few steps: far from converged).
 with torch.no_grad():
     pre = attribkit.model_info(model).preprocessing
     probs = model(pre.normalise(torch.stack(images))).softmax(1)

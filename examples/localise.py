@@ -19,6 +19,11 @@ from attribkit.data import sample_photo
 from attribkit.render import box_legend, draw_boxes, probability_label, save_panel
 
 
+# %%
+# ``attribkit.localise`` goes from a photo to boxes: the maps of the classes asked for, then the
+# localiser on each; boxes are in the photo's own pixels.
+
+
 def main(out: Path) -> None:
     model = attribkit.load_model()
     photo = sample_photo("coffee")
@@ -39,6 +44,9 @@ def main(out: Path) -> None:
                                box_legend([paper.name])])
     print(path)
 
+
+# %%
+# Run it: five boxes with the default pipeline, one with the paper's settings.
 
 if __name__ == "__main__":
     main(Path(sys.argv[1] if len(sys.argv) > 1 else "out/examples"))

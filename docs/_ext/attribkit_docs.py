@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import os
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -250,25 +250,28 @@ def _fill_toctrees(app: Sphinx, docname: str, source: list[str]) -> None:
 
 # --- the gallery's hooks -----------------------------------------------------------------------------------
 
-_GALLERY_OUT = Path(tempfile.mkdtemp(prefix="attribkit-gallery-"))
 _scraped: set[Path] = set()
 
 
-def example_out(src_file: str) -> Path:
-    """The folder an example writes into during the build (its first command-line argument)."""
-    return _GALLERY_OUT / Path(src_file).stem
+def example_out(gallery_conf: dict[str, Any], src_file: str) -> Path:
+    """The folder an example writes into during the build (its first command-line argument): under the
+    docs' ``_build/`` (ignored by git), one folder per example, emptied before it runs."""
+    return Path(gallery_conf["src_dir"]) / "_build" / "gallery-out" / Path(src_file).stem
 
 
 def example_argv(gallery_conf: dict[str, Any], script_vars: dict[str, Any]) -> list[str]:
-    """sphinx-gallery's ``reset_argv``: ``[OUT_DIR]``, as a user would run the script."""
-    return [str(example_out(script_vars["src_file"]))]
+    """sphinx-gallery's ``reset_argv``: ``[OUT_DIR]``, as a user would run the script. Relative to the
+    example's folder, where sphinx-gallery runs it, so the paths it prints read like a user's."""
+    out = example_out(gallery_conf, script_vars["src_file"])
+    shutil.rmtree(out, ignore_errors=True)
+    return [os.path.relpath(out, Path(script_vars["src_file"]).parent)]
 
 
 def png_scraper(block: Any, block_vars: dict[str, Any], gallery_conf: dict[str, Any]) -> str:
     """The PNG files the example wrote since the last block, copied to where sphinx-gallery wants them."""
     from sphinx_gallery.scrapers import figure_rst
 
-    out = example_out(block_vars["src_file"])
+    out = example_out(gallery_conf, block_vars["src_file"])
     # A study's gallery/ folder holds one sheet per photo and method; its gallery.png summarises them.
     new = sorted(p for p in out.rglob("*.png") if p not in _scraped and "gallery" not in p.relative_to(out).parts[:-1]) \
         if out.is_dir() else []
