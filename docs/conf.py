@@ -7,6 +7,13 @@ Build it (offline; the examples and tutorials run during the build, a few minute
 The Markdown pages in this folder are the one source (MyST); the API reference is generated from the public
 docstrings (autodoc + napoleon, numpydoc style); ``examples/*.py`` run through sphinx-gallery and
 ``tutorials/`` through myst-nb, so every picture on the site is made by the build.
+
+Why Sphinx rather than MkDocs Material + mkdocstrings: autodoc + napoleon read the numpydoc docstrings the
+code already has (Parameters/Returns/Raises, ``:class:`` roles) without rewriting them; sphinx-gallery runs
+plain scripts and puts their pictures and printed output on the page while they stay runnable as scripts;
+myst-nb executes text notebooks in the same build and renders the existing Markdown pages unchanged; and
+nitpicky mode with ``-W`` turns every unresolved cross-reference, in a page or a docstring, into a failed
+build, which is what CI needs. It is also what Captum, Zennit, Quantus and scikit-image use.
 """
 
 from __future__ import annotations

@@ -25,10 +25,10 @@ from sphinx.util.docutils import SphinxDirective
 
 DOCS = Path(__file__).resolve().parents[1]
 
-#: The public modules, in the order the reference lists them. A name several of them export is described
-#: once, in the module its ``__module__`` names (the one :func:`attribkit._core.exports.publish` chose),
-#: and the others link to it.
-PUBLIC_MODULES = (
+#: The public modules in the order the reference lists them; any other public subpackage of attribkit
+#: (a name without a leading underscore) follows, by name, so a new one joins the reference by itself. A
+#: name several of them export is described once (see :func:`home_of`) and the others link to it.
+REFERENCE_ORDER = (
     "attribkit",
     "attribkit.errors",
     "attribkit.hookspecs",
@@ -42,6 +42,31 @@ PUBLIC_MODULES = (
     "attribkit.render",
     "attribkit.study",
 )
+
+#: Subpackages without a Python API of their own to describe, and where they are documented instead.
+NOT_REFERENCED = {
+    "attribkit.cli": "the command line: `attribkit --help`, the README and the guides",
+    "attribkit.methods": "the built-in plugins, used by name (`attribkit plugins` lists them)",
+    "attribkit.datasets": "the deprecated old name of attribkit.data",
+}
+
+
+def public_modules() -> tuple[str, ...]:
+    """:data:`REFERENCE_ORDER`, then every other public subpackage of attribkit, by name."""
+    import pkgutil
+
+    import attribkit
+
+    found = sorted(f"attribkit.{info.name}" for info in pkgutil.iter_modules(attribkit.__path__)
+                   if info.ispkg and not info.name.startswith("_"))
+    rest = [m for m in found if m not in REFERENCE_ORDER and m not in NOT_REFERENCED]
+    return REFERENCE_ORDER + tuple(rest)
+
+
+def page_of(module: str) -> str:
+    """The reference page of ``module``: ``reference/data`` for ``attribkit.data``."""
+    return "reference/" + (module.rpartition(".")[2] if "." in module else module)
+
 
 #: Guides in reading order on the landing page; any other ``docs/*.md`` page joins after them, sorted.
 GUIDES = ("saliency", "rules", "class_model", "localisation", "studies", "trustworthy", "models", "plugins",
@@ -70,9 +95,9 @@ def home_of(module: str, name: str) -> str:
         return "attribkit"
     origin = getattr(obj, "__module__", None)
     if inspect.isclass(obj) or inspect.isfunction(obj):
-        if origin in PUBLIC_MODULES and name in _exports(origin):
+        if origin in public_modules() and name in _exports(origin):
             return origin
-    for public in PUBLIC_MODULES:
+    for public in public_modules():
         if name in _exports(public) and getattr(importlib.import_module(public), name) is obj:
             return public
     return module
@@ -120,10 +145,10 @@ def _attribute_docs_of_published_classes(app: Sphinx) -> None:
     reads attribute docs in that module's source, where the class is only imported. Here the public
     module's analyzer is given the entries of the private module that defines the class (the cached
     analyzer is the one autodoc uses)."""
-    for public in PUBLIC_MODULES:
+    for public in public_modules():
         for name in _exports(public):
             obj = getattr(importlib.import_module(public), name)
-            if not inspect.isclass(obj) or obj.__module__ not in PUBLIC_MODULES:
+            if not inspect.isclass(obj) or obj.__module__ not in public_modules():
                 continue
             private = _defining_module(obj)
             if private is None:
@@ -194,7 +219,7 @@ def _resolve_reexport(app: Sphinx, env: Any, node: Any, contnode: nodes.Node) ->
     if tail[0] == "attribkit" and len(tail) > 2:  # attribkit.<module>.<name...> -> <name...>
         stems.append(".".join(tail[2:]))
     for stem in stems:
-        for candidate in [stem] + [f"{public}.{stem}" for public in PUBLIC_MODULES]:
+        for candidate in [stem] + [f"{public}.{stem}" for public in public_modules()]:
             entry = objects.get(candidate)
             if entry is not None:
                 return make_refnode(app.builder, node["refdoc"], entry.docname, entry.node_id, contnode, candidate)
@@ -240,7 +265,24 @@ def guide_pages(docs: Path = DOCS) -> list[str]:
     return [g for g in GUIDES if g in found] + [p for p in found if p not in GUIDES]
 
 
+def _write_reference_pages(app: Sphinx) -> None:
+    """``reference/<module>.rst`` for every public module (made by the build, ignored by git): a page is
+    one directive, and a new subpackage needs no page written by hand."""
+    folder = Path(app.srcdir) / "reference"
+    for module in public_modules():
+        title = f"``{module}``"
+        text = f"{title}\n{'=' * len(title)}\n\n.. public-module:: {module}\n"
+        page = Path(app.srcdir) / f"{page_of(module)}.rst"
+        if not page.is_file() or page.read_text(encoding="utf-8") != text:  # unchanged: not re-read
+            folder.mkdir(exist_ok=True)
+            page.write_text(text, encoding="utf-8")
+
+
 def _fill_toctrees(app: Sphinx, docname: str, source: list[str]) -> None:
+    if docname == "reference/index":
+        pages = "".join(f"{page_of(m).removeprefix('reference/')}\n" for m in public_modules())
+        source[0] = source[0].replace("<!-- modules -->\n", pages)
+        return
     if docname != "index":
         return
     tutorials = "tutorials/index\n" if (Path(app.srcdir) / "tutorials" / "index.md").is_file() else ""
@@ -325,6 +367,7 @@ def setup(app: Sphinx) -> dict[str, Any]:
     app.setup_extension("sphinx.ext.napoleon")
     _numpydoc_except_attributes(app)
     app.add_directive("public-module", PublicModule)
+    app.connect("builder-inited", _write_reference_pages)
     app.connect("builder-inited", _attribute_docs_of_published_classes)
     app.connect("source-read", _fill_toctrees)
     app.connect("missing-reference", _resolve_reexport)
