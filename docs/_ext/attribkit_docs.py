@@ -269,6 +269,8 @@ def _write_reference_pages(app: Sphinx) -> None:
     """``reference/<module>.rst`` for every public module (made by the build, ignored by git): a page is
     one directive, and a new subpackage needs no page written by hand."""
     folder = Path(app.srcdir) / "reference"
+    if not (folder / "index.md").is_file():  # a project without the site's reference section
+        return
     for module in public_modules():
         title = f"``{module}``"
         text = f"{title}\n{'=' * len(title)}\n\n.. public-module:: {module}\n"
