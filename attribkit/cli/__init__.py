@@ -19,6 +19,7 @@ COMMANDS = (
     "attribkit.cli._plugins",
     "attribkit.cli._demo",
     "attribkit.cli._study",
+    "attribkit.cli._samples",
 )
 
 
