@@ -15,8 +15,12 @@ import html
 import io
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import torch
 
 #: A tile's longer side in pixels (a photo, a map): big enough to read a map, small enough that a
 #: notebook showing dozens of results stays a few megabytes.
@@ -90,7 +94,8 @@ def data_uri(data: bytes, kind: str = "png") -> str:
     return f"data:image/{kind};base64," + base64.b64encode(data).decode("ascii")
 
 
-def tiles_png(tiles: Sequence[Tile], *, title: str | None = None, note: str | None = None) -> bytes:
+def tiles_png(tiles: Sequence[Tile], *, title: str | None = None, note: str | None = None,
+              columns: int | None = None) -> bytes:
     """The tiles side by side with their captions (and legends) as one small PNG, through
     :func:`attribkit.render.save_panel`'s figure (plain text: a ``$`` in a name is not mathematics)."""
     from attribkit.render._figures import panel_figure
@@ -98,6 +103,7 @@ def tiles_png(tiles: Sequence[Tile], *, title: str | None = None, note: str | No
     tiles = list(tiles)
     legends = [list(t.legend) or None for t in tiles]
     fig = panel_figure([t.rgb for t in tiles], [t.caption for t in tiles], suptitle=title, size=TILE / DPI,
+                       columns=columns,
                        muted=[t.muted for t in tiles], caption=note,
                        legends=legends if any(legends) else None)
     return png_bytes(figure_rgb(fig))
@@ -111,7 +117,7 @@ def _swatch(colour: tuple[int, int, int]) -> str:
 
 def tiles_html(tiles: Sequence[Tile], *, title: str | None = None, note: str | None = None) -> str:
     """The tiles as an HTML block: each an inline PNG with its caption (and legend) as escaped text."""
-    parts = ["<div class='attribkit-result' style='font-family:sans-serif;font-size:12px'>"]
+    parts = [f"{STYLE}<div class='attribkit-result'>"]
     if title:
         parts.append(f"<div style='font-weight:bold;margin-bottom:4px'>{html.escape(title)}</div>")
     parts.append("<div style='display:flex;flex-wrap:wrap;gap:6px;align-items:flex-start'>")
@@ -136,12 +142,88 @@ def finite(m: np.ndarray) -> np.ndarray:
     return np.nan_to_num(m, nan=float(np.nanmin(m)) if np.isfinite(m).any() else 0.0)
 
 
+#: The one style block of a result's HTML, scoped to its class (a notebook page shows many results).
+STYLE = ("<style>.attribkit-result{font-family:sans-serif;font-size:12px}"
+         ".attribkit-result table{border-collapse:collapse;margin:4px 0}"
+         ".attribkit-result td,.attribkit-result th{border:1px solid #ccc;padding:2px 6px;text-align:right}"
+         ".attribkit-result th{background:#eee}</style>")
+
+
 def html_table(head: Sequence[str], rows: Sequence[Sequence[object]], *, titles: Sequence[str] = ()) -> str:
-    """A small HTML table, every cell and header escaped; ``titles`` are the headers' hover texts."""
-    cell = "border:1px solid #ccc;padding:2px 6px;text-align:right"
-    header = "".join(
-        f"<th style='{cell};background:#eee' title='{html.escape(titles[i] if i < len(titles) else '', quote=True)}'>"
-        f"{html.escape(str(h))}</th>" for i, h in enumerate(head))
-    body = "".join("<tr>" + "".join(f"<td style='{cell}'>{html.escape(str(v))}</td>" for v in r) + "</tr>"
-                   for r in rows)
-    return f"<table style='border-collapse:collapse;font-size:12px'><tr>{header}</tr>{body}</table>"
+    """A small HTML table (styled by :data:`STYLE`), every cell and header escaped; ``titles`` are the
+    headers' hover texts."""
+    header = "".join(f"<th title='{html.escape(titles[i] if i < len(titles) else '', quote=True)}'>"
+                     f"{html.escape(str(h))}</th>" for i, h in enumerate(head))
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in r) + "</tr>" for r in rows)
+    return f"<table><tr>{header}</tr>{body}</table>"
+
+
+class SideBySide:
+    """Pictures side by side that a notebook shows (``_repr_png_``, ``_repr_html_``), small: each at most
+    :data:`TILE` pixels on its longer side, six to a row. Made by :func:`side_by_side`."""
+
+    def __init__(self, tiles: Sequence[Tile], note: str | None = None) -> None:
+        self.tiles = list(tiles)
+        self.note = note
+
+    def __repr__(self) -> str:
+        return f"SideBySide({[t.caption for t in self.tiles]})"
+
+    def _repr_png_(self) -> bytes:
+        return tiles_png(self.tiles, note=self.note, columns=min(len(self.tiles), MAX_TILES))
+
+    def _repr_html_(self) -> str:
+        return tiles_html(self.tiles, note=self.note)
+
+
+def side_by_side(
+    images: Sequence[np.ndarray | torch.Tensor],
+    titles: Sequence[str] | None = None,
+    *,
+    note: str | None = None,
+) -> SideBySide:
+    """Photos and maps side by side, as a notebook picture (the notebook counterpart of
+    :func:`~attribkit.render.save_panel`, small enough that a notebook showing dozens stays light).
+
+    Parameters
+    ----------
+    images
+        ``[H, W, 3]`` RGB (uint8, or float in [0, 1]; ``[3, H, W]`` too) or ``[H, W]`` maps, shown with
+        :func:`~attribkit.render.heatmap` (scaled to their 99.5th percentile).
+    titles
+        One per picture (escaped in HTML: names may come from users).
+    note
+        One line under the pictures.
+
+    Returns
+    -------
+    SideBySide
+        Displayed by a notebook as the pictures; ``repr`` lists the titles.
+
+    Raises
+    ------
+    InputError
+        No pictures, more titles than pictures, or a picture that is neither ``[H, W]`` nor RGB.
+
+    Example
+    -------
+    >>> side_by_side([image.input_rgb, found.maps[0]], ["photo", "map"])   # doctest: +SKIP
+    """
+    from attribkit.errors import InputError
+    from attribkit.render._figures import _as_numpy, heatmap, to_uint8_rgb
+
+    arrays = [_as_numpy(a) for a in images]
+    titles = list(titles or [""] * len(arrays))
+    if not arrays or len(titles) > len(arrays):
+        raise InputError(f"side_by_side needs at least one picture and at most one title each; got "
+                         f"{len(arrays)} pictures, {len(titles)} titles")
+    tiles = []
+    for a, title in zip(arrays, titles + [""] * (len(arrays) - len(titles))):
+        if a.ndim == 2:
+            rgb = heatmap(np.nan_to_num(a.astype(np.float32), nan=float(np.nanmin(a)) if np.isfinite(a).any() else 0.0))
+        elif a.ndim == 3 and 3 in (a.shape[0], a.shape[2]):
+            rgb = to_uint8_rgb(a)
+        else:
+            raise InputError(f"side_by_side shows [H, W] maps and RGB pictures; got shape {a.shape}")
+        tiles.append(Tile(small(rgb), title))
+    return SideBySide(tiles, note)

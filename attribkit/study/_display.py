@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from attribkit.render._notebook import DPI, data_uri, html_table, png_bytes
+from attribkit.render._notebook import DPI, STYLE, data_uri, html_table, png_bytes
 from attribkit.study._summary import COLUMNS, Row, cell_with_interval, comparisons, shown_columns
 
 #: Widest metrics plot shown in a notebook, in pixels (four panels side by side).
@@ -51,7 +51,7 @@ def _skipped_html(skipped: Mapping[str, str]) -> str:
 def _page(title: str, out: Path, table: str, after: Sequence[str], rows: Sequence[Row]) -> str:
     plot = (f"<img src='{data_uri(metrics_png(rows))}' alt='metrics plot' style='max-width:100%'>"
             if rows else "")
-    return ("<div class='attribkit-result' style='font-family:sans-serif;font-size:12px'>"
+    return (f"{STYLE}<div class='attribkit-result'>"
             f"<div style='font-weight:bold'>{html.escape(title)}</div>"
             f"<div style='color:#444'>written to <code>{html.escape(str(out))}</code></div>"
             f"{table}{''.join(after)}{plot}</div>")
