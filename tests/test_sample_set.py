@@ -52,3 +52,23 @@ def test_refuses_a_file_as_folder_and_a_bad_quality(tmp_path, capsys):
         write_sample_dataset(tmp_path / "q", quality=100)
     assert main(["samples", "--out", str(tmp_path / "f")]) == 1
     assert "not a folder" in capsys.readouterr().err
+
+
+def test_the_annotations_page_shows_the_shipped_file_and_an_equivalent_xml(tmp_path):
+    # docs/annotations.md's examples are for copying: the JSON is what `attribkit samples` writes, and its
+    # XML (1-based inclusive corners) reads as the same box as the JSON's first photo.
+    import re
+    from pathlib import Path
+
+    from attribkit.data import read_json, read_voc_xml
+
+    page = (Path(__file__).resolve().parents[1] / "docs" / "annotations.md").read_text(encoding="utf-8")
+    (json_block,) = re.findall(r"^```json\n(.*?)^```", page, flags=re.M | re.S)
+    (xml_block,) = re.findall(r"^```xml\n(.*?)^```", page, flags=re.M | re.S)
+    path = write_sample_dataset(tmp_path)
+    assert json.loads(json_block) == json.loads(path.read_text(encoding="utf-8"))
+    (tmp_path / "chelsea.xml").write_text(xml_block, encoding="utf-8")
+    from_xml = read_voc_xml(tmp_path / "chelsea.xml")
+    from_json = read_json(path)[0]
+    assert (from_xml.path, from_xml.objects, from_xml.width, from_xml.height) == (
+        from_json.path, from_json.objects, from_json.width, from_json.height)

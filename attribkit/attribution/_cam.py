@@ -79,7 +79,7 @@ class GradCAM(PerClassAttributor):
 
     Notes
     -----
-    :meth:`~PerClassAttributor.attribute` returns ``[N, 1, H, W]`` (or ``[N, K, 1, H, W]`` for K classes
+    :meth:`~attribkit.Attributor.attribute` returns ``[N, 1, H, W]`` (or ``[N, K, 1, H, W]`` for K classes
     per image), in units of the layer's activations times score per activation; ``>= 0`` with ``relu``.
     """
 

@@ -85,8 +85,8 @@ class GradientAttributor(ScoresItsForward):
         top_k: int | None = None,
         additional_forward_args: tuple[Any, ...] | None = None,
     ) -> Scored:
-        """:meth:`attribute` and the class scores of the same forward pass, which chose the targets
-        (see :func:`attribkit.attribution.attribute_scored`: no second forward for the scores).
+        """:meth:`~attribkit.Attributor.attribute` and the class scores of the same forward pass, which chose the
+        targets (see :func:`attribkit.attribution.attribute_scored`: no second forward for the scores).
 
         Returns
         -------

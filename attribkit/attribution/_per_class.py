@@ -129,8 +129,8 @@ class PerClassAttributor(ScoresItsForward):
         top_k: int | None = None,
         additional_forward_args: tuple[Any, ...] | None = None,
     ) -> Scored:
-        """:meth:`attribute` (``[N, K, C', H, W]``) and the class scores :meth:`explaining` yielded, which
-        chose the targets: a caller needs no forward pass of its own for them
+        """:meth:`~attribkit.Attributor.attribute` (``[N, K, C', H, W]``) and the class scores :meth:`explaining`
+        yielded, which chose the targets: a caller needs no forward pass of its own for them
         (:func:`attribkit.attribution.attribute_scored`).
 
         Returns

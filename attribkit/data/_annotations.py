@@ -153,7 +153,7 @@ def _photo_path(folder: Path, name: str, where: str, allow_outside: bool) -> Pat
 
 def read_voc_xml(path: str | Path, *, image_dir: str | Path | None = None,
                  allow_outside: bool = False) -> AnnotatedImage:
-    """One ILSVRC / PASCAL VOC annotation file → :class:`AnnotatedImage` (labels are the ``<name>``s).
+    """One ILSVRC / PASCAL VOC annotation file → :class:`AnnotatedImage` (labels: each object's ``<name>``).
 
     The photo is ``<image_dir>/<filename>`` (default: beside the XML file); ``.JPEG`` is added when
     ``<filename>`` has no extension, as in ILSVRC. A ``<filename>`` leading outside that folder, or a box

@@ -64,7 +64,7 @@ class Rule:
 
     def activation_signal(self, grad_out: torch.Tensor) -> torch.Tensor:
         """The signal a smooth or leaky activation passes back (times ``f'(x)`` if
-        :attr:`keeps_local_derivative`).
+        :attr:`~attribkit.rules.Rule.keeps_local_derivative`).
 
         A rule that does not override this leaves those activations their plain gradient, and
         :func:`attribkit.rules.applied` warns that it does not cover them. See ``docs/rules.md``.

@@ -140,7 +140,7 @@ def summarise(
         Without ``settings``: rows for ``methods`` × ``localisers`` in that order, then any others found in
         the records, sorted.
     settings
-        Rows for these settings, in order (named by :attr:`Setting.name`).
+        Rows for these settings, in order (named by each setting's ``name``).
     subsets
         Name → photo names; one row per setting and subset (default: ``{"all": every photo}``).
     timings

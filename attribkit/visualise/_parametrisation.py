@@ -66,6 +66,7 @@ class PixelImage:
         return self.image
 
     def rgb(self) -> torch.Tensor:
+        """``[K, 3, H, W]`` displayable RGB in ``[0, 1]`` (detached): the mean added back, then clipped."""
         return self.preprocessing.denormalise(self.image.detach()).clamp(0.0, 1.0)
 
 
