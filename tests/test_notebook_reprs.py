@@ -110,5 +110,5 @@ def test_study_result_shows_its_table_and_plot(net, study_registry, tmp_path):
     text = repr(result)
     assert text.startswith("StudyResult(out=") and "records=" in text and len(text) < 400
     page = result._repr_html_()
-    assert "<table>" in page and "data:image/png;base64," in page and "deletion_auc" in page
+    assert "<table>" in page and "white-space:nowrap" in page and "data:image/png;base64," in page and "deletion_auc" in page
     assert _png(result._repr_png_()).width <= 960

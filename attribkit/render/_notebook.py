@@ -144,8 +144,10 @@ def finite(m: np.ndarray) -> np.ndarray:
 
 #: The one style block of a result's HTML, scoped to its class (a notebook page shows many results).
 STYLE = ("<style>.attribkit-result{font-family:sans-serif;font-size:12px}"
-         ".attribkit-result table{border-collapse:collapse;margin:4px 0}"
-         ".attribkit-result td,.attribkit-result th{border:1px solid #ccc;padding:2px 6px;text-align:right}"
+         ".attribkit-result .scroll{overflow-x:auto;max-width:100%}"
+         ".attribkit-result table{border-collapse:collapse;margin:4px 0;font-size:inherit}"
+         ".attribkit-result td,.attribkit-result th{border:1px solid #ccc;padding:2px 6px;text-align:right;"
+         "white-space:nowrap}"
          ".attribkit-result th{background:#eee}</style>")
 
 
@@ -155,7 +157,8 @@ def html_table(head: Sequence[str], rows: Sequence[Sequence[object]], *, titles:
     header = "".join(f"<th title='{html.escape(titles[i] if i < len(titles) else '', quote=True)}'>"
                      f"{html.escape(str(h))}</th>" for i, h in enumerate(head))
     body = "".join("<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in r) + "</tr>" for r in rows)
-    return f"<table><tr>{header}</tr>{body}</table>"
+    # A wide table (a study's 15 columns with intervals) scrolls sideways instead of wrapping its cells.
+    return f"<div class='scroll'><table><tr>{header}</tr>{body}</table></div>"
 
 
 class SideBySide:
