@@ -163,7 +163,7 @@ def html_table(head: Sequence[str], rows: Sequence[Sequence[object]], *, titles:
 
 class SideBySide:
     """Pictures side by side that a notebook shows (``_repr_png_``, ``_repr_html_``), small: each at most
-    :data:`TILE` pixels on its longer side, six to a row. Made by :func:`side_by_side`."""
+    180 pixels on its longer side, six to a row. Made by :func:`~attribkit.render.side_by_side`."""
 
     def __init__(self, tiles: Sequence[Tile], note: str | None = None) -> None:
         self.tiles = list(tiles)
