@@ -66,6 +66,8 @@ myst_enable_extensions = ["colon_fence", "deflist"]
 nb_execution_mode = "force"  # every tutorial runs in every build: what the site shows is what runs today
 nb_execution_timeout = 600  # seconds per cell
 nb_execution_raise_on_error = True  # a failing cell fails the build, not a page with a traceback
+nb_execution_in_temp = True  # in an empty folder: what a tutorial writes never lands in docs/, and it can
+                             # use only what a reader has (the packages, the sample photos)
 nb_execution_show_tb = True
 nb_merge_streams = True
 
@@ -92,7 +94,7 @@ sphinx_gallery_conf = {
     "only_warn_on_example_error": False,
     "download_all_examples": False,
     "remove_config_comments": True,
-    "within_subsection_order": "FileNameSortKey",
+    "within_subsection_order": "attribkit_docs.ExampleOrder",  # saliency first, the plugin examples last
     "show_memory": False,
     "plot_gallery": "True",
     "write_computation_times": False,

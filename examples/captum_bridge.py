@@ -1,4 +1,10 @@
-"""The paper's saliency beside Captum's methods (through the attribkit-captum plugin) on one photo.
+"""
+The paper's saliency beside Captum's methods
+============================================
+
+The gradient map of Simonyan et al. (section 3), attribkit's SmoothGrad around it, and four of Captum's
+methods through the ``attribkit-captum`` bridge plugin, on one photo, for the same class. Run it as a plain
+script (the plugin installed)::
 
     pip install -e plugins/attribkit-captum
     python examples/captum_bridge.py [OUT_DIR]
@@ -31,6 +37,9 @@ missing = [m for m, _ in methods.values() if m not in attribkit.list_attributors
 if missing:
     sys.exit(f"not registered: {', '.join(missing)} (pip install -e plugins/attribkit-captum)")
 
+# %%
+# One call per method: ``attribkit.saliency`` takes the method by its registered name, so a bridge
+# plugin's methods are used exactly like the built-ins.
 panels, titles = [image.input_rgb], ["photo (tiger cat)"]
 for title, (name, options) in methods.items():
     maps = attribkit.saliency(model, image, target="tiger cat", method=name, **options)

@@ -1,9 +1,14 @@
-"""Class model visualisation (paper section 2): the paper's ascent and a modern one, a few steps each.
+"""
+Class models: the paper's ascent and a modern one
+=================================================
+
+Class model visualisation (paper section 2): ``argmax_I S_c(I) - lambda ||I||^2`` by gradient ascent from
+the zero image, beside the decorrelated Fourier parametrisation of Olah et al. (2017), a few steps each::
 
     python examples/class_model.py [OUT_DIR]
 
 Few steps keep this under a minute on a CPU; the defaults (``attribkit class-model goose --out DIR``) take
-30-40 steps and give images the model classifies as their class (see docs/class_model.md).
+30-40 steps and give images the model classifies as their class (see the class-model guide).
 """
 
 from __future__ import annotations
@@ -21,6 +26,9 @@ out.mkdir(parents=True, exist_ok=True)
 model = attribkit.load_model()
 classes = ["goose", "lemon"]
 
+# %%
+# Both visualisers ascend several classes in one batch; ``ascent.scores`` holds each class's score at
+# every step.
 images, titles = [], []
 for name in ("class_model", "class_model_fourier"):
     # Every option of the mode can be overridden: here only the number of steps.
@@ -30,6 +38,8 @@ for name in ("class_model", "class_model_fourier"):
     images += list(ascent.rgb)
     titles += [f"{name}\n{c}" for c in classes]
 
+# %%
+# What the model makes of the images it was optimised to produce (few steps: far from converged).
 with torch.no_grad():
     pre = attribkit.model_info(model).preprocessing
     probs = model(pre.normalise(torch.stack(images))).softmax(1)

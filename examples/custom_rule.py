@@ -1,4 +1,8 @@
-"""Write a new backward rule and register an attributor that uses it (a plugin author's view).
+"""
+A new backward rule as a plugin
+===============================
+
+Write a new backward rule and register an attributor that uses it (a plugin author's view)::
 
     python examples/custom_rule.py [OUT_DIR]
 
@@ -21,6 +25,11 @@ from attribkit.render import save_panel
 from attribkit.rules import Rule, RuleAttributor
 
 
+# %%
+# The rule: what a rectifier passes back. ``forward_switch`` keeps ReLU's own switch (the fused backward
+# of PyTorch's ReLU needs it).
+
+
 class RectGrad(Rule):
     """Pass ``grad_out`` where ``output * grad_out`` is above its per-image ``q``-quantile (and > 0)."""
 
@@ -40,6 +49,11 @@ class RectGrad(Rule):
         return self.forward_switch(grad_out * keep, output, upper)
 
 
+# %%
+# The plugin: a factory and the ``attribkit_register`` hook. A packaged plugin declares this module as an
+# entry point of the group ``attribkit``.
+
+
 def rectgrad(model: torch.nn.Module, *, q: float = 0.9, **options) -> RuleAttributor:  # noqa: ANN003
     """Factory: the attributor is the gradient engine run under the rule (targets, top_k, 10-crop...)."""
     return RuleAttributor(model, rule=RectGrad(q), **options)
@@ -49,6 +63,9 @@ def rectgrad(model: torch.nn.Module, *, q: float = 0.9, **options) -> RuleAttrib
 def attribkit_register(registry):  # noqa: ANN001, ANN201
     registry.add_attributor("rectgrad", rectgrad, description="RectGrad: importance-thresholded rule")
 
+
+# %%
+# Registered on a fresh registry and compared with the paper's gradient and guided backprop.
 
 if __name__ == "__main__":
     out = Path(sys.argv[1] if len(sys.argv) > 1 else "example-out")

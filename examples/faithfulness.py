@@ -1,4 +1,9 @@
-"""Deletion and insertion curves (Petsiuk et al. 2018) of the paper's saliency and a random baseline.
+"""
+Deletion and insertion curves
+=============================
+
+Deletion and insertion curves (Petsiuk et al. 2018) of the paper's saliency and of a random baseline: how
+fast the class probability falls as the most salient pixels are removed, and rises as they are put back::
 
     python examples/faithfulness.py [OUT_DIR]
 """
@@ -20,6 +25,10 @@ model = attribkit.load_model()
 image = attribkit.load_image(sample_photo("coffee"), model)
 espresso = attribkit.model_info(model).class_index("espresso")
 
+# %%
+# Remove (deletion) or restore (insertion) pixels in the order of each map, 16 steps, and follow
+# p(espresso). A faithful map makes the deletion curve fall fast and the insertion curve rise fast; the
+# random map is the floor to beat.
 fig = Figure(figsize=(10, 4))
 axes = fig.subplots(1, 2)
 for name in ("saliency", "random"):

@@ -1,4 +1,10 @@
-"""Weakly supervised localisation (paper section 4) on a bundled photo: top-5 boxes and a PNG.
+"""
+Weakly supervised localisation: top-5 boxes
+===========================================
+
+Weakly supervised localisation (paper section 4) on a sample photo: a box for each of the model's five
+best classes with the default pipeline (Grad-CAM and a threshold box), and the paper's literal settings
+(gradient map, GraphCut) for the top class::
 
     python examples/localise.py [OUT_DIR]
 """
@@ -11,6 +17,11 @@ from pathlib import Path
 import attribkit
 from attribkit.data import sample_photo
 from attribkit.render import box_legend, draw_boxes, probability_label, save_panel
+
+
+# %%
+# ``attribkit.localise`` goes from a photo to boxes: the maps of the classes asked for, then the
+# localiser on each; boxes are in the photo's own pixels.
 
 
 def main(out: Path) -> None:
@@ -33,6 +44,9 @@ def main(out: Path) -> None:
                                box_legend([paper.name])])
     print(path)
 
+
+# %%
+# Run it: five boxes with the default pipeline, one with the paper's settings.
 
 if __name__ == "__main__":
     main(Path(sys.argv[1] if len(sys.argv) > 1 else "out/examples"))

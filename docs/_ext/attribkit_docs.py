@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import os
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +45,9 @@ PUBLIC_MODULES = (
 
 #: Guides in reading order on the landing page; any other ``docs/*.md`` page joins after them, sorted.
 GUIDES = ("saliency", "rules", "class_model", "localisation", "studies", "trustworthy", "models", "plugins",
-          "annotations", "benchmarks", "api")
+          "annotations", "benchmarks")
+#: Pages the landing page lists elsewhere (the API overview goes with the reference).
+NOT_GUIDES = ("index", "api")
 
 
 # --- the API reference -------------------------------------------------------------------------------------
@@ -209,6 +211,8 @@ def _names_a_private_object(app: Sphinx, domain: Any, node: Any) -> bool | None:
     if getattr(domain, "name", None) != "py":
         return None
     package = node.get("py:module") or ""
+    if package.startswith("attribkit"):
+        importlib.import_module(package)  # its private modules are what the name is looked up in
     target = node["reftarget"].lstrip(".~")
     paths = [target.split(".")]
     if node.get("py:class"):  # :meth:`_average` in a class's docstring
@@ -232,7 +236,7 @@ def _names_a_private_object(app: Sphinx, domain: Any, node: Any) -> bool | None:
 def guide_pages(docs: Path = DOCS) -> list[str]:
     """Every ``docs/*.md`` page but the landing page: the known guides first, in reading order, then any
     other (a page another change adds joins the site without an edit here)."""
-    found = sorted(p.stem for p in docs.glob("*.md") if p.stem != "index")
+    found = sorted(p.stem for p in docs.glob("*.md") if p.stem not in NOT_GUIDES)
     return [g for g in GUIDES if g in found] + [p for p in found if p not in GUIDES]
 
 
@@ -246,32 +250,56 @@ def _fill_toctrees(app: Sphinx, docname: str, source: list[str]) -> None:
 
 # --- the gallery's hooks -----------------------------------------------------------------------------------
 
-_GALLERY_OUT = Path(tempfile.mkdtemp(prefix="attribkit-gallery-"))
 _scraped: set[Path] = set()
 
 
-def example_out(src_file: str) -> Path:
-    """The folder an example writes into during the build (its first command-line argument)."""
-    return _GALLERY_OUT / Path(src_file).stem
+def example_out(gallery_conf: dict[str, Any], src_file: str) -> Path:
+    """The folder an example writes into during the build (its first command-line argument): under the
+    docs' ``_build/`` (ignored by git), one folder per example, emptied before it runs."""
+    return Path(gallery_conf["src_dir"]) / "_build" / "gallery-out" / Path(src_file).stem
 
 
 def example_argv(gallery_conf: dict[str, Any], script_vars: dict[str, Any]) -> list[str]:
-    """sphinx-gallery's ``reset_argv``: ``[OUT_DIR]``, as a user would run the script."""
-    return [str(example_out(script_vars["src_file"]))]
+    """sphinx-gallery's ``reset_argv``: ``[OUT_DIR]``, as a user would run the script. Relative to the
+    example's folder, where sphinx-gallery runs it, so the paths it prints read like a user's."""
+    out = example_out(gallery_conf, script_vars["src_file"])
+    shutil.rmtree(out, ignore_errors=True)
+    return [os.path.relpath(out, Path(script_vars["src_file"]).parent)]
 
 
 def png_scraper(block: Any, block_vars: dict[str, Any], gallery_conf: dict[str, Any]) -> str:
     """The PNG files the example wrote since the last block, copied to where sphinx-gallery wants them."""
     from sphinx_gallery.scrapers import figure_rst
 
-    out = example_out(block_vars["src_file"])
-    new = sorted(p for p in out.rglob("*.png") if p not in _scraped) if out.is_dir() else []
+    out = example_out(gallery_conf, block_vars["src_file"])
+    # A study's gallery/ folder holds one sheet per photo and method; its gallery.png summarises them.
+    new = sorted(p for p in out.rglob("*.png") if p not in _scraped and "gallery" not in p.relative_to(out).parts[:-1]) \
+        if out.is_dir() else []
     _scraped.update(new)
     paths = []
     for png, target in zip(new, block_vars["image_path_iterator"]):
         shutil.copyfile(png, target)
         paths.append(target)
-    return figure_rst(paths, gallery_conf["src_dir"])
+    # One picture a row, at the page's width: the panels are wide, and a grid of them is unreadable.
+    return "".join(figure_rst([path], gallery_conf["src_dir"]) for path in paths)
+
+
+#: The gallery's reading order (file stems); any other example follows, by name.
+EXAMPLE_ORDER = ("saliency", "localise", "faithfulness", "study", "class_model", "custom_rule", "captum_bridge")
+
+
+class ExampleOrder:
+    """sphinx-gallery's ``within_subsection_order``: :data:`EXAMPLE_ORDER`, then the rest by file name."""
+
+    def __init__(self, src_dir: str) -> None:
+        self.src_dir = src_dir
+
+    def __call__(self, filename: str) -> tuple[int, str]:
+        stem = Path(filename).stem
+        return (EXAMPLE_ORDER.index(stem) if stem in EXAMPLE_ORDER else len(EXAMPLE_ORDER), filename)
+
+    def __repr__(self) -> str:  # sphinx-gallery's cache key
+        return f"<{type(self).__name__}>"
 
 
 def _numpydoc_except_attributes(app: Sphinx) -> None:
