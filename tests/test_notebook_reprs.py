@@ -112,3 +112,21 @@ def test_study_result_shows_its_table_and_plot(net, study_registry, tmp_path):
     page = result._repr_html_()
     assert "<table>" in page and "white-space:nowrap" in page and "data:image/png;base64," in page and "deletion_auc" in page
     assert _png(result._repr_png_()).width <= 960
+
+
+@pytest.mark.slow
+def test_evaluation_shows_its_table_escaped(study_registry, tmp_path):
+    import _study_helpers as helpers
+
+    from attribkit.study import Setting, StudyImage, evaluate
+
+    photos = helpers.write_photos(tmp_path / "photos", 3)
+    items = [StudyImage(f"p{i}", p, label=i % 4, boxes=((10 + i, 8, 30 + i, 24),)) for i, p in enumerate(photos)]
+    settings = [Setting(NASTY, localiser="above_mean", preset=None), Setting("centre box", localiser="centre", preset=None)]
+    result = evaluate(helpers.tiny_classifier(), items, settings=settings, out=tmp_path / "e", top_k=0, progress=False)
+    text = repr(result)
+    assert text.startswith("Evaluation(out=") and "records=" in text and len(text) < 600
+    page = result._repr_html_()
+    _no_raw_script(page)
+    assert "GT-known acc [95% CI]" in page and "vs centre box [95% CI]" in page and "data:image/png" in page
+    assert _png(result._repr_png_()).width <= 960
