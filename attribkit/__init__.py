@@ -81,6 +81,7 @@ if _typing.TYPE_CHECKING:  # what the lazy names below resolve to, for type chec
     from attribkit.hookspecs import Registrar, hookimpl
     from attribkit.localisation import (
         LocalisedClass,
+        LocalisedClasses,
         Recipe,
         SaliencyMaps,
         localise,
@@ -112,6 +113,7 @@ __all__ = [
     "LoadedImage",
     "Localisation",
     "LocalisedClass",
+    "LocalisedClasses",
     "Localiser",
     "MAX_PHOTO_PIXELS",
     "ModelError",
@@ -180,6 +182,7 @@ _LAZY = {
     "MAX_PHOTO_PIXELS": "attribkit.data",
     "Localisation": "attribkit._core.interfaces",
     "LocalisedClass": "attribkit.localisation",
+    "LocalisedClasses": "attribkit.localisation",
     "Localiser": "attribkit._core.interfaces",
     "ModelInfo": "attribkit.models",
     "MultiScale": "attribkit.attribution",

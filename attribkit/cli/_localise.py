@@ -37,10 +37,6 @@ def add_localiser_args(parser: argparse.ArgumentParser) -> None:
 TOP_K_CAPTION = ("thick box: the model's top class, drawn over the others; a class marked (low) has "
                  "p < 0.05 and no box drawn (its box is still in the printed table and --json)")
 
-#: What the darkened sides of a panel are: the model sees only its centre crop of a photo.
-UNSEEN_CAPTION = ("darkened: outside the model's centre crop, where the map is unknown and a box seldom "
-                  "reaches")
-
 #: The columns ``attribkit localise`` prints, one line per photo and class (tab-separated).
 HEADER = ("photo", "panel", "label", "name", "score", "x0", "y0", "x1", "y1")
 
@@ -69,7 +65,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import attribkit
+    from attribkit.localisation._display import panel_caption, seen_region
     from attribkit.render import box_legend, draw_boxes, overlay, probability_label, save_panel
+    from attribkit.render._notebook import finite
 
     from attribkit.cli._usage import recipe_of
 
@@ -100,14 +98,14 @@ def run(args: argparse.Namespace) -> int:
         rgb = image.rgb
         legend = box_legend(legend_labels(results, probability_label))
         drawn = draw_boxes(rgb, [None if r.box is None else image.geometry.from_source(r.box) for r in results],
-                           mask=results[0].mask, scores=[r.score for r in results], seen=_seen(image))
+                           mask=results[0].mask, scores=[r.score for r in results], seen=seen_region(image))
         stem = stems[path]
         png = out / f"{stem}_{slug(args.method)}_{slug(args.localiser)}{suffix}{model_part}.png"
-        save_panel(png, [drawn, overlay(rgb, _finite(results[0].saliency))],
+        save_panel(png, [drawn, overlay(rgb, finite(results[0].saliency))],
                    [f"{args.method} + {args.localiser}: boxes, mask of {results[0].name}",
                     f"{args.method} map of {results[0].name}"],
                    suptitle=path.name, size=4.5, legends=[legend, None],
-                   caption=_caption(image, len(results)))
+                   caption=panel_caption(image, len(results), TOP_K_CAPTION))
         classes = []
         for r in results:
             box = "\t".join(str(v) for v in r.box) if r.box is not None else "\t\t\t"
@@ -127,34 +125,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def legend_labels(results, probability_label) -> list[str]:  # type: ignore[no-untyped-def]
-    """Each class's legend line: name and probability, its fallback if the box is one, and which
-    better-scoring class's box it repeats (identical boxes are drawn one over the other)."""
-    labels = []
-    for i, r in enumerate(results):
-        label = f"{r.name} {probability_label(r.score)}"
-        if r.fallback is not None:
-            label += f", fallback box ({r.fallback})"
-        same = next((e.name for e in results[:i] if e.box is not None and e.box == r.box), None)
-        if same is not None:
-            label += f", same box as {same}"
-        labels.append(label)
-    return labels
+    """The legend lines of a panel (:func:`attribkit.localisation._display.legend_labels`, imported on use:
+    ``attribkit --help`` imports this module and must not import torch)."""
+    from attribkit.localisation._display import legend_labels as labels
 
-
-def _seen(image):  # type: ignore[no-untyped-def]
-    """The model's view of the photo, or ``None`` when its crop covers the whole photo."""
-    box = image.geometry.crop_in_photo()
-    return None if box == (0, 0, image.geometry.width, image.geometry.height) else box
-
-
-def _caption(image, classes: int) -> str | None:  # type: ignore[no-untyped-def]
-    parts = [TOP_K_CAPTION] if classes > 1 else []
-    if _seen(image) is not None:
-        parts.append(UNSEEN_CAPTION)
-    return "; ".join(parts) or None
-
-
-def _finite(m):  # type: ignore[no-untyped-def]
-    import numpy as np
-
-    return np.nan_to_num(m, nan=float(np.nanmin(m)) if np.isfinite(m).any() else 0.0)
+    return labels(results, probability_label)

@@ -9,7 +9,7 @@ the built-in ones do.
 from attribkit._core.boxes import box_mask, largest_component, mask_box
 from attribkit.localisation._kit import is_flat, photo_map, resize_known, smooth, whole_image
 from attribkit.localisation._maps import SaliencyMaps, crop_maps, photo_saliency, saliency
-from attribkit.localisation._pipeline import LocalisedClass, localise
+from attribkit.localisation._pipeline import LocalisedClass, LocalisedClasses, localise
 from attribkit.localisation._presets import MAP_PRESETS, NO_PRESET, PIPELINES, Pipeline, pipeline
 from attribkit.localisation._recipe import Recipe, ResolvedRecipe
 
@@ -18,6 +18,7 @@ __all__ = [
     "NO_PRESET",
     "PIPELINES",
     "LocalisedClass",
+    "LocalisedClasses",
     "Pipeline",
     "Recipe",
     "ResolvedRecipe",

@@ -62,6 +62,23 @@ class SaliencyMaps:
             f"image={self.image.source!r})"
         )
 
+    def _repr_png_(self) -> bytes:
+        """A notebook's picture: the model's input crop and each class's map (small: see
+        :mod:`attribkit.render`'s notebook pictures)."""
+        from attribkit.localisation._display import saliency_tiles
+        from attribkit.render._notebook import tiles_png
+
+        tiles, note = saliency_tiles(self)
+        return tiles_png(tiles, note=note)
+
+    def _repr_html_(self) -> str:
+        """The same picture as HTML, class names as (escaped) text."""
+        from attribkit.localisation._display import saliency_tiles
+        from attribkit.render._notebook import tiles_html
+
+        tiles, note = saliency_tiles(self)
+        return tiles_html(tiles, title=f"SaliencyMaps of {self.image.source}", note=note)
+
 
 def crop_maps(attributor: Attributor, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     """Saliency maps of K classes for each of B inputs, in one call of the attributor.

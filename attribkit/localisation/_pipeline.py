@@ -7,6 +7,7 @@ over its records) calls the same two stages, batched over photos.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,6 +51,44 @@ class LocalisedClass:
                 f"{fallback})")
 
 
+class LocalisedClasses(list):  # type: ignore[type-arg]
+    """What :func:`~attribkit.localise` returns: a plain ``list`` of :class:`LocalisedClass` (index it,
+    iterate it, compare it with a list) that also keeps the photo, so that a notebook shows it as a picture
+    (every class's box on the photo, the top class's mask and map), as ``attribkit localise`` draws it.
+
+    Slices, copies and sums are plain lists (``list`` makes them); ``image`` is only on the list
+    :func:`~attribkit.localise` returned.
+    """
+
+    def __init__(self, results: Sequence[LocalisedClass] = (), image: LoadedImage | None = None) -> None:
+        super().__init__(results)
+        self.image = image
+        """The photo as loaded for the model (:class:`~attribkit.LoadedImage`); ``None`` when not known."""
+
+    def _tiles(self):  # type: ignore[no-untyped-def]
+        from attribkit.localisation._display import localised_tiles
+
+        if self.image is None:
+            return None
+        return localised_tiles(self.image, self)
+
+    def _repr_png_(self) -> bytes | None:
+        """A notebook's picture (``None``, i.e. text only, without the photo)."""
+        from attribkit.render._notebook import tiles_png
+
+        made = self._tiles()
+        return None if made is None else tiles_png(made[0], note=made[1])
+
+    def _repr_html_(self) -> str | None:
+        """The same picture as HTML, class names and the photo's name as (escaped) text."""
+        from attribkit.render._notebook import tiles_html
+
+        made = self._tiles()
+        if made is None:
+            return None
+        return tiles_html(made[0], title=f"{len(self)} classes localised in {self.image.source}", note=made[1])
+
+
 def localise(
     model: torch.nn.Module,
     image: ImageSource | LoadedImage,
@@ -63,7 +102,7 @@ def localise(
     attributor_options: dict[str, Any] | None = None,
     localiser_options: dict[str, Any] | None = None,
     **options: Any,
-) -> list[LocalisedClass]:
+) -> LocalisedClasses:
     """Boxes of the target class (or each of the model's top-k classes) in a photo.
 
     Parameters
@@ -102,8 +141,9 @@ def localise(
 
     Returns
     -------
-    list[LocalisedClass]
-        One per class, in the order asked (top-k: by score), with box and mask in the photo's pixels.
+    LocalisedClasses
+        A ``list`` of :class:`LocalisedClass`, one per class, in the order asked (top-k: by score), with
+        box and mask in the photo's pixels; a notebook shows it as a picture.
 
     Raises
     ------
@@ -139,7 +179,7 @@ def localise(
 
 def localise_maps(
     model: torch.nn.Module, image: LoadedImage, maps: SaliencyMaps, localiser: Localiser
-) -> list[LocalisedClass]:
+) -> LocalisedClasses:
     """The second stage of :func:`localise`: the localiser on each class's map on the photo (its kept
     copy: see :data:`~attribkit.MAX_PHOTO_PIXELS`), each box mapped to the photo's own pixels."""
     out = []
@@ -148,4 +188,4 @@ def localise_maps(
         box = None if found.box is None else image.geometry.to_source(found.box)
         out.append(LocalisedClass(label, name, score, box, np.asarray(found.mask, dtype=bool), on_photo,
                                   found.fallback))
-    return out
+    return LocalisedClasses(out, image)

@@ -13,10 +13,12 @@ from attribkit.render._figures import (
 )
 from attribkit.render._files import file_name, slug
 from attribkit.render._maps import save_map
+from attribkit.render._notebook import SideBySide, side_by_side
 
 __all__ = [
     "LOW_PROBABILITY",
     "OVERLAY_BLUR",
+    "SideBySide",
     "box_legend",
     "draw_boxes",
     "file_name",
@@ -26,6 +28,7 @@ __all__ = [
     "probability_label",
     "save_map",
     "save_panel",
+    "side_by_side",
     "slug",
     "to_uint8_rgb",
 ]

@@ -66,7 +66,7 @@ def uncertainties(records: Sequence[Record], settings: Sequence[Setting]) -> dic
     return out
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Evaluation:
     """What ``evaluate`` wrote (on rank 0 of a sharded run)."""
 
@@ -80,6 +80,25 @@ class Evaluation:
     """Setting name → GT-known interval and paired difference from the centre box (all photos)."""
     skipped: dict[str, str] = field(default_factory=dict)
     """Photos that could not be used (unreadable, or a box outside the photo): name → why."""
+
+    def __repr__(self) -> str:
+        """One line: counts, never the records (a study holds thousands)."""
+        return (f"Evaluation(out={str(self.out)!r}, rows={len(self.rows)}, records={len(self.records)}, "
+                f"images={len(self.images)}, settings={[s.name for s in self.settings]}, files={sorted(self.files)}, "
+                f"skipped={len(self.skipped)})")
+
+    def _repr_html_(self) -> str:
+        """A notebook's picture: ``metrics.md``'s table and the metrics plot of the rows over all photos."""
+        from attribkit.study._display import evaluation_html
+
+        return evaluation_html(self.out, self.rows, self.uncertainty, self.skipped)
+
+    def _repr_png_(self) -> bytes | None:
+        """The metrics plot of the rows over all photos, small; ``None`` without rows."""
+        from attribkit.study._display import metrics_png
+
+        rows = [r for r in self.rows if r.subset == "all"]
+        return metrics_png(rows) if rows else None
 
 
 def halves(names: Sequence[str], *, split: bool = True) -> dict[str, list[str]]:
@@ -184,13 +203,24 @@ def _pct_interval(row: Row, column: str) -> str:
     return with_interval(getattr(row, column), row.intervals.get(column), percent=True)
 
 
-def markdown(rows: Sequence[Row], spread: dict[str, Uncertainty] | None = None) -> str:
-    """A Markdown table (percentages for accuracies and errors; 95% bootstrap intervals in brackets)."""
+#: The evaluation table's header (``metrics.md``, and a notebook's picture of an :class:`Evaluation`).
+TABLE_HEAD = ("setting", "photos", "subset", "GT-known acc [95% CI]", "vs centre box [95% CI]", "top-1 loc err",
+              "top-5 loc err", "MaxBoxAcc [95% CI]", "MaxBoxAccV2 [95% CI]", "pointing [95% CI]", "ms/photo",
+              "fallbacks")
+
+#: What the evaluation table's numbers mean (under ``metrics.md``'s table, and under a notebook's).
+TABLE_NOTES = ("GT-known: the true class's box has IoU >= 0.5 with one of its ground-truth boxes. Intervals: "
+               "bootstrap over photos (percentile, 2000 resamples); vs centre box: paired difference on the same "
+               "photos. MaxBoxAccV2: Choe et al. 2020 (every contour's box, mean over IoU 0.3/0.5/0.7). "
+               "Fallbacks: photos whose box is the localiser's documented fallback (flat map, no seeds, empty "
+               "cut) rather than a localisation.")
+
+
+def table_cells(rows: Sequence[Row], spread: dict[str, Uncertainty] | None = None) -> list[list[str]]:
+    """The cells of the evaluation table, one list per row in :data:`TABLE_HEAD`'s order (percentages for
+    accuracies and errors; 95% bootstrap intervals in brackets)."""
     spread = spread or {}
-    head = ("setting", "photos", "subset", "GT-known acc [95% CI]", "vs centre box [95% CI]", "top-1 loc err",
-            "top-5 loc err", "MaxBoxAcc [95% CI]", "MaxBoxAccV2 [95% CI]", "pointing [95% CI]", "ms/photo",
-            "fallbacks")
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    cells = []
     for r in rows:
         ms = "n/a" if r.ms_per_photo is None else f"{r.ms_per_photo:.0f}"
         u = spread.get(r.setting) if r.subset == "all" else None
@@ -199,17 +229,17 @@ def markdown(rows: Sequence[Row], spread: dict[str, Uncertainty] | None = None) 
         if u is not None and u.vs_baseline is not None:
             d = u.vs_baseline
             vs = f"{100 * d.mean:+.1f} [{100 * d.low:+.1f}, {100 * d.high:+.1f}]"
-        lines.append(
-            f"| {r.setting} | {r.images} | {r.subset} | {acc} | {vs} | {_pct(r.top1_error)} | "
-            f"{_pct(r.top5_error)} | {_pct_interval(r, 'max_box_acc')} | {_pct_interval(r, 'max_box_acc_v2')} | "
-            f"{_pct_interval(r, 'pointing')} | {ms} | {'n/a' if r.fallbacks is None else r.fallbacks} |"
-        )
-    notes = ("GT-known: the true class's box has IoU >= 0.5 with one of its ground-truth boxes. Intervals: "
-             "bootstrap over photos (percentile, 2000 resamples); vs centre box: paired difference on the same "
-             "photos. MaxBoxAccV2: Choe et al. 2020 (every contour's box, mean over IoU 0.3/0.5/0.7). "
-             "Fallbacks: photos whose box is the localiser's documented fallback (flat map, no seeds, empty "
-             "cut) rather than a localisation.")
-    return "\n".join(lines) + "\n\n" + notes + "\n"
+        cells.append([r.setting, str(r.images), r.subset, acc, vs, _pct(r.top1_error), _pct(r.top5_error),
+                      _pct_interval(r, "max_box_acc"), _pct_interval(r, "max_box_acc_v2"),
+                      _pct_interval(r, "pointing"), ms, "n/a" if r.fallbacks is None else str(r.fallbacks)])
+    return cells
+
+
+def markdown(rows: Sequence[Row], spread: dict[str, Uncertainty] | None = None) -> str:
+    """A Markdown table (percentages for accuracies and errors; 95% bootstrap intervals in brackets)."""
+    lines = ["| " + " | ".join(TABLE_HEAD) + " |", "|" + "---|" * len(TABLE_HEAD)]
+    lines += ["| " + " | ".join(cells) + " |" for cells in table_cells(rows, spread)]
+    return "\n".join(lines) + "\n\n" + TABLE_NOTES + "\n"
 
 
 @dataclass(frozen=True)

@@ -49,7 +49,7 @@ from attribkit.study._thumbnails import THUMBNAIL_DIR
 from attribkit.study._workers import localiser_spec
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class StudyResult:
     """What a finished study wrote (on rank 0 of a sharded run)."""
 
@@ -59,6 +59,23 @@ class StudyResult:
     files: dict[str, Path] = field(default_factory=dict)
     skipped: dict[str, str] = field(default_factory=dict)
     """Photos that could not be used (unreadable, or a box outside the photo): name → why."""
+
+    def __repr__(self) -> str:
+        """One line: counts, never the records (a study holds thousands)."""
+        return (f"StudyResult(out={str(self.out)!r}, rows={len(self.rows)}, records={len(self.records)}, "
+                f"files={sorted(self.files)}, skipped={len(self.skipped)})")
+
+    def _repr_html_(self) -> str:
+        """A notebook's picture: the table with its intervals, which differences are real, the metrics plot."""
+        from attribkit.study._display import study_html
+
+        return study_html(self.out, self.rows, self.skipped)
+
+    def _repr_png_(self) -> bytes | None:
+        """The metrics plot (``metrics.png``'s bars with 95% intervals), small; ``None`` without rows."""
+        from attribkit.study._display import metrics_png
+
+        return metrics_png(self.rows) if self.rows else None
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,6 @@ from typing import Any, Literal
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from attribkit._core.guards import frozen
 from attribkit._core.inputs import check_finite
@@ -289,6 +288,10 @@ class ClassModel:
         optimiser = self._optimiser(settings, image)
         history: list[torch.Tensor] = []
         show = self.progress if progress is None else progress
+        # Imported here: tqdm.auto warns at import in a notebook without ipywidgets, and registering the
+        # plugins (``list_attributors()``) imports this module.
+        from tqdm.auto import tqdm
+
         steps = tqdm(range(settings.steps), desc=f"class model ({self.mode})", unit="step",
                      disable=None if show is None else not show, leave=False)
         with frozen(self.model, eval_mode=self.eval_mode), torch.enable_grad():
