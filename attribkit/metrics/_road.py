@@ -37,20 +37,13 @@ from attribkit._core.outputs import class_scores
 from attribkit._core.targets import resolve_targets
 from attribkit.errors import InputError, OptionError, TargetError
 from attribkit.metrics._faithfulness import PerturbationCurve
-from attribkit.metrics._road_solver import linear_imputation
+from attribkit.metrics._road_solver import NEIGHBOURS, linear_imputation
 
 Order = Literal["morf", "lerf"]
 RoadScore = Literal["probability", "logit", "accuracy"]
 
 #: The percentages of pixels removed in the paper's figures and in pytorch-grad-cam: 10%, 20%, ..., 90%.
 FRACTIONS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
-
-#: (row offset, column offset, weight): the 8-neighbourhood of the reference implementation; sums to 1.
-NEIGHBOURS = (
-    (0, 1, 1 / 6), (0, -1, 1 / 6), (1, 0, 1 / 6), (-1, 0, 1 / 6),
-    (1, 1, 1 / 12), (1, -1, 1 / 12), (-1, 1, 1 / 12), (-1, -1, 1 / 12),
-)
-
 
 @dataclass(frozen=True)
 class RoadCurve(PerturbationCurve):

@@ -6,7 +6,7 @@ in github.com/tleemann/road_evaluation, ``road/imputations.py``): one unknown pe
 
     ``d_u x_u - sum_{v removed} w_uv x_v = sum_{v kept} w_uv x_v``,
 
-with ``w_uv`` the weights of :data:`~attribkit.metrics._road.NEIGHBOURS` over the in-image neighbours and
+with ``w_uv`` the weights of :data:`NEIGHBOURS` over the in-image neighbours and
 ``d_u = sum_v w_uv`` over all of them (the authors write the same rows with both sides negated). The matrix
 is ``L_UU``, the rows and columns of the removed pixels in the weighted graph Laplacian ``L = D - W`` of the
 8-neighbour pixel grid. It is **symmetric** (``w_uv = w_vu``: every offset's opposite has the same weight)
@@ -42,10 +42,15 @@ TOLERANCE = 1e-6
 CHECK_EVERY = 10
 
 
+#: (row offset, column offset, weight): the 8-neighbourhood of the reference implementation; sums to 1.
+NEIGHBOURS = (
+    (0, 1, 1 / 6), (0, -1, 1 / 6), (1, 0, 1 / 6), (-1, 0, 1 / 6),
+    (1, 1, 1 / 12), (1, -1, 1 / 12), (-1, 1, 1 / 12), (-1, -1, 1 / 12),
+)
+
+
 def _neighbour_sum(p: torch.Tensor) -> torch.Tensor:
     """``sum_v w_uv p_v`` over the in-image neighbours ``v`` of every pixel ``u``: ``p`` ``[B, H, W]``."""
-    from attribkit.metrics._road import NEIGHBOURS  # here, not above: _road imports this module
-
     height, width = p.shape[-2:]
     padded = F.pad(p, (1, 1, 1, 1))     # neighbours outside the image are dropped: they contribute 0
     out = torch.zeros_like(p)

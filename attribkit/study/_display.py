@@ -79,7 +79,7 @@ def study_html(out: Path, rows: Sequence[Row], skipped: Mapping[str, str]) -> st
 def evaluation_html(out: Path, rows: Sequence[Row], spread: Mapping[str, object], skipped: Mapping[str, str]) -> str:
     """``attribkit evaluate``'s table (``metrics.md``'s columns and notes), skipped photos and the metrics
     plot of the rows over all photos, as one HTML block."""
-    from attribkit.study._evaluate import TABLE_HEAD, TABLE_NOTES, table_cells
+    from attribkit.study._evaluate_table import TABLE_HEAD, TABLE_NOTES, table_cells
 
     table = html_table(TABLE_HEAD, table_cells(rows, dict(spread)))  # type: ignore[arg-type]
     everything = [r for r in rows if r.subset == "all"]
