@@ -72,3 +72,18 @@ def test_the_annotations_page_shows_the_shipped_file_and_an_equivalent_xml(tmp_p
     from_json = read_json(path)[0]
     assert (from_xml.path, from_xml.objects, from_xml.width, from_xml.height) == (
         from_json.path, from_json.objects, from_json.width, from_json.height)
+
+
+def test_data_samples_reads_the_written_folder_when_there_is_one(tmp_path, monkeypatch):
+    from attribkit.study import study_images
+
+    monkeypatch.chdir(tmp_path)
+    bundled = study_images("samples")
+    assert all(not image.boxes for image in bundled)  # the bundled photos carry no boxes
+    write_sample_dataset(tmp_path / "samples")
+    wnids = imagenet_wnids()
+    # `attribkit samples --out samples` then `--data samples`
+    written = study_images("samples", class_index=wnids.index)
+    assert [i.name for i in written] == [i.name for i in bundled]
+    assert all(image.boxes for image in written)
+    assert all(not image.boxes for image in study_images("samples:chelsea"))

@@ -64,7 +64,9 @@ def study_images(data: DataSpec, *, class_index: Callable[[str], int] | None = N
     Parameters
     ----------
     data
-        ``"samples"`` (every bundled sample photo) or ``"samples:chelsea,coffee"``; an annotation file
+        ``"samples"`` (every bundled sample photo, unannotated; but a folder ``samples`` in the working
+        directory holding annotations, as ``attribkit samples --out samples`` writes, is read as that
+        folder) or ``"samples:chelsea,coffee"``; an annotation file
         or folder (ILSVRC XML files, or a JSON file / a folder with ``boxes.json``) read by
         :func:`attribkit.data.read_annotations`; a folder of photos (no labels: the model's top-1 is
         explained); or a sequence of :class:`StudyImage` or photo paths.
@@ -76,9 +78,12 @@ def study_images(data: DataSpec, *, class_index: Callable[[str], int] | None = N
     """
     if isinstance(data, (str, Path)):
         text = str(data)
-        if text == "samples" or text.startswith("samples:"):
-            return _samples(text.partition(":")[2])
         path = Path(data)
+        # `attribkit samples --out samples` writes the same photos with their boxes into ./samples: read
+        # as the bundled photos, the word would silently drop the boxes the user just wrote.
+        written_samples = text == "samples" and path.is_dir() and _is_annotated(path)
+        if (text == "samples" or text.startswith("samples:")) and not written_samples:
+            return _samples(text.partition(":")[2])
         if path.is_dir() and not _is_annotated(path):
             photos = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
             if not photos:
