@@ -208,21 +208,20 @@ def main() -> None:
     root = Path(args.root)
     root.mkdir(parents=True, exist_ok=True)
     results_path = root / "dry_run.json"
-    results = json.loads(results_path.read_text()) if results_path.is_file() else {}
+
+    def save(phase: str, figures: dict) -> None:
+        # Read again before writing: phases may run side by side (two processes, one file).
+        results = json.loads(results_path.read_text()) if results_path.is_file() else {}
+        results[phase] = {**figures, "load_average_at_end": os.getloadavg()}
+        results_path.write_text(json.dumps(results, indent=1))
+        print(json.dumps({phase: results[phase]}), flush=True)
+
     if args.phase in ("all", "single"):
-        results["single"] = single(root, args.photos, args.kill_at, args.map_batch)
-        print(json.dumps({"single": results["single"]}), flush=True)
-        results_path.write_text(json.dumps(results, indent=1))
+        save("single", single(root, args.photos, args.kill_at, args.map_batch))
     if args.phase in ("all", "shards"):
-        results["shards"] = shards(root, args.photos, args.shards, args.map_batch)
-        print(json.dumps({"shards": results["shards"]}), flush=True)
-        results_path.write_text(json.dumps(results, indent=1))
+        save("shards", shards(root, args.photos, args.shards, args.map_batch))
     if args.phase in ("all", "compare"):
-        results["compare"] = compare(root, args.photos)
-        print(json.dumps({"compare": results["compare"]}), flush=True)
-        results_path.write_text(json.dumps(results, indent=1))
-    results["load_average"] = os.getloadavg()
-    results_path.write_text(json.dumps(results, indent=1))
+        save("compare", compare(root, args.photos))
 
 
 if __name__ == "__main__":
