@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 
 from attribkit.cli._common import CommandError, add_model_args, model_from_args, output_dir
-from attribkit.cli._study import check_numbers, skipped_status
+from attribkit.cli._study import add_device_use_args, check_numbers, skipped_status
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -36,7 +36,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--examples", type=int, default=3, help="success and failure PNGs per setting (default 3)")
     p.add_argument("--workers", type=int, default=0,
                    help="localiser processes beside the maps (default 0: in this process)")
-    p.add_argument("--map-batch", type=int, default=8, help="photos per forward pass of the maps (default 8)")
+    add_device_use_args(p)
     p.add_argument("--allow-outside-paths", action="store_true",
                    help="accept photo paths in the annotations that lead outside their folder")
     add_model_args(p)
@@ -52,7 +52,8 @@ def run(args: argparse.Namespace) -> int:
     from attribkit.cli._usage import recipe_of
     from attribkit.study._settings import named_settings
 
-    check_numbers(args, {"--limit": 1, "--top-k": 0, "--examples": 0, "--workers": 0, "--map-batch": 1})
+    check_numbers(args, {"--limit": 1, "--top-k": 0, "--examples": 0, "--workers": 0, "--map-batch": 1,
+                         "--loader-workers": 0})
     try:
         entries = read_annotations(args.data, allow_outside=args.allow_outside_paths)
     except AnnotationError as exc:
@@ -70,7 +71,8 @@ def run(args: argparse.Namespace) -> int:
     model = model_from_args(args)
     images = annotated_images(entries, lambda label: class_of(model, label))
     result = evaluate(model, images, settings=settings, out=out, top_k=args.top_k, workers=args.workers,
-                      map_batch=args.map_batch)
+                      map_batch=args.map_batch, loader_workers=args.loader_workers,
+                      precision=args.precision)
     if result is None:  # a rank other than 0 of a sharded run: rank 0 reports
         return 0
     print(result.files["markdown"].read_text(), end="")

@@ -41,7 +41,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--sanity", type=int, default=0, metavar="N",
                    help="model-parameter randomisation sanity check (Adebayo et al. 2018, cascading, block by "
                         "block) for the first N photos (default 0: none)")
-    p.add_argument("--map-batch", type=int, default=8, help="photos per forward pass of the maps (default 8)")
+    add_device_use_args(p)
     p.add_argument("--options", default=None, metavar="JSON",
                    help='per-name options, e.g. \'{"captum:gradcam": {"layer": "blocks.5"}, '
                         '"graphcut": {"work_size": 112}}\'')
@@ -57,16 +57,38 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run, top_k_minimum=0)
 
 
+def map_batch(text: str) -> int | str:
+    """``--map-batch``: a whole number or ``auto`` (argparse's usage error, exit 2, otherwise)."""
+    if text.strip().lower() == "auto":
+        return "auto"
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number or 'auto'; got {text!r}") from None
+
+
+def add_device_use_args(p: argparse.ArgumentParser) -> None:
+    """``--map-batch``, ``--precision`` and ``--loader-workers``: how a study or evaluate uses the machine."""
+    p.add_argument("--map-batch", type=map_batch, default=8, metavar="N|auto",
+                   help="photos per forward pass of the maps (default 8); auto: the largest that fits the "
+                        "device, halved when it runs out of memory (256 at first on a GPU, 8 on a CPU)")
+    p.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default="fp32",
+                   help="the maps' forward and backward in float32 (default) or under bf16/fp16 autocast; "
+                        "metrics stay float32")
+    p.add_argument("--loader-workers", type=int, default=0, metavar="N",
+                   help="processes that read and decode the photos ahead of the maps (default 0: this process)")
+
+
 #: The study's numeric options and their least values.
 MINIMUMS = {"--limit": 1, "--workers": 0, "--steps": 0, "--batch-size": 1, "--gallery": 0, "--top-k": 0,
-            "--map-batch": 1, "--road": 0, "--sanity": 0}
+            "--map-batch": 1, "--road": 0, "--sanity": 0, "--loader-workers": 0}
 
 
 def check_numbers(args: argparse.Namespace, minimums: dict[str, int]) -> None:
     """A usage error (exit 2, one line) for the first numeric option below its least value."""
     for option, low in minimums.items():
         value = getattr(args, option.lstrip("-").replace("-", "_"))
-        if value is not None and value < low:
+        if isinstance(value, int) and value < low:  # not "auto" (--map-batch)
             raise CommandError(f"{option} must be >= {low}; got {value}", status=2)
 
 
@@ -133,7 +155,8 @@ def run(args: argparse.Namespace) -> int:
         steps=args.steps, batch_size=args.batch_size, gallery=args.gallery,
         method_options={k: v for k, v in options.items() if k in methods},
         localiser_options={k: v for k, v in options.items() if k in localisers},
-        top_k=args.top_k, map_batch=args.map_batch, road=args.road, sanity=args.sanity, shard=shard,
+        top_k=args.top_k, map_batch=args.map_batch, road=args.road, sanity=args.sanity,
+        loader_workers=args.loader_workers, precision=args.precision, shard=shard,
     )
     if result is not None and shard is not None:
         print(f"shard {shard[0]}/{shard[1]}: {len(result.records)} records in {result.out}; when every shard is done: "

@@ -3,28 +3,33 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 
 import numpy as np
 
 from attribkit.errors import UnknownNameError, close_matches, did_you_mean
 
 
+def _skimage_photo(name: str) -> np.ndarray:
+    import skimage.data
+
+    return np.asarray(getattr(skimage.data, name)())
+
+
+def _sklearn_photo(name: str) -> np.ndarray:
+    from sklearn.datasets import load_sample_image
+
+    return np.asarray(load_sample_image(f"{name}.jpg"))
+
+
+# Partials of module-level functions, not closures: they pickle, so a study's loader processes can read
+# the sample photos themselves (attribkit.study._loader).
 def _skimage(name: str) -> Callable[[], np.ndarray]:
-    def load() -> np.ndarray:
-        import skimage.data
-
-        return np.asarray(getattr(skimage.data, name)())
-
-    return load
+    return partial(_skimage_photo, name)
 
 
 def _sklearn(name: str) -> Callable[[], np.ndarray]:
-    def load() -> np.ndarray:
-        from sklearn.datasets import load_sample_image
-
-        return np.asarray(load_sample_image(f"{name}.jpg"))
-
-    return load
+    return partial(_sklearn_photo, name)
 
 
 def _grace_hopper() -> np.ndarray:

@@ -23,7 +23,16 @@ def _remember(ctx: Any, x: torch.Tensor, rule: Rule, upper: float, inplace: bool
 
 def _backward(ctx: Any, grad_out: torch.Tensor) -> tuple[Any, ...]:
     (output,) = ctx.saved_tensors
+    if grad_out.dtype in _HALF or output.dtype in _HALF:
+        # Under bf16/fp16 autocast the rule still computes in float32 (attribkit.study._precision); what it
+        # passes back takes the dtype autograd expects there.
+        grad = ctx.rule.rectifier_backward(grad_out.float(), output.float(), ctx.upper)
+        return grad.to(grad_out.dtype), None, None, None, None
     return ctx.rule.rectifier_backward(grad_out, output, ctx.upper), None, None, None, None
+
+
+#: The half-precision dtypes of autocast.
+_HALF = (torch.float16, torch.bfloat16)
 
 
 class _TransformableRectifier(torch.autograd.Function):

@@ -1,6 +1,7 @@
 """The study's loop: photos in batches → one forward → each distinct map for the batch → localiser jobs.
 
-The main process loads a batch of photos, runs one forward pass for their classes, computes each distinct
+The main process takes a batch of photos (decoded ahead by loader processes with ``loader_workers``:
+:mod:`attribkit.study._loader`), runs one forward pass for their classes, computes each distinct
 map (attributor + map options) for all photos and classes of the batch at once, and hands (photo, maps) to
 localiser workers; it then goes on with the next map while they cut. Every finished result is appended to
 the records at once, so an interrupted study loses nothing. What is already recorded is not computed; a
@@ -30,16 +31,19 @@ import torch
 from attribkit._core.guards import model_device
 from attribkit._core.interfaces import Box
 from attribkit._core.outputs import class_scores
-from attribkit.data._annotations import fit_box
-from attribkit.data._image import LoadedImage, load_image
-from attribkit.errors import AnnotationError, AttribkitWarning, ImageError
+from attribkit.data._image import LoadedImage
+from attribkit.errors import AttribkitWarning
 from attribkit.localisation._maps import crop_maps, photo_saliency
 from attribkit.study._batches import pad_batch, pad_rows
 from attribkit.study._checks import road_record, sanity_records, seed_of
 from attribkit.study._data import StudyImage
+from attribkit.models._info import model_info
 from attribkit.study._gallery import complete, gallery_path, save_localisation, save_map, save_photo
+from attribkit.study._loader import Decoded, photo_stream
+from attribkit.study._precision import autocast
 from attribkit.study._records import RECORDS_DIR, TIMINGS_DIR, Key, Record, RecordWriter
 from attribkit.study._run import StudyRun
+from attribkit.study._sizing import AUTO, BatchSize, in_slices
 from attribkit.study._workers import LocaliserSpec, localise_job, make_executor
 
 
@@ -168,6 +172,8 @@ class _Loop:
     """Photo → the digest of its annotations, stored in each of its records (:mod:`attribkit.study._records`)."""
     skipped: dict[str, str] = field(default_factory=dict)
     pending: dict[Future[Any], _Job] = field(default_factory=dict)
+    size: BatchSize = field(default_factory=lambda: BatchSize(1))
+    """Photos per batch now: the plan's, or smaller after running out of device memory (:mod:`attribkit.study._sizing`)."""
 
     def write(self, record: Record, *, timing: bool = False) -> None:
         """Append a record (or, with ``timing``, a time) with its photo's annotation digest, if it has one."""
@@ -202,7 +208,7 @@ def compute(run: StudyRun, plan: Plan, items: Sequence[StudyImage], done: set[Ke
         bar.update(sum(len(record_keys(item.name, plan) & done) for item in items))
         executor = make_executor(run.workers if plan.boxes else 0)
         loop = _Loop(run, plan, writer, timings, done, missing, executor, bar,
-                     {item.name: item.annotation for item in items})
+                     {item.name: item.annotation for item in items}, size=BatchSize(plan.batch, run.map_batch == AUTO))
         try:
             _pass(loop, todo)
         finally:
@@ -212,24 +218,32 @@ def compute(run: StudyRun, plan: Plan, items: Sequence[StudyImage], done: set[Ke
 
 
 def _pass(loop: _Loop, todo: Sequence[StudyImage]) -> None:
-    plan, pending = loop.plan, loop.pending
+    plan, pending, device = loop.plan, loop.pending, model_device(loop.run.model)
     # Photos with and without ground truth map different numbers of classes: batched apart, so no
     # photo is padded to classes it does not need.
-    for group in (
-        [i for i in todo if class_count(i, plan.top_k) > 1], [i for i in todo if class_count(i, plan.top_k) == 1]
-    ):
-        for start in range(0, len(group), plan.batch):
-            photos = _forward(loop, group[start : start + plan.batch])
-            for map_plan in plan.maps.values():
-                chosen = [p for p in photos if any(k[2] == map_plan.label and k[0] != "sanity"
-                                                   for k in loop.missing[p.item.name])]
-                if chosen:
-                    _maps(loop, chosen, map_plan)
-                _sanity(loop, photos, map_plan)
-                loop.finish({f for f in pending if f.done()})
-                # Bound the queue: maps must not run far ahead of the localisers (memory).
-                while len(pending) > 4 * max(loop.run.workers, 1) + plan.batch:
-                    loop.finish(wait(pending, return_when=FIRST_COMPLETED).done)
+    groups = [[i for i in todo if class_count(i, plan.top_k) > 1], [i for i in todo if class_count(i, plan.top_k) == 1]]
+    # One stream over both groups, in the order the batches take them (decoded ahead by the loader's workers).
+    stream = photo_stream([i for g in groups for i in g], model_info(loop.run.model).preprocessing,
+                          workers=loop.run.loader_workers, pin=device.type == "cuda")
+    try:
+        for group in groups:
+            start = 0
+            while start < len(group):
+                chunk = group[start : start + loop.size.size]  # the size now: halved after running out of memory
+                start += len(chunk)
+                photos = _forward(loop, [next(stream) for _ in chunk])
+                for map_plan in plan.maps.values():
+                    chosen = [p for p in photos if any(k[2] == map_plan.label and k[0] != "sanity"
+                                                       for k in loop.missing[p.item.name])]
+                    if chosen:
+                        _maps(loop, chosen, map_plan)
+                    _sanity(loop, photos, map_plan)
+                    loop.finish({f for f in pending if f.done()})
+                    # Bound the queue: maps must not run far ahead of the localisers (memory).
+                    while len(pending) > 4 * max(loop.run.workers, 1) + loop.size.size:
+                        loop.finish(wait(pending, return_when=FIRST_COMPLETED).done)
+    finally:
+        stream.close()
     while pending:
         loop.finish(wait(pending, return_when=FIRST_COMPLETED).done)
 
@@ -259,35 +273,29 @@ def _missing(item: StudyImage, plan: Plan, done: set[Key], out: Path) -> set[Key
     return todo
 
 
-def _load(item: StudyImage, model: torch.nn.Module) -> tuple[LoadedImage, tuple[Box, ...]]:
-    """The photo and its ground truth clipped to it (``ImageError``, ``AnnotationError``, ``OSError``)."""
-    image = load_image(item.read(), model)
-    height, width = image.rgb.shape[:2]
-    # Boxes, masks and maps of a study live on the kept copy of the photo (smaller above MAX_PHOTO_PIXELS).
-    boxes = tuple(fit_box(image.geometry.from_source(b), width, height, f"photo {item.name!r}: box {i}")
-                  for i, b in enumerate(item.boxes))
-    return image, boxes
-
-
-def _forward(loop: _Loop, batch: Sequence[StudyImage]) -> list[_Photo]:
-    """Load a batch (skipping photos that cannot be used), one forward pass (padded to the batch size),
-    each photo's classes."""
+def _forward(loop: _Loop, batch: Sequence[tuple[StudyImage, Decoded]]) -> list[_Photo]:
+    """A batch of decoded photos (skipping those that cannot be used), one forward pass (padded to the
+    batch size), each photo's classes."""
     model, plan, out = loop.run.model, loop.plan, loop.run.out
     usable, loaded = [], []
-    for item in batch:
-        try:
-            image, boxes = _load(item, model)
-        except (ImageError, AnnotationError, OSError) as exc:
-            loop.skipped[item.name] = str(exc)
-            warnings.warn(f"photo {item.name!r} skipped: {exc}", AttribkitWarning, stacklevel=2)
+    for item, decoded in batch:
+        if decoded.image is None:
+            loop.skipped[item.name] = decoded.error
+            warnings.warn(f"photo {item.name!r} skipped: {decoded.error}", AttribkitWarning, stacklevel=2)
             continue
         usable.append(item)
-        loaded.append((image, boxes))
+        loaded.append((decoded.image, decoded.boxes))
     if not usable:
         return []
-    x = pad_batch(torch.cat([image.tensor for image, _ in loaded]).to(model_device(model)), plan.batch)
-    with torch.no_grad():
-        probs = class_scores(model, x).softmax(dim=1)[: len(usable)]
+    device = model_device(model)
+    # Pinned inputs (CUDA) copy while the device works; each photo alone, so the cat runs there.
+    x = torch.cat([image.tensor.to(device, non_blocking=True) for image, _ in loaded])
+
+    def scores(rows: slice, padded: int) -> torch.Tensor:
+        with torch.no_grad():
+            return class_scores(model, pad_batch(x[rows], padded)).softmax(dim=1)[: rows.stop - rows.start]
+
+    probs = torch.cat(in_slices(scores, len(usable), loop.size, device))
     photos = []
     for item, (image, boxes), p in zip(usable, loaded, probs):
         predicted = int(p.argmax())
@@ -306,15 +314,21 @@ def _maps(loop: _Loop, photos: Sequence[_Photo], map_plan: MapPlan) -> None:
     run, plan, missing, done = loop.run, loop.plan, loop.missing, loop.done
     device = model_device(run.model)
     width = class_count(photos[0].item, plan.top_k)  # the same for every photo of a batch
-    x = pad_batch(torch.cat([p.loaded.tensor for p in photos]).to(device), plan.batch)
-    targets = pad_batch(torch.tensor(pad_rows([p.labels for p in photos], width), device=device), plan.batch)
+    x = torch.cat([p.loaded.tensor.to(device, non_blocking=True) for p in photos])
+    targets = torch.tensor(pad_rows([p.labels for p in photos], width), device=device)
+
+    def maps_of(rows: slice, padded: int) -> torch.Tensor:
+        # Seeded by (photos, map): a method drawing from torch's global generator gets the same numbers
+        # when the same batch is computed again (see attribkit.study._batches for what batching changes).
+        # The caller's random state is left as it was (fork_rng).
+        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+            torch.manual_seed(seed_of(*[p.item.name for p in photos[rows]], map_plan.label))
+            with autocast(device, run.precision):
+                computed = crop_maps(map_plan.attributor, pad_batch(x[rows], padded), pad_batch(targets[rows], padded))
+        return computed[: rows.stop - rows.start]
+
     start = time.perf_counter()
-    # Seeded by (photos, map): a method drawing from torch's global generator gets the same numbers
-    # when the same batch is computed again (see attribkit.study._batches for what batching changes).
-    # The caller's random state is left as it was (fork_rng).
-    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-        torch.manual_seed(seed_of(*[p.item.name for p in photos], map_plan.label))
-        maps = crop_maps(map_plan.attributor, x, targets)[: len(photos)]
+    maps = torch.cat(in_slices(maps_of, len(photos), loop.size, device))
     maps_np = maps.cpu().numpy()
     ms = (time.perf_counter() - start) * 1000 / len(photos)
     for i, photo in enumerate(photos):
@@ -360,12 +374,18 @@ def _sanity(loop: _Loop, photos: Sequence[_Photo], map_plan: MapPlan) -> None:
     if not chosen:
         return
     device = model_device(model)
-    x = pad_batch(torch.cat([p.loaded.tensor for p in chosen]).to(device), plan.batch)
-    targets = pad_batch(torch.tensor([p.target for p in chosen], device=device), plan.batch)
-    for record in sanity_records(model, x, targets, [p.item.name for p in chosen], map_plan.label,
-                                 map_plan.factory, plan.sanity_layers):
-        loop.write(record)
-        loop.bar.update()
+    x = torch.cat([p.loaded.tensor.to(device, non_blocking=True) for p in chosen])
+    targets = torch.tensor([p.target for p in chosen], device=device)
+
+    def records_of(rows: slice, padded: int) -> list[Record]:
+        return sanity_records(model, pad_batch(x[rows], padded), pad_batch(targets[rows], padded),
+                              [p.item.name for p in chosen[rows]], map_plan.label, map_plan.factory, plan.sanity_layers)
+
+    # Written once every slice is done: a slice computed again after running out of memory is not written twice.
+    for records in in_slices(records_of, len(chosen), loop.size, device):
+        for record in records:
+            loop.write(record)
+            loop.bar.update()
 
 
 def _box_record(loop: _Loop, job: _Job, result: dict[str, Any]) -> None:

@@ -98,9 +98,11 @@ def evaluate(
     out: str | Path,
     top_k: int = 5,
     workers: int = 0,
-    map_batch: int = 8,
+    map_batch: int | str = 8,
     distributed: bool | None = None,
     progress: bool = True,
+    loader_workers: int = 0,
+    precision: str = "fp32",
 ) -> Evaluation | None:
     """Compute (or read back) the records of ``settings`` on annotated photos; write ``metrics.csv`` and
     ``metrics.md``.
@@ -113,7 +115,7 @@ def evaluate(
         The table's settings, e.g. ``named_settings("standard")``.
     out
         Output folder; records of an earlier run are kept and only what is missing is computed.
-    top_k, workers, map_batch, distributed, progress
+    top_k, workers, map_batch, distributed, progress, loader_workers, precision
         As :func:`attribkit.study.run_study` (no faithfulness curves, no gallery).
 
     Returns
@@ -125,7 +127,8 @@ def evaluate(
     out = Path(out)
     items = study_images(data, class_index=lambda label: class_of(model, label))
     run = StudyRun(model, out, workers=workers, steps=0, batch_size=1, gallery=0, top_k=top_k, map_batch=map_batch,
-                   distributed=distributed, progress=progress)
+                   distributed=distributed, progress=progress, loader_workers=loader_workers,
+                   precision=precision)
     computed = compute_records(run, items, chosen)
     if computed is None:
         return None

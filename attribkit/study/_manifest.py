@@ -7,6 +7,8 @@ otherwise reuse the old records under the new settings. So the first run writes 
 - the model: its name, its preprocessing, and a digest of its parameters and buffers (the identity of the
   weights, whichever file or code they came from);
 - ``steps`` (the deletion/insertion curves) and ``top_k`` (the classes localised per annotated photo);
+- the maps' ``precision`` when it is not ``fp32`` (bf16 or fp16 autocast moves maps by more than rounding:
+  docs/studies.md);
 - for each map label, the attributor and all its options (averaging included: ``seed`` and the like are
   among them); for each localiser label, the localiser and its options;
 - when a study runs them, the settings of its ROAD and sanity-check records (:mod:`attribkit.study._checks`).
@@ -56,7 +58,8 @@ def _plain(value: Any) -> Any:
     return json.loads(json.dumps(value, sort_keys=True, default=fallback))
 
 
-def manifest(model: torch.nn.Module, resolved: Sequence[ResolvedSetting], *, steps: int, top_k: int) -> dict[str, Any]:
+def manifest(model: torch.nn.Module, resolved: Sequence[ResolvedSetting], *, steps: int, top_k: int,
+             precision: str = "fp32") -> dict[str, Any]:
     """What decides the records of a study with these settings (see the module)."""
     from attribkit.models._info import model_info
 
@@ -68,11 +71,14 @@ def manifest(model: torch.nn.Module, resolved: Sequence[ResolvedSetting], *, ste
                              "options": {**r.map_options, **r.attributor_options}}
         if r.localiser_label is not None:
             localisers[r.localiser_label] = {"localiser": r.setting.localiser, "options": r.localiser_options}
-    return _plain({
+    wanted = _plain({
         "model": {"name": info.name, "preprocessing": dataclasses.asdict(info.preprocessing),
                   "parameters": parameter_digest(model)},
         "steps": steps, "top_k": top_k, "maps": maps, "localisers": localisers,
     })
+    if precision != "fp32":  # only when not the default: a study.json of an older attribkit is float32's
+        wanted["precision"] = precision
+    return wanted
 
 
 def _text(value: Any) -> str:
@@ -89,6 +95,8 @@ def _difference(old: dict[str, Any], new: dict[str, Any]) -> str | None:
     for key in ("steps", "top_k"):
         if _text(old.get(key)) != _text(new[key]):
             return f"{key}={old.get(key)!r}, not {key}={new[key]!r}"
+    if old.get("precision", "fp32") != new.get("precision", "fp32"):
+        return f"precision {old.get('precision', 'fp32')}, not {new.get('precision', 'fp32')}"
     for check in ("road", "sanity"):  # a check may be added to a study, not changed
         if check in old and check in new and _text(old[check]) != _text(new[check]):
             return f"{check} settings {_text(old[check])}, not {_text(new[check])}"

@@ -31,7 +31,12 @@ class StudyRun:
     gallery: int = 8
     """How many photos (the first ones) get gallery pictures."""
     top_k: int = 5
-    map_batch: int = 8
+    map_batch: int | str = 8
+    """Photos per batch of maps, or ``"auto"`` (:mod:`attribkit.study._sizing`)."""
+    loader_workers: int = 0
+    """Processes decoding the photos ahead of the maps (``0``: in this process; :mod:`attribkit.study._loader`)."""
+    precision: str = "fp32"
+    """``fp32``, or ``bf16`` / ``fp16`` autocast for the maps (:mod:`attribkit.study._precision`)."""
     road: int = 0
     sanity: int = 0
     distributed: bool | None = None

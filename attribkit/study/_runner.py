@@ -25,6 +25,7 @@ from typing import Any
 
 import torch
 
+from attribkit._core.guards import model_device
 from attribkit._core.registry import get_registry
 from attribkit.attribution import create_attributor
 from attribkit.errors import AttribkitWarning, OptionError
@@ -38,8 +39,10 @@ from attribkit.study._gallery import GALLERY_DIR
 from attribkit.study._manifest import check_and_store, manifest
 from attribkit.study._records import Key, Record, read_records, read_records_and_outdated, record_key
 from attribkit.study._report import write_report
+from attribkit.study._precision import check_precision
 from attribkit.study._run import StudyRun
 from attribkit.study._settings import ResolvedSetting, Setting, cross_settings
+from attribkit.study._sizing import first_size
 from attribkit.study._spec import read_spec, rows_of, study_spec, write_spec
 from attribkit.study._summary import Row, summarise
 from attribkit.study._workers import localiser_spec
@@ -177,21 +180,24 @@ def compute_records(run: StudyRun, items: Sequence[StudyImage], settings: Sequen
     :class:`~attribkit.errors.OptionError` when ``out`` holds a study computed with other settings.
     """
     check_counts(steps=(run.steps, 0), gallery=(run.gallery, 0), batch_size=(run.batch_size, 1),
-                 workers=(run.workers, 0), top_k=(run.top_k, 0), map_batch=(run.map_batch, 1), road=(run.road, 0),
-                 sanity=(run.sanity, 0))
+                 workers=(run.workers, 0), top_k=(run.top_k, 0), road=(run.road, 0), sanity=(run.sanity, 0),
+                 loader_workers=(run.loader_workers, 0))
+    check_precision(run.precision)
     out, model = run.out, run.model
     if out.exists() and not out.is_dir():
         raise OptionError(f"out {out} exists and is not a folder")
     # The batch size is fixed by the whole dataset, not by a shard or by what a resumed run has left:
     # every run of the study sees the same shapes (see attribkit.study._batches).
-    plan = make_plan(model, settings, top_k=run.top_k, batch=min(run.map_batch, len(items)))
+    # ``auto`` starts with the device's size (attribkit.study._sizing); a number is checked there too.
+    plan = make_plan(model, settings, top_k=run.top_k, batch=first_size(run.map_batch, model_device(model), len(items)))
     checks = check_settings(model, road=run.road, sanity=run.sanity)
     # The checks go to the first photos in the data's order, whichever shard computes them.
     plan = replace(plan, road=frozenset(i.name for i in items[:run.road]),
                    sanity=frozenset(i.name for i in items[:run.sanity]),
                    sanity_layers=tuple(checks.get("sanity", {}).get("layers", ())),
                    gallery=frozenset(i.name for i in items[:run.gallery]))
-    wanted = {**manifest(model, [s.resolve() for s in settings], steps=run.steps, top_k=run.top_k), **checks}
+    wanted = {**manifest(model, [s.resolve() for s in settings], steps=run.steps, top_k=run.top_k,
+                         precision=run.precision), **checks}
     shard = current_shard(run.distributed, run.shard)
     annotations = {i.name: i.annotation for i in items}
     try:
@@ -248,9 +254,11 @@ def run_study(
     distributed: bool | None = None,
     progress: bool = True,
     top_k: int = 5,
-    map_batch: int = 8,
+    map_batch: int | str = 8,
     road: int = 0,
     sanity: int = 0,
+    loader_workers: int = 0,
+    precision: str = "fp32",
     shard: tuple[int, int] | None = None,
 ) -> StudyResult | None:
     """Run every setting (or every method × localiser) over ``data``; write the table, plots and HTML report.
@@ -293,7 +301,10 @@ def run_study(
         otherwise, one batched backward).
     map_batch
         Photos per forward pass of the maps (every batch is padded to ``min(map_batch, photos)``, so a
-        photo's map does not depend on the others in its batch).
+        photo's map does not depend on the others in its batch); a batch that does not fit the device's
+        memory raises :class:`~attribkit.errors.OptionError`. ``"auto"``: the largest size that fits,
+        found by halving on ``torch.OutOfMemoryError`` and computing the same photos again, nothing
+        recorded twice (from 256 on a GPU; 8 on a CPU; :mod:`attribkit.study._sizing`).
     road
         The first ``road`` photos (in the data's order) also get ROAD (Rong et al. 2022): MoRF and LeRF
         curves with noisy linear imputation at 10%..90% removed (:func:`attribkit.metrics.road`; about
@@ -303,6 +314,14 @@ def run_study(
         al. 2018) block by block (:func:`attribkit.metrics.model_randomisation`; one map per block). The
         table's ``randomisation`` is the Spearman rank correlation of absolute maps with the trained
         model's, averaged over the cascade, and ``sanity`` says whether it is below 0.5 with 95% confidence. ``0``: none.
+    loader_workers
+        Processes that read, decode and preprocess the photos ahead of the maps (a
+        ``torch.utils.data.DataLoader``; pinned memory on CUDA); ``0``: in this process. The records are
+        the same either way (:mod:`attribkit.study._loader`).
+    precision
+        ``"fp32"`` (default), or ``"bf16"`` / ``"fp16"``: the maps' forward and backward under
+        ``torch.autocast`` (the rule engine's rules, the classes' forward and every metric stay float32;
+        :mod:`attribkit.study._precision`). Stored in ``study.json``: a study is resumed at its precision.
     shard
         ``(i, n)``: compute only shard ``i`` of ``n`` (photos ``i, i + n, i + 2n, ...`` in the data's order,
         ``0 <= i < n``) into ``out``, alone (no process group: a SLURM array task, a second machine);
@@ -340,7 +359,7 @@ def run_study(
     items = study_images(data, class_index=lambda label: class_of(model, label))
     run = StudyRun(model, out, workers=workers, steps=steps, batch_size=batch_size, gallery=gallery, top_k=top_k,
                    map_batch=map_batch, road=road, sanity=sanity, distributed=distributed, progress=progress,
-                   shard=shard)
+                   loader_workers=loader_workers, precision=precision, shard=shard)
     if settings is None:
         method_names, loc_names = list(dict.fromkeys(methods)), list(dict.fromkeys(localisers))
         rows: dict[str, Any] = {"methods": method_names, "localisers": loc_names}
