@@ -14,8 +14,8 @@ and pointing per map record, no curves), in a child process (localisers in that 
   records are written, then started again (it resumes). The child's resident memory is sampled every
   0.2 s from ``/proc``: the peak up to 5k, 25k and the last record, and the peak while the report is
   written (the records are read back whole for the tables).
-- ``shards``: ``--shards`` studies with ``shard=(i, n)`` into folders of their own, then
-  :func:`attribkit.study.merge_studies` into one.
+- ``shards``: ``--shards`` studies with ``shard=(i, n)`` into folders of their own (one after another, or
+  side by side with ``--parallel``), then :func:`attribkit.study.merge_studies` into one.
 - ``compare``: the merged records equal the single run's, record for record; the line count of the
   single run's record file says no record was written twice by the resume.
 
@@ -159,25 +159,35 @@ def single(root: Path, photos: int, kill_at: float, map_batch: int) -> dict:
     return figures
 
 
-def shards(root: Path, photos: int, count: int, map_batch: int) -> dict:
+def shards(root: Path, photos: int, count: int, map_batch: int, parallel: bool) -> dict:
     from attribkit.study import merge_studies
 
-    figures: dict = {"shards": count, "seconds": {}}
+    figures: dict = {"shards": count, "parallel": parallel, "seconds": {}, "exit_status": {}, "peak_rss_mb": {}}
+    begin = time.perf_counter()
+    running = []
     for i in range(count):
-        begin = time.perf_counter()
         proc = start(root / f"shard{i}", photos, f"{i}/{count}", map_batch, root / f"shard{i}.log")
         sampler = Sampler(proc.pid, root / f"shard{i}" / "records", (10**12,))
         sampler.start()
-        figures.setdefault("exit_status", []).append(proc.wait())
-        sampler.stop.set()
-        sampler.join()
-        figures["seconds"][str(i)] = round(time.perf_counter() - begin, 1)
-        figures.setdefault("peak_rss_mb", []).append(round(sampler.peak / 2**20))
+        running.append((i, proc, sampler))
+        if not parallel:
+            _finish(figures, begin, i, proc, sampler)
+    for i, proc, sampler in running if parallel else []:
+        _finish(figures, begin, i, proc, sampler)
+    figures["all_shards_seconds"] = round(time.perf_counter() - begin, 1)
     begin = time.perf_counter()
     merged = merge_studies([root / f"shard{i}" for i in range(count)], root / "merged")
     figures["merge_seconds"] = round(time.perf_counter() - begin, 1)
     figures["merge_missing"] = len(merged.missing)
     return figures
+
+
+def _finish(figures: dict, begin: float, i: int, proc: subprocess.Popen, sampler: Sampler) -> None:
+    figures["exit_status"][str(i)] = proc.wait()
+    sampler.stop.set()
+    sampler.join()
+    figures["seconds"][str(i)] = round(time.perf_counter() - begin, 1)
+    figures["peak_rss_mb"][str(i)] = round(sampler.peak / 2**20)
 
 
 def compare(root: Path, photos: int) -> dict:
@@ -199,6 +209,7 @@ def main() -> None:
     parser.add_argument("--phase", default="all", choices=("all", "single", "shards", "compare"))
     parser.add_argument("--kill-at", type=float, default=0.5, help="fraction of the records before kill -9 (0: none)")
     parser.add_argument("--map-batch", type=int, default=32)
+    parser.add_argument("--parallel", action="store_true", help="run the shards side by side, not one after another")
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--shard", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -219,7 +230,7 @@ def main() -> None:
     if args.phase in ("all", "single"):
         save("single", single(root, args.photos, args.kill_at, args.map_batch))
     if args.phase in ("all", "shards"):
-        save("shards", shards(root, args.photos, args.shards, args.map_batch))
+        save("shards", shards(root, args.photos, args.shards, args.map_batch, args.parallel))
     if args.phase in ("all", "compare"):
         save("compare", compare(root, args.photos))
 
