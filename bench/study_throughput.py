@@ -166,8 +166,28 @@ def worker_start(workers: int) -> float:
     return time.perf_counter() - start
 
 
+def synthetic_jpegs(count: int) -> Path:
+    """``count`` JPEGs of ILSVRC's usual size (500x375, quality 90) with one box each, and their
+    ``boxes.json``, in a temporary folder: a stand-in for the validation set where it is not at hand."""
+    from PIL import Image
+
+    from attribkit.data._synthetic import synthetic_photo
+
+    folder = Path(tempfile.mkdtemp(prefix="attribkit-jpegs-"))
+    entries = []
+    for i in range(count):
+        rgb, box = synthetic_photo(i, size=(375, 500))
+        Image.fromarray(rgb).save(folder / f"photo{i:05d}.jpg", quality=90)
+        entries.append({"file": f"photo{i:05d}.jpg", "label": i % 1000, "boxes": [list(box)]})
+    (folder / "boxes.json").write_text(json.dumps({"images": entries}))
+    return folder / "boxes.json"
+
+
 def photos(spec: str, model: torch.nn.Module, limit: int, copies: int) -> list[StudyImage]:
-    """The first ``limit`` annotated photos of ``spec``, each ``copies`` times under new names."""
+    """The first ``limit`` annotated photos of ``spec`` (``synthetic-jpeg:N``: :func:`synthetic_jpegs`),
+    each ``copies`` times under new names."""
+    if spec.startswith("synthetic-jpeg:"):
+        spec = str(synthetic_jpegs(int(spec.partition(":")[2])))
     items = study_images(spec, class_index=lambda label: class_of(model, label))[:limit]
     return [item if c == 0 else StudyImage(f"{item.name}~{c}", item.source, item.label, item.boxes)
             for c in range(copies) for item in items]
@@ -175,7 +195,7 @@ def photos(spec: str, model: torch.nn.Module, limit: int, copies: int) -> list[S
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--data", default=str(DEV))
+    parser.add_argument("--data", default=str(DEV), help="annotations, or synthetic-jpeg:N (N generated JPEGs)")
     parser.add_argument("--limit", type=int, default=40)
     parser.add_argument("--copies", type=int, default=1, help="each photo N times under new names")
     parser.add_argument("--methods", default="", help="every method x localiser instead of the default preset")
@@ -186,9 +206,14 @@ def main() -> None:
     parser.add_argument("--map-batch", type=int, default=8)
     parser.add_argument("--top-k", type=int, default=5)
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--precision", default="fp32")
+    parser.add_argument("--precision", default="fp32", help="fp32, bf16 or fp16 (when available)")
     parser.add_argument("--json", default=None, metavar="FILE", help="also write every figure to FILE")
+    parser.add_argument("--stage-photos", type=int, default=None,
+                        help="measure the stages and the limit on the first N photos only (default: all)")
+    parser.add_argument("--scratch", default=None, help="under torchrun: the study's folder, shared by the ranks")
     args = parser.parse_args()
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        return under_torchrun(args)
     device = pick_device(args.device)
     model = attribkit.load_model().to(device)
     items = photos(args.data, model, args.limit, args.copies)
@@ -200,7 +225,7 @@ def main() -> None:
     loaders = [int(w) for w in args.loader_workers.split(",")] if HAS_LOADER else [0]
     runs = [(w, lw) for lw in loaders for w in counts]
 
-    stages = stage_costs(model, items[: args.limit], settings, top_k=args.top_k, batch=args.map_batch,
+    stages = stage_costs(model, items[: args.stage_photos or len(items)], settings, top_k=args.top_k, batch=args.map_batch,
                          repeats=args.repeats, device=device)
     model_limit = stages.pop(LIMIT)
     root = Path(tempfile.mkdtemp(prefix="attribkit-bench-"))
@@ -262,6 +287,44 @@ def main() -> None:
                              "minutes_for_50k": 50_000 * min(t) / n / 60} for (w, lw), t in times.items()],
                    "identical_records": identical, "load_average": os.getloadavg()}
         Path(args.json).write_text(json.dumps(figures, indent=1) + "\n")
+
+
+def under_torchrun(args: argparse.Namespace) -> None:
+    """One ``evaluate`` sharded over the ``torchrun`` ranks (one GPU each), timed from a barrier before it to
+    one after it; rank 0 prints the figures and writes ``--json``. No stages: ``bench/gpu.sh`` measures
+    them on one GPU."""
+    import torch.distributed as dist
+
+    local = int(os.environ.get("LOCAL_RANK", "0"))
+    device = torch.device(f"cuda:{local}") if args.device.startswith("cuda") else torch.device("cpu")
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+    dist.init_process_group(backend="gloo")
+    rank, world = dist.get_rank(), dist.get_world_size()
+    model = attribkit.load_model().to(device)
+    items = photos(args.data, model, args.limit, args.copies)
+    settings = [Setting("default (gradcam+threshold)")]
+    extra = {"precision": args.precision} if args.precision != "fp32" else {}
+    if HAS_LOADER:
+        extra["loader_workers"] = int(args.loader_workers.split(",")[-1])
+    scratch = Path(args.scratch or tempfile.gettempdir()) / "attribkit-bench-torchrun"
+    if rank == 0:
+        shutil.rmtree(scratch, ignore_errors=True)
+    dist.barrier()
+    start = time.perf_counter()
+    evaluate(model, items, settings=settings, out=scratch, workers=int(args.workers.split(",")[-1]), top_k=args.top_k,
+             map_batch=args.map_batch, progress=False, **extra)
+    dist.barrier()
+    seconds = time.perf_counter() - start
+    if rank == 0:
+        name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
+        figures = {"device": f"{world} x {name}", "photos": len(items), "ranks": world, "seconds": seconds,
+                   "photos_per_s": len(items) / seconds, "minutes_for_50k": 50_000 * seconds / len(items) / 60,
+                   "records": len(read_records(scratch)), **{k: v for k, v in vars(args).items() if k != "json"}}
+        print(json.dumps(figures, indent=1))
+        if args.json:
+            Path(args.json).write_text(json.dumps(figures, indent=1) + "\n")
+    dist.destroy_process_group()
 
 
 if __name__ == "__main__":
