@@ -56,13 +56,19 @@ def _hits(box: BoxLike | None, truths: Sequence[BoxLike], iou_threshold: float) 
 
 def _largest_component_box(mask: np.ndarray) -> tuple[int, int, int, int] | None:
     """``mask_box(largest_component(mask))`` read from OpenCV's component statistics (the same box, without
-    building the component's mask: MaxBoxAcc asks for 100 of them per map)."""
-    count, _, stats, _ = cv2.connectedComponentsWithStats(np.ascontiguousarray(mask, dtype=np.uint8), connectivity=8)
-    if count <= 1:
+    building the component's mask: MaxBoxAcc asks for 100 of them per map), labelled on the mask's bounding
+    box only: cropping keeps every component and their raster order (so ties), and at high thresholds it
+    is a small part of the photo."""
+    rows = np.flatnonzero(mask.any(axis=1))
+    if rows.size == 0:
         return None
+    cols = np.flatnonzero(mask.any(axis=0))
+    top, left = int(rows[0]), int(cols[0])
+    crop = np.ascontiguousarray(mask[top : rows[-1] + 1, left : cols[-1] + 1], dtype=np.uint8)
+    _, _, stats, _ = cv2.connectedComponentsWithStats(crop, connectivity=8)
     # Label 0 is the background; ties go to the lower label, as in largest_component.
     x, y, w, h = (int(v) for v in stats[1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA])), :4])
-    return x, y, x + w, y + h
+    return left + x, top + y, left + x + w, top + y + h
 
 
 def _hits_per_box(boxes: Sequence[BoxLike | None], truths: Sequence[BoxLike], iou_threshold: float) -> np.ndarray:
