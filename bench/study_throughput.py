@@ -61,7 +61,7 @@ DEV = Path(__file__).resolve().parents[2] / "shared" / "data" / "imagenet-dev" /
 HAS_LOADER = "loader_workers" in inspect.signature(evaluate).parameters
 
 
-def stage_costs(model, items, settings, *, top_k, batch, repeats, device):  # type: ignore[no-untyped-def]
+def stage_costs(model, items, settings, *, top_k, batch, repeats, device, clock=time.perf_counter):  # type: ignore[no-untyped-def]
     """Seconds per photo of each stage, measured alone (median of ``repeats`` interleaved runs)."""
     plan = make_plan(model, settings, top_k=top_k, batch=min(batch, len(items)))
     b = plan.batch
@@ -144,7 +144,7 @@ def stage_costs(model, items, settings, *, top_k, batch, repeats, device):  # ty
     candidates["records (write + fsync)"] = records
     candidates[LIMIT] = limit
     try:
-        seconds = interleaved(candidates, repeats=repeats, device=device)
+        seconds = interleaved(candidates, repeats=repeats, device=device, clock=clock)
     finally:
         shutil.rmtree(root, ignore_errors=True)
     return {name: s / len(items) for name, s in seconds.items()}
@@ -210,6 +210,9 @@ def main() -> None:
     parser.add_argument("--json", default=None, metavar="FILE", help="also write every figure to FILE")
     parser.add_argument("--stage-photos", type=int, default=None,
                         help="measure the stages and the limit on the first N photos only (default: all)")
+    parser.add_argument("--clock", default="wall", choices=("wall", "cpu"),
+                        help="stages timed by the wall clock, or by this process's CPU time (steadier on a busy "
+                             "CPU-only machine with one torch thread; meaningless for GPU stages)")
     parser.add_argument("--scratch", default=None, help="under torchrun: the study's folder, shared by the ranks")
     args = parser.parse_args()
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
@@ -226,7 +229,8 @@ def main() -> None:
     runs = [(w, lw) for lw in loaders for w in counts]
 
     stages = stage_costs(model, items[: args.stage_photos or len(items)], settings, top_k=args.top_k, batch=args.map_batch,
-                         repeats=args.repeats, device=device)
+                         repeats=args.repeats, device=device,
+                         clock=time.process_time if args.clock == "cpu" else time.perf_counter)
     model_limit = stages.pop(LIMIT)
     root = Path(tempfile.mkdtemp(prefix="attribkit-bench-"))
     times: dict[tuple[int, int], list[float]] = {r: [] for r in runs}
@@ -270,9 +274,11 @@ def main() -> None:
         own, children = cpu[(workers, loader)]
         rows.append([str(workers), str(loader) if HAS_LOADER else "n/a", f"{best:.1f}", f"{n / best:.2f}",
                      f"{(n / best) * serial_sum:.2f}", f"{best / n / model_limit:.1f}",
-                     f"{50_000 * best / n / 60:.1f}", f"{own:.1f} + {children:.1f}", f"{(own + children) / t[-1]:.2f}"])
+                     f"{50_000 * best / n / 60:.1f}", f"{own:.1f} + {children:.1f}",
+                     f"{1000 * (own + children) / n:.0f}", f"{(own + children) / t[-1]:.2f}"])
     print(table(rows, ["workers", "loader workers", "study s", "photos/s", "÷ (1 / sum of stages)",
-                       "× model limit", "50k photos, min", "CPU s (main + workers)", "cores busy"]))
+                       "× model limit", "50k photos, min", "CPU s (main + workers)", "CPU ms per photo",
+                       "cores busy"]))
     for workers, seconds in startup.items():
         print(f"starting {workers} worker processes (spawn, imports): {seconds:.1f} s")
     print(f"load average (1, 5, 15 min) at the end: {os.getloadavg()}")
@@ -284,7 +290,9 @@ def main() -> None:
                    "sum_of_stages_ms": 1000 * serial_sum, "model_limit_ms": 1000 * model_limit,
                    "runs": [{"workers": w, "loader_workers": lw if HAS_LOADER else None, "seconds": min(t),
                              "photos_per_s": n / min(t), "times_model_limit": min(t) / n / model_limit,
-                             "minutes_for_50k": 50_000 * min(t) / n / 60} for (w, lw), t in times.items()],
+                             "minutes_for_50k": 50_000 * min(t) / n / 60,
+                             "cpu_seconds_main_and_workers": cpu[(w, lw)]} for (w, lw), t in times.items()],
+                   "clock": args.clock,
                    "identical_records": identical, "load_average": os.getloadavg()}
         Path(args.json).write_text(json.dumps(figures, indent=1) + "\n")
 
