@@ -32,7 +32,7 @@ else
 fi
 DEV=../shared/data/imagenet-dev/boxes.json
 if [ -z "${DATA:-}" ]; then
-  if [ -f "$DEV" ]; then DATA="--data $DEV --limit 80 --copies $(( (PHOTOS + 79) / 80 ))"
+  if [ -f "$DEV" ]; then DATA="--data $DEV --limit $(( PHOTOS < 80 ? PHOTOS : 80 )) --copies $(( (PHOTOS + 79) / 80 ))"
   else DATA="--data synthetic-jpeg:$PHOTOS --limit $PHOTOS"; fi
 fi
 SCRATCH=$(mktemp -d)
