@@ -64,12 +64,10 @@ def alone(shard: tuple[int, int], distributed: bool | None = None) -> Shard:
     """Shard ``(i, n)`` run by itself (see :func:`current_shard`)."""
     import torch.distributed as dist
 
-    try:
-        if isinstance(shard, str):
-            raise TypeError
-        index, count = (int(v) for v in shard)
-    except (TypeError, ValueError):
-        raise OptionError(f"shard must be (index, count), e.g. (0, 4); got {shard!r}") from None
+    parts = () if isinstance(shard, str) else tuple(shard) if isinstance(shard, (tuple, list)) else ()
+    if len(parts) != 2 or not all(isinstance(v, int) and not isinstance(v, bool) for v in parts):
+        raise OptionError(f"shard must be (index, count), e.g. (0, 4); got {shard!r}")
+    index, count = parts
     if not 0 <= index < count:
         raise OptionError(f"shard must be (i, n) with 0 <= i < n; got {shard!r}")
     if distributed or int(os.environ.get("WORLD_SIZE", "1")) > 1 or (dist.is_available() and dist.is_initialized()):

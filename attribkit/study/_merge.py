@@ -138,12 +138,12 @@ def _manifest_of(folder: Path) -> dict[str, Any]:
     path = folder / MANIFEST
     try:
         stored = json.loads(path.read_text(encoding="utf-8"))
-        if not isinstance(stored, dict):
-            raise ValueError("not a JSON object")
     except FileNotFoundError:
         raise OptionError(f"{folder}: not a study folder (no {MANIFEST})") from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise OptionError(f"{path}: unreadable ({exc})") from exc
+    if not isinstance(stored, dict):
+        raise OptionError(f"{path}: unreadable (not a JSON object)")
     return stored
 
 

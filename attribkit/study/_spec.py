@@ -53,10 +53,10 @@ def read_spec(folder: Path) -> dict[str, Any]:
         raise OptionError(f"{folder}: not a study folder (no {SPEC}; run attribkit study --out {folder} first)")
     try:
         spec = json.loads(path.read_text(encoding="utf-8"))
-        if not isinstance(spec, dict) or spec.get("version") != VERSION or not isinstance(spec.get("photos"), list):
-            raise ValueError(f"not a version-{VERSION} report description")
     except (ValueError, UnicodeDecodeError) as exc:
         raise OptionError(f"{path}: unreadable ({exc})") from exc
+    if not isinstance(spec, dict) or spec.get("version") != VERSION or not isinstance(spec.get("photos"), list):
+        raise OptionError(f"{path}: unreadable (not a version-{VERSION} report description)")
     return spec
 
 
