@@ -9,7 +9,8 @@ autocast, on the same device. Reported per method and precision:
   float32 maximum (maps are ``max_c |a|`` >= 0), and the median over maps of the same ratio;
 - ``rel. L2``: the median over maps of ``||map - map_fp32|| / ||map_fp32||``;
 - ``boxes moved``: how many of the (photo, class) boxes of the default localiser (threshold at 20% of
-  the maximum, largest component) differ from float32's, their mean (least) IoU with float32's, and how many photos change their GT-known hit
+  the maximum, largest component) differ from float32's, their mean (least) IoU with float32's, and how
+  many photos change their GT-known hit
   (IoU >= 0.5 with a ground-truth box for the true class);
 - ms per photo for each precision (on a CPU without native bf16, autocast emulates it: slower).
 
@@ -121,7 +122,8 @@ def _compare(label, precision, maps, boxes, items, loaded, classes, ms) -> dict:
             box = boxes[p][i][len(classes[i]) - 1]  # the true class is last
             hits.append(box is not None and float(np.max(iou(truth, box))) >= 0.5)
         flips += hits[0] != hits[1]
-    return {"method": label, "precision": precision, "max_diff": float(ratio.max()), "median_diff": float(np.median(ratio)),
+    return {"method": label, "precision": precision, "max_diff": float(ratio.max()),
+            "median_diff": float(np.median(ratio)),
             "median_l2": float(np.median(l2)), "min_box_iou": float(min(overlaps, default=1.0)),
             "mean_box_iou": float(np.mean(overlaps)) if overlaps else 1.0,
             "boxes_moved": int(moved), "boxes": int(ratio.size), "gt_known_flips": int(flips), "photos": len(items),
@@ -130,7 +132,8 @@ def _compare(label, precision, maps, boxes, items, loaded, classes, ms) -> dict:
 
 
 def _line(r: dict) -> str:  # type: ignore[type-arg]
-    return (f"| {r['method']} | {r['precision']} | {r['max_diff']:.2g} | {r['median_diff']:.2g} | {r['median_l2']:.2g} | "
+    return (f"| {r['method']} | {r['precision']} | {r['max_diff']:.2g} | {r['median_diff']:.2g} | "
+            f"{r['median_l2']:.2g} | "
             f"{r['boxes_moved']}/{r['boxes']} | {r['mean_box_iou']:.3f} ({r['min_box_iou']:.2f}) | "
             f"{r['gt_known_flips']}/{r['photos']} | {r['ms_fp32']:.0f} | {r['ms']:.0f} |")
 

@@ -59,6 +59,7 @@ def _out_of_memory_above(monkeypatch, rows: int) -> list[int]:  # type: ignore[n
     return sizes
 
 
+@pytest.mark.slow  # two small studies: ~7 s on a busy 2-core machine
 def test_auto_halves_on_out_of_memory_and_records_nothing_twice(tmp_path, photos, study_registry, monkeypatch):
     monkeypatch.setattr(_sizing, "AUTO_CPU", 4)  # auto's first size here: 4 photos (a GPU's would be 256)
     sizes = _out_of_memory_above(monkeypatch, 2)
@@ -79,7 +80,8 @@ def test_auto_halves_on_out_of_memory_and_records_nothing_twice(tmp_path, photos
 def test_a_fixed_map_batch_that_does_not_fit_is_one_line_naming_it(tmp_path, photos, study_registry, monkeypatch):
     _out_of_memory_above(monkeypatch, 2)
     with pytest.raises(OptionError, match=r"^map_batch=4 does not fit in the memory of cpu \(CUDA out of memory\. "
-                                          r"Tried to allocate 20\.00 GiB \(injected\)\); give a smaller map_batch") as caught:
+                                          r"Tried to allocate 20\.00 GiB \(injected\)\); give a smaller "
+                                          r"map_batch") as caught:
         _run(tmp_path / "fixed", photos, map_batch=4)
     assert "\n" not in str(caught.value)
 
@@ -160,6 +162,7 @@ def test_rules_compute_in_float32_under_autocast():
     assert x.grad is not None and x.grad.dtype == torch.float32
 
 
+@pytest.mark.slow  # two small studies: ~5 s on a busy 2-core machine
 def test_a_bf16_study_records_its_precision_and_is_not_resumed_in_float32(tmp_path, photos, study_registry):
     out = tmp_path / "bf16"
     low = _run(out, photos, map_batch=2, precision="bf16")
@@ -184,7 +187,8 @@ def test_cli_refuses_bad_device_options_in_one_line(tmp_path, capsys, args, mess
     from attribkit.cli import main
 
     try:
-        status = main(["study", "--methods", "saliency", "--data", "samples:coffee", "--out", str(tmp_path / "o"), *args])
+        status = main(["study", "--methods", "saliency", "--data", "samples:coffee", "--out", str(tmp_path / "o"),
+                       *args])
     except SystemExit as stop:  # argparse's own usage errors
         status = stop.code
     assert status == 2
@@ -212,8 +216,8 @@ def test_cli_passes_auto_and_bf16_to_the_study(tmp_path, photos, capsys, monkeyp
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_a_study_on_cuda_gives_the_cpu_boxes(tmp_path, photos, study_registry):
     cpu = _run(tmp_path / "cpu", photos, map_batch=2)
-    gpu = run_study(helpers.tiny_classifier().cuda(), photos, methods=["saliency", "gradcam"], localisers=["above_mean"],
-                    out=tmp_path / "gpu", progress=False, steps=2, gallery=1, workers=0, map_batch="auto",
+    gpu = run_study(helpers.tiny_classifier().cuda(), photos, methods=["saliency", "gradcam"],
+                    localisers=["above_mean"], out=tmp_path / "gpu", progress=False, steps=2, gallery=1, workers=0, map_batch="auto",
                     loader_workers=1, precision="bf16")
     fp32 = run_study(helpers.tiny_classifier().cuda(), photos, methods=["saliency", "gradcam"],
                      localisers=["above_mean"], out=tmp_path / "gpu32", progress=False, steps=2, gallery=1, workers=0,
@@ -222,3 +226,15 @@ def test_a_study_on_cuda_gives_the_cpu_boxes(tmp_path, photos, study_registry):
     boxes = {key(r): r.get("box") for r in cpu.records}
     assert {key(r): r.get("box") for r in fp32.records} == boxes
     assert len(gpu.records) == len(cpu.records)
+
+
+def test_the_cli_offers_the_librarys_precisions():
+    import argparse
+
+    from attribkit.cli import build_parser
+    from attribkit.study._precision import PRECISIONS
+
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    for verb in ("study", "evaluate"):
+        action = next(a for a in sub.choices[verb]._actions if a.dest == "precision")
+        assert tuple(action.choices) == tuple(PRECISIONS)

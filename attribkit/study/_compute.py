@@ -173,7 +173,8 @@ class _Loop:
     skipped: dict[str, str] = field(default_factory=dict)
     pending: dict[Future[Any], _Job] = field(default_factory=dict)
     size: BatchSize = field(default_factory=lambda: BatchSize(1))
-    """Photos per batch now: the plan's, or smaller after running out of device memory (:mod:`attribkit.study._sizing`)."""
+    """Photos per batch now: the plan's, or smaller after running out of device memory
+    (:mod:`attribkit.study._sizing`)."""
 
     def write(self, record: Record, *, timing: bool = False) -> None:
         """Append a record (or, with ``timing``, a time) with its photo's annotation digest, if it has one."""
