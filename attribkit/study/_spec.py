@@ -47,10 +47,11 @@ def write_spec(out: Path, spec: Mapping[str, Any]) -> None:
 
 def read_spec(folder: Path) -> dict[str, Any]:
     """A folder's ``report.json``; :class:`~attribkit.errors.OptionError` naming the folder when it has none
-    (not a study, or one written by an attribkit before 0.x) or it is not readable."""
+    (not a study, or one written before merges existed) or it is not readable."""
     path = Path(folder) / SPEC
     if not path.is_file():
-        raise OptionError(f"{folder}: not a study folder (no {SPEC}; run attribkit study --out {folder} first)")
+        raise OptionError(f"{folder}: not a study folder (no {SPEC}; a study written before merges gets one when "
+                          "its command runs again, computing only what is missing)")
     try:
         spec = json.loads(path.read_text(encoding="utf-8"))
     except (ValueError, UnicodeDecodeError) as exc:
