@@ -58,6 +58,16 @@ def tiny_cnn(num_classes: int = 10, seed: int = 0) -> torch.nn.Module:
     ).double()
 
 
+def tiny_vit(num_classes: int = 10, size: int = 16) -> torch.nn.Module:
+    """A one-block timm ViT (4-pixel patches, any input size: crops too) for methods that explain transformers
+    only; float64, eval."""
+    import timm
+
+    torch.manual_seed(0)
+    return timm.create_model("vit_tiny_patch16_224", pretrained=False, img_size=size, patch_size=4, depth=1,
+                             embed_dim=16, num_heads=2, num_classes=num_classes, dynamic_img_size=True).double().eval()
+
+
 @pytest.fixture
 def tiny_model() -> torch.nn.Module:
     return tiny_cnn()

@@ -7,15 +7,16 @@ import pytest
 import torch
 
 import attribkit
+from attribkit.transformers import explains_transformers_only
 
-from conftest import tiny_cnn
+from conftest import tiny_cnn, tiny_vit
 
 ATTRIBUTORS = attribkit.build_registry().names("attributor")
 
 
 @pytest.mark.parametrize("name", ATTRIBUTORS)
 def test_attribute_contract_shapes(name):
-    model = tiny_cnn()
+    model = tiny_vit() if explains_transformers_only(name) else tiny_cnn()
     attributor = attribkit.create_attributor(name, model)
     assert isinstance(attributor, attribkit.Attributor)
     torch.manual_seed(0)

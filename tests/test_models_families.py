@@ -17,6 +17,7 @@ import torch.nn.functional as F
 
 import attribkit
 from attribkit import create_attributor, set_output
+from attribkit.transformers import explains_transformers_only
 
 SIZE = 64
 CLASSES = 5
@@ -86,13 +87,23 @@ def _scores(model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
 OPTIONS = {"captum:integrated_gradients": {"n_steps": 4}, "captum:occlusion": {"window": 16, "stride": 16}}
 
 
+#: Transformer-only methods whose answer is per input pixel and channel (LRP), not a map over the tokens.
+PIXEL_SPACE = ("attnlrp", "cplrp")
+
+
 @pytest.mark.parametrize("method", attribkit.list_attributors())
 def test_every_attributor_on_every_family(family, method):
     name, model, x = family
+    only_vits = explains_transformers_only(method)
+    if only_vits and name not in ("timm_vit", "hf_vit"):
+        with pytest.raises(attribkit.ModelError, match=f"{method} explains vision transformers only"):
+            create_attributor(method, model)
+        return
     with warnings.catch_warnings():
         warnings.simplefilter("error", attribkit.rules.UnsupportedActivationWarning)
         out = create_attributor(method, model, **OPTIONS.get(method, {})).attribute(x, target=[1, 3])
-    channels = 1 if method in ("gradcam", "captum:gradcam") or method.startswith("pgc:") else 3
+    token_map = only_vits and method not in PIXEL_SPACE
+    channels = 1 if method in ("gradcam", "captum:gradcam") or method.startswith("pgc:") or token_map else 3
     assert out.shape == (2, channels, *x.shape[-2:])
     assert torch.isfinite(out).all()
     if method != "random":

@@ -34,7 +34,8 @@ def test_every_public_function_and_class_is_documented():
 
 PUBLIC_PACKAGES = ["attribkit", "attribkit.attribution", "attribkit.localisation", "attribkit.data",
                    "attribkit.models", "attribkit.metrics", "attribkit.render", "attribkit.rules",
-                   "attribkit.visualise", "attribkit.study", "attribkit.errors", "attribkit.hookspecs"]
+                   "attribkit.visualise", "attribkit.study", "attribkit.errors", "attribkit.hookspecs",
+                   "attribkit.transformers"]
 
 
 def test_public_objects_report_a_public_module():

@@ -12,7 +12,8 @@ from attribkit import SaliencyMaps, TargetError, resolve_targets
 from attribkit.errors import OptionError
 from attribkit.localisation import crop_maps, photo_saliency
 from attribkit.models import ModelInfo, Preprocessing, attach_info
-from conftest import tiny_cnn
+from attribkit.transformers import explains_transformers_only
+from conftest import tiny_cnn, tiny_vit
 
 #: Every attributor registered here: built-ins, the Captum bridge, the template plugin.
 ATTRIBUTORS = attribkit.build_registry().names("attributor")
@@ -21,9 +22,9 @@ ATTRIBUTORS = attribkit.build_registry().names("attributor")
 QUICK = {"captum:integrated_gradients": {"n_steps": 4}, "captum:occlusion": {"window": 8, "stride": 8}}
 
 
-def small_model(num_classes: int = 10, names: tuple[str, ...] | None = None) -> torch.nn.Module:
-    """The tiny conv net in float32, reading 32x32 crops of photos resized to 36."""
-    model = tiny_cnn(num_classes).float().eval()
+def small_model(num_classes: int = 10, names: tuple[str, ...] | None = None, *, vit: bool = False) -> torch.nn.Module:
+    """The tiny conv net (``vit``: a one-block ViT) in float32, reading 32x32 crops of photos resized to 36."""
+    model = (tiny_vit(num_classes, size=32) if vit else tiny_cnn(num_classes)).float().eval()
     prep = Preprocessing(resize=36, crop=32, mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25))
     names = names if names is not None else tuple(f"class {i}" for i in range(num_classes))
     return attach_info(model, ModelInfo("tiny", prep, names))
@@ -44,7 +45,7 @@ def test_every_registered_attributor_is_tested():
 
 @pytest.mark.parametrize("method", ATTRIBUTORS)
 def test_saliency_with_averaging_for_every_attributor(method, photo):
-    model = small_model()
+    model = small_model(vit=explains_transformers_only(method))
     maps = attribkit.saliency(model, photo, method=method, top_k=2, smoothgrad=2, ten_crop=True,
                               **QUICK.get(method, {}))
     assert isinstance(maps, SaliencyMaps)
@@ -58,7 +59,7 @@ def test_saliency_with_averaging_for_every_attributor(method, photo):
 @pytest.mark.parametrize("method", ATTRIBUTORS)
 def test_localise_with_the_default_preset_for_every_attributor(method, photo):
     """The default preset asks for 10 crops: every method takes them (the wrapper goes around it)."""
-    model = small_model()
+    model = small_model(vit=explains_transformers_only(method))
     (found,) = attribkit.localise(model, photo, attributor=method)
     assert found.mask.shape == (45, 60) and found.saliency.shape == (45, 60)
     assert found.box is None or (0 <= found.box[0] < found.box[2] <= 60 and 0 <= found.box[1] < found.box[3] <= 45)

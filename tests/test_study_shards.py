@@ -65,7 +65,7 @@ def test_four_shards_merged_equal_one_run_record_for_record(tmp_path, single, sh
     assert merged.missing == {} and merged.skipped == {}
     assert merged.records == single.records == read_records(tmp_path / "merged")
     assert len(merged.records) == 2 * PHOTOS and _lines(tmp_path / "merged") == 2 * PHOTOS
-    for name in ("results.csv", "results.md", "index.html"):
+    for name in ("results.csv", "results.md", "index.html", "explorer.html"):
         assert (tmp_path / "merged" / name).read_text() == (single.out / name).read_text(), name
     gallery = sorted(p.name for p in (single.out / "gallery").iterdir())
     assert sorted(p.name for p in (tmp_path / "merged" / "gallery").iterdir()) == gallery

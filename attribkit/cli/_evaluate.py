@@ -15,7 +15,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("evaluate", help="localisation metrics on annotated photos (ILSVRC XML or JSON)",
                        description="GT-known accuracy, top-1/top-5 localisation error (ILSVRC criterion), "
                                    "MaxBoxAcc and pointing game for each setting, on all photos and on each "
-                                   "half; writes metrics.csv, metrics.md and example PNGs. The per-photo "
+                                   "half; writes metrics.csv, metrics.md, explorer.html and example PNGs. The "
+                                   "per-photo "
                                    "results are a study's records (records/*.jsonl): run the same command "
                                    "again after an interruption and only what is missing is computed; under "
                                    "torchrun the photos are sharded across processes.")

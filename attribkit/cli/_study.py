@@ -14,10 +14,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "study", help="compare methods x localisers over a dataset: table, plots, HTML report",
         description="Run every method x localiser over the photos, writing per-photo records as they are "
                     "computed (an interrupted study resumes where it stopped), then results.csv, "
-                    "results.md, metrics.png, curves.png and index.html. Under torchrun the photos are "
-                    "sharded across processes and rank 0 writes the merged report; with --shard i/n one shard "
-                    "runs alone (a SLURM array task), and --merge DIR_0 DIR_1 ... --out DIR writes the records "
-                    "and the report of all shards.")
+                    "results.md, metrics.png, curves.png, index.html and explorer.html (interactive). Under "
+                    "torchrun the photos are sharded across processes and rank 0 writes the merged report; with "
+                    "--shard i/n one shard runs alone (a SLURM array task), and --merge DIR_0 DIR_1 ... --out DIR "
+                    "writes the records and the report of all shards.")
     p.add_argument("--methods", default=None,
                    help="comma-separated attributors, e.g. saliency,random,captum:gradcam")
     p.add_argument("--localisers", default="", help="comma-separated localisers, e.g. graphcut,threshold")

@@ -22,18 +22,33 @@ from attribkit.rules._applied import (
     UnsupportedPolicy,
     applied,
 )
-from attribkit.rules._attributor import RuleAttributor
+from attribkit.rules._attributor import RelevanceAttributor, RuleAttributor
 from attribkit.rules._function import RuledRectifier
+from attribkit.rules._lrp import CPLRP, AttnLRP, CheferLRP
+from attribkit.rules._relevance import (
+    identity_rule,
+    layer_norm_identity,
+    linear_epsilon,
+    linear_zplus,
+    normalised_sum,
+    safe_divide,
+    scale_gradient,
+    stabilise,
+)
 from attribkit.rules._rule import DeconvNet, Gradient, GuidedBackprop, Rule
 
 __all__ = [
     "ActiveRule",
+    "AttnLRP",
+    "CPLRP",
+    "CheferLRP",
     "DeconvNet",
     "Gradient",
     "GuidedBackprop",
     "NOT_COVERED",
     "RECTIFIERS",
     "RectifierCall",
+    "RelevanceAttributor",
     "Rule",
     "RuleAttributor",
     "RuledRectifier",
@@ -41,6 +56,14 @@ __all__ = [
     "UnsupportedActivationWarning",
     "UnsupportedPolicy",
     "applied",
+    "identity_rule",
+    "layer_norm_identity",
+    "linear_epsilon",
+    "linear_zplus",
+    "normalised_sum",
+    "safe_divide",
+    "scale_gradient",
+    "stabilise",
 ]
 
 from attribkit._core.exports import publish as _publish  # noqa: E402

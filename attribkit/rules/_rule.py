@@ -15,6 +15,7 @@ operations (they all have batching rules).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 
 import torch
 
@@ -22,8 +23,11 @@ import torch
 class Rule:
     """Base class of a backward rule for the rectifier ``y = clamp(x, 0, upper)``.
 
-    Subclasses set :attr:`name` and override :meth:`rectifier_backward`. Rules are small stateless
-    objects: apply one with :func:`attribkit.rules.applied`.
+    Subclasses set :attr:`name` and override :meth:`rectifier_backward` (DeconvNet, guided backprop), or
+    any of the relevance hooks :meth:`activation`, :meth:`softmax`, :meth:`bilinear`,
+    :meth:`layer_norm`, :meth:`linear`, :meth:`add` (AttnLRP, CP-LRP); an operation whose hook a rule does not override
+    is left to the next rule in force, or keeps its gradient. Rules are small stateless objects: apply
+    one, or several together, with :func:`attribkit.rules.applied`.
 
     Example
     -------
@@ -69,6 +73,73 @@ class Rule:
         A rule that does not override this leaves those activations their plain gradient, and
         :func:`attribkit.rules.applied` warns that it does not cover them. See ``docs/rules.md``.
         """
+        raise NotImplementedError
+
+    # -- Relevance hooks (AttnLRP, CP-LRP and plugins): optional. ------------------------------------------
+    # Each receives the operation's inputs and ``call``, the original call with those inputs substituted,
+    # and returns a tensor *equal in value* to the call's result whose backward is the rule's (build it
+    # with :func:`attribkit.rules.scale_gradient`, :func:`~attribkit.rules.identity_rule`, ``detach()``,
+    # ...). A rule that does not override a hook leaves that operation to the next rule in force, or to
+    # its plain gradient. See ``docs/rules.md``, "Relevance rules".
+
+    def activation(self, x: torch.Tensor, call: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
+        """An elementwise activation ``y = f(x)``: GELU, SiLU, ELU, LeakyReLU, Hardswish, Mish, Softplus,
+        and the rectifiers too when the rule has no :meth:`rectifier_backward`.
+
+        Takes precedence over :meth:`activation_signal` in the same rule. ``call(x)`` is out of place
+        (an in-place model call is written back by the engine). AttnLRP's identity rule (Achtibat et al.
+        2024, Eq. 9) is ``identity_rule(call, x)``.
+        """
+        raise NotImplementedError
+
+    def softmax(self, x: torch.Tensor, call: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
+        """``softmax(x, dim)`` however spelled (``F.softmax``, ``torch.softmax``, ``Tensor.softmax``), and
+        the softmax of a decomposed ``scaled_dot_product_attention``. ``call(x)`` is the original call."""
+        raise NotImplementedError
+
+    def bilinear(
+        self, operands: Sequence[torch.Tensor], call: Callable[..., torch.Tensor]
+    ) -> torch.Tensor:
+        """A product of two or more activations: ``matmul``/``@``/``bmm``/``mm``/``baddbmm``/``einsum``
+        whose operands (at least two) all depend on the input, e.g. ``q @ k.T`` and ``attn @ v``.
+
+        ``operands`` are those varying operands in order; ``call(*new_operands)`` recomputes the product
+        with them substituted (other arguments, a parameter operand or ``baddbmm``'s additive input, are
+        kept). A product with a parameter (``x @ W``) is linear and never reaches this hook. AttnLRP's
+        uniform rule (Eq. 7) is ``call(*(scale_gradient(t, 1 / len(operands)) for t in operands))``.
+        """
+        raise NotImplementedError
+
+    def add(self, operands: Sequence[torch.Tensor], call: Callable[..., torch.Tensor]) -> torch.Tensor:
+        """A sum of two activations, ``a + b`` (``Tensor.add``, ``torch.add``, ``+``): a residual
+        connection. A sum with a parameter or constant (``x + pos_embed``, ``scores + mask``) never reaches
+        this hook; neither does an in-place ``+=`` (it keeps its gradient). ``call(a, b)`` recomputes the
+        sum. Without this hook a sum keeps its gradient, which in Gradient×Input splits the relevance in
+        proportion to ``a`` and ``b``'s contributions."""
+        raise NotImplementedError
+
+    def layer_norm(
+        self,
+        x: torch.Tensor,
+        normalized_shape: Sequence[int],
+        weight: torch.Tensor | None,
+        bias: torch.Tensor | None,
+        eps: float,
+        call: Callable[[torch.Tensor], torch.Tensor],
+    ) -> torch.Tensor:
+        """``layer_norm(x, normalized_shape, weight, bias, eps)`` (``nn.LayerNorm``, ``F.layer_norm``,
+        ``torch.layer_norm``). ``call(x)`` is the original call."""
+        raise NotImplementedError
+
+    def linear(
+        self,
+        x: torch.Tensor,
+        weight: torch.Tensor,
+        bias: torch.Tensor | None,
+        call: Callable[[torch.Tensor], torch.Tensor],
+    ) -> torch.Tensor:
+        """``linear(x, weight, bias)`` (``nn.Linear``, ``F.linear``, the projections inside
+        ``nn.MultiheadAttention``). ``call(x)`` is the original call."""
         raise NotImplementedError
 
     @staticmethod

@@ -42,6 +42,7 @@ from attribkit.study._gallery import complete, gallery_path, save_localisation, 
 from attribkit.study._loader import Decoded, photo_stream
 from attribkit.study._precision import autocast
 from attribkit.study._records import RECORDS_DIR, TIMINGS_DIR, Key, Record, RecordWriter
+from attribkit.study._thumbnails import map_thumbnail, photo_thumbnail_path, save_photo_thumbnail
 from attribkit.study._run import StudyRun
 from attribkit.study._sizing import AUTO, BatchSize, in_slices
 from attribkit.study._workers import LocaliserSpec, localise_job, make_executor
@@ -306,6 +307,8 @@ def _forward(loop: _Loop, batch: Sequence[tuple[StudyImage, Decoded]]) -> list[_
         in_gallery = item.name in plan.gallery
         if in_gallery and not complete(gallery_path(out, item.name, "photo")):
             save_photo(gallery_path(out, item.name, "photo"), image.rgb, boxes)
+        if not photo_thumbnail_path(out, item.name).is_file():  # the explorer's picture of every photo
+            save_photo_thumbnail(photo_thumbnail_path(out, item.name), image.rgb)
         photos.append(_Photo(item, image, target, predicted, float(p[target]), top, labels, in_gallery, boxes))
     return photos
 
@@ -348,6 +351,10 @@ def _maps(loop: _Loop, photos: Sequence[_Photo], map_plan: MapPlan) -> None:
                 record: Record = {
                     "kind": "map", "image": name, "method": label, "localiser": "",
                     "target": photo.target, "predicted": photo.predicted, "probability": photo.probability,
+                    # What the explorer shows and filters by: the map itself (small), whether the photo
+                    # has a label to be right or wrong about, and its ground truth on the photo.
+                    "thumbnail": map_thumbnail(photo_map), "labelled": photo.item.label is not None,
+                    **({"truth": [list(b) for b in photo.boxes]} if photo.boxes else {}),
                     **_map_metrics(run, photo.loaded.tensor.to(device), maps[i, k], photo_map, photo),
                 }
                 loop.write({"image": name, "method": label, "localiser": "", "kind": "map",

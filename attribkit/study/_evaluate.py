@@ -21,7 +21,9 @@ from attribkit.study._atomic import write_text
 from attribkit.study._data import DataSpec, StudyImage, class_of, study_images
 from attribkit.study._records import Record, read_timings
 from attribkit.study._run import StudyRun
-from attribkit.study._runner import choose_settings, compute_records
+from attribkit.study._explorer import explorer_data, write_explorer
+from attribkit.study._runner import choose_settings, compute_records, setting_labels
+from attribkit.models._info import model_info
 from attribkit.study._settings import Setting
 from attribkit.metrics import PairedDifference, bootstrap_interval, paired_difference
 from attribkit.study._summary import EVALUATE_COLUMNS, Row, skipped_note, summarise, with_interval
@@ -104,8 +106,8 @@ def evaluate(
     loader_workers: int = 0,
     precision: str = "fp32",
 ) -> Evaluation | None:
-    """Compute (or read back) the records of ``settings`` on annotated photos; write ``metrics.csv`` and
-    ``metrics.md``.
+    """Compute (or read back) the records of ``settings`` on annotated photos; write ``metrics.csv``,
+    ``metrics.md`` and ``explorer.html`` (:mod:`attribkit.study._explorer`).
 
     Parameters
     ----------
@@ -147,6 +149,13 @@ def evaluate(
     # Written whole and moved into place (attribkit.study._atomic): a killed run leaves the old tables.
     write_text(files["csv"], table.getvalue())
     write_text(files["markdown"], markdown(rows, spread) + skipped_note(computed.skipped))
+    # The same table, sortable, with every photo's maps and boxes (attribkit.study._explorer).
+    data, maps = explorer_data(out, title="attribkit evaluate", rows=rows, records=records,
+                               images=[i.name for i in items], labels=setting_labels(chosen),
+                               class_names=model_info(model).class_names,
+                               settings={"model": model_info(model).name, "photos": len(items), "top-k": top_k},
+                               skipped=computed.skipped)
+    files["explorer"] = write_explorer(out / "explorer.html", data, maps)
     return Evaluation(out, rows, records, items, chosen, files, spread, computed.skipped)
 
 

@@ -3,8 +3,8 @@
 A study sharded without a process group (``run_study(..., shard=(i, n))``, ``attribkit study --shard i/n``:
 a SLURM array job, several machines) leaves one folder per shard. A merge checks that the folders hold the
 same study (``study.json``: model, curve steps, top-k, every method's and localiser's options; and
-``report.json``: the photos, rows, gallery and checks), copies their record files, times, skipped lists and
-gallery pictures into ``out`` byte for byte, and writes the report from the records there, by the code a
+``report.json``: the photos, rows, gallery and checks), copies their record files, times, skipped lists,
+gallery pictures and the explorer's photos into ``out`` byte for byte, and writes the report from the records there, by the code a
 single run uses (:func:`attribkit.study._runner.write_study_report`). Records are a function of their key
 (:mod:`attribkit.study._batches`), so the merge of shards equals one unsharded run, record for record.
 Folders may overlap (a shard run twice, an unsharded run among them): each key's first record is kept.
@@ -34,6 +34,7 @@ from attribkit.study._records import RECORDS_DIR, TIMINGS_DIR, Record, read_reco
 from attribkit.study._runner import SKIPPED_DIR, write_study_report
 from attribkit.study._spec import annotations, read_spec, spec_plan, write_spec
 from attribkit.study._summary import Row
+from attribkit.study._thumbnails import THUMBNAIL_DIR
 
 #: Written to ``out`` when photos have no records: one name a line (removed by a complete merge).
 MISSING = "missing.txt"
@@ -101,7 +102,7 @@ def merge_studies(folders: Sequence[str | Path], out: str | Path) -> MergeResult
             raise OptionError(f"{folder}: not a shard of the study in {folders[0]}: {folders[0]} has {differs}; "
                               "merge only the shards of one study")
     out.mkdir(parents=True, exist_ok=True)
-    for sub in (out, out / RECORDS_DIR, out / TIMINGS_DIR, out / SKIPPED_DIR, out / GALLERY_DIR):
+    for sub in (out, out / RECORDS_DIR, out / TIMINGS_DIR, out / SKIPPED_DIR, out / GALLERY_DIR, out / THUMBNAIL_DIR):
         if sub.is_dir():
             remove_stale(sub)  # what a merge killed mid-copy left
     # A merge into a folder of an earlier merge (more shards finished since) adds to it; another study is refused.
@@ -114,6 +115,9 @@ def merge_studies(folders: Sequence[str | Path], out: str | Path) -> MergeResult
         for source in sorted((folder / GALLERY_DIR).glob("*.png")):
             if complete(source) and not complete(out / GALLERY_DIR / source.name):
                 _copy(source, out / GALLERY_DIR / source.name)
+        for source in sorted((folder / THUMBNAIL_DIR).glob("*.jpg")):  # the explorer's photos
+            if not (out / THUMBNAIL_DIR / source.name).is_file():
+                _copy(source, out / THUMBNAIL_DIR / source.name)
     spec = {**specs[0], "shard": [0, 1]}
     write_spec(out, spec)
     records = read_records(out, annotations(spec))

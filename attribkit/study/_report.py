@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import html
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -12,8 +12,11 @@ import numpy as np
 from attribkit.study._atomic import replacing, write_text
 from attribkit.study._gallery import GALLERY_DIR, gallery_path
 from attribkit.study._records import Record
-from attribkit.study._summary import (COLUMNS, SANITY_THRESHOLD, Row, cell_with_interval, comparisons, shown_columns,
-                                     skipped_note, to_csv, to_markdown)
+from attribkit.study._explorer import explorer_data, write_explorer
+from attribkit.study._labels import baseline_of
+from attribkit.study._summary import (COLUMNS, SANITY_THRESHOLD, Comparison, Row, Versus, beats, cell_with_interval,
+                                     compare, others_text,
+                                     comparisons, shown_columns, skipped_note, to_csv, to_markdown)
 
 
 def _save(fig: object, path: Path) -> None:
@@ -192,6 +195,42 @@ def _metric(value: object) -> str:
     return f"{value:.3f}" if isinstance(value, float) else str(value)
 
 
+def _settings_cell(row: Row, labels: Mapping[tuple[str, str], str]) -> str:
+    """The settings that made ``row`` (:func:`~attribkit.study._labels.describe`), and why it is a baseline."""
+    text = labels.get((row.method, row.localiser), "settings not recorded by this run")
+    why = baseline_of(row.method, row.localiser)
+    return text if why is None else f"{text} ({why})"
+
+
+def settings_note(rows: Sequence[Row], labels: Mapping[tuple[str, str], str]) -> str:
+    """A Markdown list under the table: each row and the settings that made it (and why it is a baseline):
+    two rows named alike may be different computations (:mod:`attribkit.study._labels`)."""
+    lines = [f"- `{row.method} + {row.localiser}`: {_settings_cell(row, labels)}" for row in rows]
+    return "\n".join(["", "Settings of each row:", "", *lines, ""]) if lines else ""
+
+
+def _code(text: str) -> str:
+    return f"<code>{html.escape(text)}</code>"
+
+
+def _versus_html(v: Versus) -> str:
+    d = v.difference
+    return f"{_code(v.label)} ({d.mean:+.3f} [{d.low:+.3f}, {d.high:+.3f}], p={d.p_value:.2g})"
+
+
+def _compared_html(c: Comparison) -> str:
+    """One metric's comparison as HTML (the Markdown list's line, with code spans as ``<code>``)."""
+    ties = [_versus_html(v) for v in c.others if v.tie]
+    text = (f"{_code(c.metric)} ({'higher' if c.higher else 'lower'} is better): best {_code(c.best)} "
+            f"{c.value:.3f}; " + (", ".join(ties) and "not distinguishable from it: " + ", ".join(ties)
+                                  or html.escape(others_text(c, ()))))
+    measured = [v for v in c.baselines if v.difference is not None]
+    if measured:
+        text += "; baselines (never the best): " + ", ".join(
+            _versus_html(v) + (" <strong>beats it</strong>" if beats(c, v) else "") for v in measured)
+    return text
+
+
 def write_html(
     path: Path,
     *,
@@ -204,23 +243,29 @@ def write_html(
     plots: Sequence[Path],
     settings: dict[str, object],
     skipped: dict[str, str] | None = None,
+    labels: Mapping[tuple[str, str], str] | None = None,
 ) -> Path:
     """A self-contained static page (no scripts, no network assets) linking the plots and gallery PNGs."""
     out = path.parent
     maps = {(r["image"], r["method"]): r for r in records if r["kind"] == "map"}
     boxes = {(r["image"], r["method"], r["localiser"]): r for r in records if r["kind"] == "box"}
     columns = shown_columns(rows)
+    labels = labels or {}
     head = "".join(f"<th title='{html.escape(COLUMNS[k])}'>{html.escape(k)}</th>" for k in columns)
+    head += "<th title='the settings that made the row'>settings</th>"
     body = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(cell_with_interval(row, c))}</td>" for c in columns) + "</tr>"
+        ("<tr class='baseline'>" if baseline_of(row.method, row.localiser) else "<tr>")
+        + "".join(f"<td>{html.escape(cell_with_interval(row, c))}</td>" for c in columns)
+        + f"<td class='settings'>{html.escape(_settings_cell(row, labels))}</td></tr>"
         for row in rows
     )
-    compared = [line[2:] for line in comparisons(rows).splitlines() if line.startswith("- ")]
+    compared = [_compared_html(c) for c in compare(rows)]
     parts = [
         "<!doctype html><html><head><meta charset='utf-8'>",
         f"<title>{html.escape(title)}</title><style>",
         "body{font-family:sans-serif;margin:2em;color:#222} table{border-collapse:collapse}",
         "td,th{border:1px solid #ccc;padding:3px 8px;text-align:right} th{background:#eee}",
+        "td.settings{text-align:left;font-size:11px;color:#555} tr.baseline td{background:#fbf8ec}",
         "figure{display:inline-block;margin:4px;vertical-align:top;text-align:center}",
         "figure img{max-width:200px;max-height:160px} figcaption{font-size:11px;max-width:200px}",
         ".photo{border-top:1px solid #ddd;padding:8px 0} .missing{width:160px;color:#999}",
@@ -231,10 +276,12 @@ def write_html(
         "<p>Brackets: 95% bootstrap interval, photos resampled. Hover a column's name for its meaning.</p>",
         *(["<h3>Which differences are real</h3><p>Each row against the best on the same photos: mean "
            "difference [95% paired bootstrap interval] and the paired test's p.</p><ul>"]
-          + [f"<li>{html.escape(line)}</li>" for line in compared] + ["</ul>"] if compared else []),
+          + [f"<li>{line}</li>" for line in compared] + ["</ul>"] if compared else []),
         *([f"<h3>{len(skipped)} photo(s) skipped (not in the table)</h3><ul>"]
           + [f"<li><code>{html.escape(n)}</code>: {html.escape(why)}</li>" for n, why in skipped.items()]
           + ["</ul>"] if skipped else []),
+        "<p><a href='explorer.html'>explorer.html</a>: the same table sortable, every photo's maps and boxes "
+        "with a threshold slider, filters and curves.</p>",
         "<p>Files: <a href='results.csv'>results.csv</a>, <a href='results.md'>results.md</a>, "
         "per-photo records in <code>records/*.jsonl</code>.</p><h2>Plots</h2>",
         *(f"<img src='{html.escape(p.name)}' alt='{html.escape(p.stem)}' style='max-width:100%'><br>" for p in plots),
@@ -272,14 +319,23 @@ def write_report(
     localisers: Sequence[str],
     settings: dict[str, object],
     skipped: dict[str, str] | None = None,
+    labels: Mapping[tuple[str, str], str] | None = None,
+    class_names: Sequence[str] | None = None,
+    photos: Sequence[str] = (),
 ) -> dict[str, Path]:
     """Write ``results.csv``, ``results.md``, ``metrics.png``, ``curves.png``, ``sanity.png`` (when the study
-    ran the sanity check), ``gallery.png`` (when it has gallery photos) and ``index.html``; the Markdown table and the page compare the rows (which
-    differences are real) and list the ``skipped`` photos (name → why)."""
+    ran the sanity check), ``gallery.png`` (when it has gallery photos), ``index.html`` and ``explorer.html``
+    (:mod:`attribkit.study._explorer`); the Markdown table and the pages compare the rows (which differences
+    are real) and list the ``skipped`` photos (name → why).
+
+    ``labels`` maps a row's (map label, localiser label) to the settings that made it
+    (:func:`~attribkit.study._labels.describe`); ``class_names`` names the photos' classes in the explorer;
+    ``photos`` orders the explorer's photos (every photo of the study, in the data's order)."""
     files = {"csv": out / "results.csv", "markdown": out / "results.md"}
     # Written whole and moved into place (attribkit.study._atomic): a killed run leaves the old table.
     write_text(files["csv"], to_csv(rows))
-    write_text(files["markdown"], to_markdown(rows) + comparisons(rows) + skipped_note(skipped or {}))
+    write_text(files["markdown"], to_markdown(rows) + settings_note(rows, labels or {}) + comparisons(rows)
+               + skipped_note(skipped or {}))
     files["metrics_plot"] = plot_metrics(out / "metrics.png", rows)
     files["curves_plot"] = plot_curves(out / "curves.png", records)
     for key, made in (("sanity_plot", plot_sanity(out / "sanity.png", records)),
@@ -292,5 +348,8 @@ def write_report(
                                plots=[files[k] for k in ("metrics_plot", "curves_plot", "sanity_plot", "gallery_sheet")
                                       if k in files],
                                settings=settings,
-                               skipped=skipped)
+                               skipped=skipped, labels=labels)
+    data, maps = explorer_data(out, title="attribkit study", rows=rows, records=records, images=photos or images,
+                               labels=labels or {}, class_names=class_names, settings=settings, skipped=skipped)
+    files["explorer"] = write_explorer(out / "explorer.html", data, maps)
     return files

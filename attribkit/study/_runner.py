@@ -36,6 +36,7 @@ from attribkit.study._compute import BoxPlan, MapPlan, Plan, compute, record_key
 from attribkit.study._data import DataSpec, StudyImage, class_of, study_images
 from attribkit.study._distributed import Shard, current_shard
 from attribkit.study._gallery import GALLERY_DIR
+from attribkit.study._labels import describe
 from attribkit.study._manifest import check_and_store, manifest
 from attribkit.study._records import Key, Record, read_records, read_records_and_outdated, record_key
 from attribkit.study._report import write_report
@@ -45,6 +46,7 @@ from attribkit.study._settings import ResolvedSetting, Setting, cross_settings
 from attribkit.study._sizing import first_size
 from attribkit.study._spec import read_spec, rows_of, study_spec, write_spec
 from attribkit.study._summary import Row, summarise
+from attribkit.study._thumbnails import THUMBNAIL_DIR
 from attribkit.study._workers import localiser_spec
 
 
@@ -96,6 +98,16 @@ def choose_settings(
     if not methods:
         raise OptionError("a study needs at least one method")
     return cross_settings(methods, localisers, method_options=method_options, localiser_options=localiser_options)
+
+
+def setting_labels(settings: Sequence[Setting]) -> dict[tuple[str, str], str]:
+    """A row's (map label, localiser label or ``"-"``) → the settings that made it
+    (:func:`~attribkit.study._labels.describe`)."""
+    out: dict[tuple[str, str], str] = {}
+    for s in settings:
+        r = s.resolve()
+        out.setdefault((r.map_label, r.localiser_label or "-"), describe(r))
+    return out
 
 
 def make_plan(model: torch.nn.Module, settings: Sequence[Setting], *, top_k: int, batch: int) -> Plan:
@@ -169,11 +181,11 @@ def _skipped(out: Path, items: Sequence[StudyImage], plan: Plan, records: Sequen
 
 
 def compute_records(run: StudyRun, items: Sequence[StudyImage], settings: Sequence[Setting], *,
-                    describe: Callable[[Plan, Shard], dict[str, Any]] | None = None) -> Computed | None:
+                    spec_of: Callable[[Plan, Shard], dict[str, Any]] | None = None) -> Computed | None:
     """Compute this process's share of the records; every record on rank 0 (``None`` on other ranks), this
     shard's records for a shard run alone (``run.shard``).
 
-    ``describe(plan, shard)`` gives the study's ``report.json`` (:mod:`attribkit.study._spec`), written once
+    ``spec_of(plan, shard)`` gives the study's ``report.json`` (:mod:`attribkit.study._spec`), written once
     the settings are checked, before any record.
 
     Raises ``ValueError`` for a negative count (naming it) or an ``out`` that is a file, and
@@ -203,11 +215,11 @@ def compute_records(run: StudyRun, items: Sequence[StudyImage], settings: Sequen
     try:
         records_before, outdated = read_records_and_outdated(out, annotations) if out.is_dir() else ([], set())
         out.mkdir(parents=True, exist_ok=True)
-        for folder in (out, out / GALLERY_DIR, out / SKIPPED_DIR):
+        for folder in (out, out / GALLERY_DIR, out / SKIPPED_DIR, out / THUMBNAIL_DIR):
             remove_stale(folder)  # what a run killed mid-write left (the pictures are made again if missing)
         check_and_store(out, wanted, has_records=bool(records_before))
-        if describe is not None and (shard.rank == 0 or shard.alone):
-            write_spec(out, describe(plan, shard))
+        if spec_of is not None and (shard.rank == 0 or shard.alone):
+            write_spec(out, spec_of(plan, shard))
         _warn_outdated(out, outdated)
         done = {record_key(r) for r in records_before}
         skipped = compute(run, plan, items[shard.rank :: shard.world], done, rank=shard.rank)
@@ -370,12 +382,13 @@ def run_study(
         rows = {"settings": [(r.setting.name, r.map_label, r.localiser_label) for r in resolved]}
     name = model_info(model).name
 
-    def describe(plan: Plan, where: Shard) -> dict[str, Any]:
+    def spec_of(plan: Plan, where: Shard) -> dict[str, Any]:
         return study_spec(items, plan, rows=rows, method_names=method_names, localiser_names=loc_names,
                           model=name, steps=steps, gallery=gallery,
-                          shard=(where.rank, where.world) if where.alone else (0, 1))
+                          shard=(where.rank, where.world) if where.alone else (0, 1),
+                          labels=setting_labels(chosen), class_names=model_info(model).class_names)
 
-    computed = compute_records(run, items, chosen, describe=describe)
+    computed = compute_records(run, items, chosen, spec_of=spec_of)
     if computed is None:
         return None
     if shard is not None:  # the report is the merge's (merge_studies)
@@ -406,5 +419,7 @@ def write_study_report(out: Path, spec: Mapping[str, Any], records: Sequence[Rec
     if skipped:
         described["skipped photos"] = len(skipped)
     files = write_report(out, rows, records, images=spec["gallery"], methods=spec["method_names"],
-                         localisers=spec["localiser_names"], settings=described, skipped=dict(skipped))
+                         localisers=spec["localiser_names"], settings=described, skipped=dict(skipped),
+                         labels={(m, loc): text for m, loc, text in spec["labels"]}, class_names=spec["class_names"],
+                         photos=[name for name, _ in spec["photos"]])
     return rows, files

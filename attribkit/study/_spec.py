@@ -2,8 +2,9 @@
 :func:`attribkit.study.merge_studies` writes the report of shard folders without the model or the data.
 
 It holds the photos in the data's order with their annotation digests (which photos a complete study has,
-and which records are current: :mod:`attribkit.study._records`), the table's rows, the gallery's photos,
-the photos of the checks, the curve steps, the model's name, and which shard of how many the folder holds.
+and which records are current: :mod:`attribkit.study._records`), the table's rows and what made each, the
+gallery's photos, the photos of the checks, the curve steps, the model's name and class names, and which
+shard of how many the folder holds.
 What decides a record is in ``study.json`` (:mod:`attribkit.study._manifest`), not here.
 """
 
@@ -25,13 +26,16 @@ VERSION = 1
 
 
 def study_spec(items: Sequence[StudyImage], plan: Plan, *, rows: Mapping[str, Any], method_names: Sequence[str],
-               localiser_names: Sequence[str], model: str, steps: int, gallery: int,
-               shard: tuple[int, int]) -> dict[str, Any]:
+               localiser_names: Sequence[str], model: str, steps: int, gallery: int, shard: tuple[int, int],
+               labels: Mapping[tuple[str, str], str], class_names: Sequence[str] | None) -> dict[str, Any]:
     """The ``report.json`` of a study (see the module). ``rows`` is ``{"methods": [...], "localisers": [...]}``
     (every method x localiser, as :func:`~attribkit.study.summarise`) or ``{"settings": [[name, map label,
-    localiser label or None], ...]}``."""
+    localiser label or None], ...]}``; ``labels`` and ``class_names`` are the report's
+    (:func:`attribkit.study._report.write_report`)."""
     return {
         "version": VERSION, "kind": "study", "model": model, "steps": steps, "shard": list(shard),
+        "labels": [[m, loc, text] for (m, loc), text in labels.items()],
+        "class_names": None if class_names is None else list(class_names),
         "rows": {k: [list(v) if isinstance(v, (list, tuple)) else v for v in values] for k, values in rows.items()},
         "method_names": list(method_names), "localiser_names": list(localiser_names),
         "gallery": [i.name for i in items[:gallery]],

@@ -12,9 +12,11 @@ import io
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
+from attribkit.study._labels import baseline_of, own_cell
 from attribkit.study._records import Key, Record
 from attribkit.study._settings import Setting
 
@@ -284,7 +286,10 @@ def with_interval(value: object, interval: tuple[float, float] | None, *, percen
 
 
 def cell_with_interval(row: Row, column: str) -> str:
-    """A table cell: the row's ``column`` and its interval (:func:`with_interval`)."""
+    """A table cell: the row's ``column`` and its interval (:func:`with_interval`); ``-`` for a map metric
+    on a blind localiser's row (the centre box ignores the map: those numbers are the map's, not its own)."""
+    if not own_cell(row.localiser, column):
+        return "-"
     return with_interval(getattr(row, column), row.intervals.get(column))
 
 
@@ -324,53 +329,118 @@ def to_markdown(rows: Sequence[Row]) -> str:
                       *map(line, cells), "", "Brackets: 95% bootstrap interval, photos resampled.", "", notes, ""])
 
 
-def comparisons(rows: Sequence[Row]) -> str:
-    """A Markdown section: per metric, the best row and the rows the data cannot tell from it.
+@dataclass(frozen=True)
+class Versus:
+    """One row (or method) against the best on the photos both have."""
+
+    label: str
+    value: float
+    difference: Any
+    """:class:`~attribkit.metrics.PairedDifference` of this row minus the best (``None``: under 2 photos in
+    common)."""
+    tie: bool
+    """Not distinguishable from the best (the interval holds 0, or p >= 0.05)."""
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """One metric's paired comparison (:func:`compare`)."""
+
+    metric: str
+    higher: bool
+    best: str
+    """The best contender's label (a method, or ``method + localiser`` for the box metrics)."""
+    value: float
+    others: list[Versus]
+    baselines: list[Versus]
+    """Baselines (:func:`~attribkit.study._labels.baseline_of`) against the best: never the best themselves."""
+
+
+def compare(rows: Sequence[Row]) -> list[Comparison]:
+    """Per metric of :data:`PER_PHOTO`, the best contender and every other row against it.
 
     Each row is compared with the best on the photos both have, by :func:`attribkit.metrics.paired_difference`
     (paired bootstrap interval of the mean difference; McNemar or Wilcoxon p); it differs from the best when
-    the interval excludes 0 and p < 0.05, and is listed as not distinguishable otherwise. Map metrics compare methods
-    (one row per method); the box metrics compare method × localiser rows. ``""`` when there is nothing to
-    compare.
+    the interval excludes 0 and p < 0.05. Map metrics compare methods (one row per method; a blind
+    localiser's row is left out, the map is not its own); the box metrics compare method × localiser rows.
+    Baselines (a blind localiser, a random map) are compared with the best but are never the best: a
+    centred box that beats every method says the methods fail, not that it is the method to use.
     """
     from attribkit.metrics import paired_difference
 
-    lines = []
+    found = []
     for metric, higher in PER_PHOTO.items():
         if metric == "randomisation":
             continue  # a verdict per method against a threshold, not a ranking (the `sanity` column)
         per_method = metric not in ("loc_accuracy", "mean_iou")
         seen: dict[str, Row] = {}
         for row in rows:
-            if row.per_photo.get(metric):
+            if row.per_photo.get(metric) and own_cell(row.localiser, metric):
                 seen.setdefault(row.method if per_method else f"{row.method} + {row.localiser}", row)
-        if len(seen) < 2:
+        contenders = {k: r for k, r in seen.items()
+                      if baseline_of(r.method, "-" if per_method else r.localiser) is None}
+        if len(seen) < 2 or not contenders:
             continue
         sign = 1.0 if higher else -1.0
-        best_label, best = max(seen.items(), key=lambda kv: sign * float(getattr(kv[1], metric)))
-        ties = []
+        best_label, best = max(contenders.items(), key=lambda kv: sign * float(getattr(kv[1], metric)))
+        others, baselines = [], []
         for label, row in seen.items():
             if label == best_label:
                 continue
             common = sorted(set(row.per_photo[metric]) & set(best.per_photo[metric]))
-            if len(common) < 2:
-                continue
-            diff = paired_difference([row.per_photo[metric][i] for i in common],
-                                     [best.per_photo[metric][i] for i in common])
+            diff = None
+            if len(common) >= 2:
+                diff = paired_difference([row.per_photo[metric][i] for i in common],
+                                         [best.per_photo[metric][i] for i in common])
             # Both must agree: with tens of photos the percentile interval alone is too narrow (6 photos
             # that all move one way exclude 0, while Wilcoxon's p is at best 0.03).
-            if not (diff.distinguishable and diff.p_value < 0.05):
-                ties.append(f"`{label}` ({diff.mean:+.3f} [{diff.low:+.3f}, {diff.high:+.3f}], p={diff.p_value:.2g})")
-        better = "higher" if higher else "lower"
-        lines.append(f"- `{metric}` ({better} is better): best `{best_label}` {getattr(best, metric):.3f}; "
-                     + (f"not distinguishable from it: {', '.join(ties)}" if ties
-                        else "every other row differs from it (95% paired interval excludes 0 and p < 0.05)"))
+            tie = diff is not None and not (diff.distinguishable and diff.p_value < 0.05)
+            versus = Versus(label, float(getattr(row, metric)), diff, tie)
+            (others if label in contenders else baselines).append(versus)
+        found.append(Comparison(metric, higher, best_label, float(getattr(best, metric)), others, baselines))
+    return found
+
+
+def others_text(c: Comparison, ties: Sequence[str]) -> str:
+    """What the other contenders are against the best (``ties``: those not distinguishable, formatted)."""
+    if not c.others:
+        return "no other contender"
+    if ties:
+        return f"not distinguishable from it: {', '.join(ties)}"
+    return "every other row differs from it (95% paired interval excludes 0 and p < 0.05)"
+
+
+def beats(c: Comparison, v: Versus) -> bool:
+    """Whether a baseline is better than the best contender, distinguishably (the methods fail there)."""
+    d = v.difference
+    return d is not None and not v.tie and (d.mean > 0) == c.higher
+
+
+def _versus(v: Versus) -> str:
+    d = v.difference
+    return f"`{v.label}` ({d.mean:+.3f} [{d.low:+.3f}, {d.high:+.3f}], p={d.p_value:.2g})"
+
+
+def comparisons(rows: Sequence[Row]) -> str:
+    """A Markdown section: per metric, the best contender, the rows the data cannot tell from it, and the
+    baselines against it (:func:`compare`); ``""`` when there is nothing to compare."""
+    lines = []
+    for c in compare(rows):
+        ties = [_versus(v) for v in c.others if v.tie]
+        better = "higher" if c.higher else "lower"
+        line = f"- `{c.metric}` ({better} is better): best `{c.best}` {c.value:.3f}; " + others_text(c, ties)
+        measured = [v for v in c.baselines if v.difference is not None]
+        if measured:
+            line += "; baselines (never the best): " + ", ".join(
+                _versus(v) + (" beats it" if beats(c, v) else "") for v in measured)
+        lines.append(line)
     if not lines:
         return ""
     return "\n".join(["", "## Which differences are real", "",
                       "Each row against the best on the same photos: mean difference [95% paired bootstrap "
                       "interval], and the paired test's p (McNemar for right/wrong outcomes, else Wilcoxon); "
-                      "a row differs from the best when the interval excludes 0 and p < 0.05.",
+                      "a row differs from the best when the interval excludes 0 and p < 0.05. Baselines (a "
+                      "blind centred box, a random map) are compared with the best, never named it.",
                       "", *lines, ""])
 
 
