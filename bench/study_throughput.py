@@ -327,7 +327,8 @@ def under_torchrun(args: argparse.Namespace) -> None:
         name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
         figures = {"device": f"{world} x {name}", "photos": len(items), "ranks": world, "seconds": seconds,
                    "photos_per_s": len(items) / seconds, "minutes_for_50k": 50_000 * seconds / len(items) / 60,
-                   "records": len(read_records(scratch)), **{k: v for k, v in vars(args).items() if k != "json"}}
+                   "records": len(read_records(scratch)),
+                   **{k: v for k, v in vars(args).items() if k not in ("json", "device")}}
         print(json.dumps(figures, indent=1))
         if args.json:
             Path(args.json).write_text(json.dumps(figures, indent=1) + "\n")
