@@ -38,7 +38,7 @@ from attribkit.study._distributed import Shard, current_shard
 from attribkit.study._gallery import GALLERY_DIR
 from attribkit.study._labels import describe
 from attribkit.study._manifest import check_and_store, manifest
-from attribkit.study._records import Key, Record, read_records, read_records_and_outdated, record_key
+from attribkit.study._records import Key, Record, read_keys_and_outdated, read_records, record_key
 from attribkit.study._report import write_report
 from attribkit.study._precision import check_precision
 from attribkit.study._run import StudyRun
@@ -213,15 +213,15 @@ def compute_records(run: StudyRun, items: Sequence[StudyImage], settings: Sequen
     shard = current_shard(run.distributed, run.shard)
     annotations = {i.name: i.annotation for i in items}
     try:
-        records_before, outdated = read_records_and_outdated(out, annotations) if out.is_dir() else ([], set())
+        # Keys only: the records themselves are read again at the end, for the tables (memory stays flat).
+        done, outdated = read_keys_and_outdated(out, annotations) if out.is_dir() else (set(), set())
         out.mkdir(parents=True, exist_ok=True)
         for folder in (out, out / GALLERY_DIR, out / SKIPPED_DIR, out / THUMBNAIL_DIR):
             remove_stale(folder)  # what a run killed mid-write left (the pictures are made again if missing)
-        check_and_store(out, wanted, has_records=bool(records_before))
+        check_and_store(out, wanted, has_records=bool(done))
         if spec_of is not None and (shard.rank == 0 or shard.alone):
             write_spec(out, spec_of(plan, shard))
         _warn_outdated(out, outdated)
-        done = {record_key(r) for r in records_before}
         skipped = compute(run, plan, items[shard.rank :: shard.world], done, rank=shard.rank)
         _write_skipped(out / SKIPPED_DIR / f"part-{shard.rank}.json", skipped)
         shard.barrier()
