@@ -57,8 +57,9 @@ def _hits(box: BoxLike | None, truths: Sequence[BoxLike], iou_threshold: float) 
 def _largest_component_box(mask: np.ndarray) -> tuple[int, int, int, int] | None:
     """``mask_box(largest_component(mask))`` read from OpenCV's component statistics (the same box, without
     building the component's mask: MaxBoxAcc asks for 100 of them per map), labelled on the mask's bounding
-    box only: cropping keeps every component and their raster order (so ties), and at high thresholds it
-    is a small part of the photo."""
+    box only: at high thresholds a small part of the photo. Cropping keeps every component, but not
+    OpenCV's label order (its block-based scan depends on where the image starts), which decides between
+    components of equal area: a tie is decided on the whole mask, as :func:`largest_component` does."""
     rows = np.flatnonzero(mask.any(axis=1))
     if rows.size == 0:
         return None
@@ -66,8 +67,13 @@ def _largest_component_box(mask: np.ndarray) -> tuple[int, int, int, int] | None
     top, left = int(rows[0]), int(cols[0])
     crop = np.ascontiguousarray(mask[top : rows[-1] + 1, left : cols[-1] + 1], dtype=np.uint8)
     _, _, stats, _ = cv2.connectedComponentsWithStats(crop, connectivity=8)
-    # Label 0 is the background; ties go to the lower label, as in largest_component.
-    x, y, w, h = (int(v) for v in stats[1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA])), :4])
+    areas = stats[1:, cv2.CC_STAT_AREA]  # label 0 is the background
+    if np.count_nonzero(areas == areas.max()) > 1:
+        top = left = 0
+        _, _, stats, _ = cv2.connectedComponentsWithStats(np.ascontiguousarray(mask, dtype=np.uint8), connectivity=8)
+        areas = stats[1:, cv2.CC_STAT_AREA]
+    # Ties go to the lower label, as in largest_component.
+    x, y, w, h = (int(v) for v in stats[1 + int(np.argmax(areas)), :4])
     return left + x, top + y, left + x + w, top + y + h
 
 
