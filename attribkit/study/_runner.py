@@ -420,6 +420,7 @@ def write_study_report(out: Path, spec: Mapping[str, Any], records: Sequence[Rec
         described["skipped photos"] = len(skipped)
     files = write_report(out, rows, records, images=spec["gallery"], methods=spec["method_names"],
                          localisers=spec["localiser_names"], settings=described, skipped=dict(skipped),
-                         labels={(m, loc): text for m, loc, text in spec["labels"]}, class_names=spec["class_names"],
+                         labels={(m, loc): text for m, loc, text in spec.get("labels", [])},
+                         class_names=spec.get("class_names"),
                          photos=[name for name, _ in spec["photos"]])
     return rows, files
