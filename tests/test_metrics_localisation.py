@@ -239,3 +239,80 @@ def cv2_blur(m):
     import cv2
 
     return cv2.GaussianBlur(m.astype(np.float32), (0, 0), 2.0)
+
+
+def _reference_box_accs(maps, truths):
+    """MaxBoxAcc V1 and V2 threshold by threshold, one IoU call each (the implementation before issue 23
+    batched them): the batched metrics must give the same numbers."""
+    from attribkit._core.boxes import largest_component, mask_box
+    from attribkit.metrics import iou
+    from attribkit.metrics._localisation import _hits, _normalise, contour_boxes
+
+    taus = np.arange(0.0, 1.0, 0.01)
+    v1 = np.zeros(taus.size)
+    v2 = np.zeros((len(maps), taus.size, 3), dtype=bool)
+    for n, (m, truth) in enumerate(zip(maps, truths)):
+        norm = _normalise(m)
+        for t, tau in enumerate(taus):
+            v1[t] += _hits(mask_box(largest_component(norm >= tau)), truth, 0.5)
+            if truth:
+                boxes = contour_boxes(norm, float(tau))
+                best = float(np.max(iou(boxes[:, None, :], np.asarray(truth, dtype=np.float64)[None])))
+                v2[n, t] = best >= np.array([0.3, 0.5, 0.7])
+    return v1 / len(maps), v2
+
+
+def test_batched_max_box_acc_equals_one_threshold_at_a_time():
+    rng = np.random.default_rng(3)
+    maps, truths = [], []
+    for i in range(12):
+        m = rng.random((30 + i, 41))
+        m[5:15, 8 : 20 + i] += 1.5  # a hot object, and noise: many components at low thresholds
+        if i % 4 == 1:
+            m[:, :6] = np.nan  # outside the model's crop
+        if i % 4 == 2:
+            m[:] = 0.25  # flat: one box of the whole map, or none
+        maps.append(m)
+        truths.append([] if i == 3 else [(8, 5, 20 + i, 15), (0, 0, 7, 9)][: 1 + i % 2])
+    v1, v2 = _reference_box_accs(maps, truths)
+    np.testing.assert_array_equal(max_box_acc(maps, truths).accuracies, v1)
+    np.testing.assert_array_equal(max_box_acc_v2(maps, truths).correct, v2)
+
+
+def test_bootstrap_intervals_hold_a_bounded_batch_of_resamples_and_do_not_change():
+    """scipy draws every resample at once by default ([2000, N]: 800 MB for 50,000 photos); in batches the
+    generator gives the same numbers, so the interval is the same and memory no longer grows with N."""
+    import tracemalloc
+
+    from scipy.stats import bootstrap
+
+    from attribkit.metrics import bootstrap_interval
+    from attribkit.metrics import _uncertainty
+
+    values = np.random.default_rng(0).random(6000)
+    whole = bootstrap((values,), np.mean, n_resamples=2000, method="percentile", vectorized=True,
+                      rng=np.random.default_rng(0)).confidence_interval
+    tracemalloc.start()
+    try:
+        interval = bootstrap_interval(values)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert interval == (float(whole.low), float(whole.high))
+    assert peak < 4 * _uncertainty.BATCH_VALUES * 8, peak  # [2000, 6000] float64 at once is 96 MB
+
+
+def test_the_largest_components_box_breaks_ties_as_on_the_whole_mask():
+    """MaxBoxAcc labels components on the mask's bounding box only; OpenCV's label order (which decides
+    between components of equal area) depends on where the image starts, so a tie is decided on the whole
+    mask. Found by bench/study_dry_run.py: 1 of 100,000 records differed between a run and its shards."""
+    from attribkit._core.boxes import largest_component, mask_box
+    from attribkit.metrics._localisation import _largest_component_box
+
+    rng = np.random.default_rng(0)
+    for _ in range(600):
+        h, w = rng.integers(6, 14, 2)
+        m = rng.random((h, w)) < rng.uniform(0.1, 0.3)
+        m[: int(rng.integers(0, 3))] = False
+        m[:, : int(rng.integers(0, 3))] = False
+        assert _largest_component_box(m) == mask_box(largest_component(m)), m.astype(int)

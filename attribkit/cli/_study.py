@@ -15,12 +15,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         description="Run every method x localiser over the photos, writing per-photo records as they are "
                     "computed (an interrupted study resumes where it stopped), then results.csv, "
                     "results.md, metrics.png, curves.png, index.html and explorer.html (interactive). Under "
-                    "torchrun the photos are "
-                    "sharded across processes and rank 0 writes the merged report.")
-    p.add_argument("--methods", required=True,
+                    "torchrun the photos are sharded across processes and rank 0 writes the merged report; with "
+                    "--shard i/n one shard runs alone (a SLURM array task), and --merge DIR_0 DIR_1 ... --out DIR "
+                    "writes the records and the report of all shards.")
+    p.add_argument("--methods", default=None,
                    help="comma-separated attributors, e.g. saliency,random,captum:gradcam")
     p.add_argument("--localisers", default="", help="comma-separated localisers, e.g. graphcut,threshold")
-    p.add_argument("--data", required=True,
+    p.add_argument("--data", default=None,
                    help="'samples' or 'samples:chelsea,coffee', a folder of photos, or an annotation "
                         "file/folder (boxes.json, ILSVRC XML)")
     p.add_argument("--out", required=True, metavar="DIR")
@@ -44,6 +45,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--options", default=None, metavar="JSON",
                    help='per-name options, e.g. \'{"captum:gradcam": {"layer": "blocks.5"}, '
                         '"graphcut": {"work_size": 112}}\'')
+    p.add_argument("--shard", default=None, metavar="I/N",
+                   help="compute only shard I of N (photos I, I+N, I+2N, ...; 0 <= I < N) into --out, alone, no "
+                        "report; merge the shards' folders with --merge")
+    p.add_argument("--merge", nargs="+", default=None, metavar="DIR",
+                   help="merge these shard folders (of one study, same settings) into --out: records and report; "
+                        "photos no folder has are named (exit status 1)")
     p.add_argument("--allow-outside-paths", action="store_true",
                    help="accept photo paths in an annotation file that lead outside its folder")
     add_model_args(p)
@@ -108,6 +115,12 @@ def run(args: argparse.Namespace) -> int:
     from attribkit.study import run_study, study_images
 
     check_numbers(args, MINIMUMS)
+    if args.merge is not None:
+        return merge(args)
+    if args.methods is None or args.data is None:
+        raise CommandError("attribkit study needs --methods and --data (or --merge DIR ... to merge shards)",
+                           status=2)
+    shard = parse_shard(args.shard)
     methods, localisers = _names(args.methods), _names(args.localisers)
     registry = get_registry()
     # An unknown name fails now, naming close matches.
@@ -143,11 +156,53 @@ def run(args: argparse.Namespace) -> int:
         method_options={k: v for k, v in options.items() if k in methods},
         localiser_options={k: v for k, v in options.items() if k in localisers},
         top_k=args.top_k, map_batch=args.map_batch, road=args.road, sanity=args.sanity,
-        loader_workers=args.loader_workers, precision=args.precision,
+        loader_workers=args.loader_workers, precision=args.precision, shard=shard,
     )
+    if result is not None and shard is not None:
+        print(f"shard {shard[0]}/{shard[1]}: {len(result.records)} records in {result.out}; when every shard is done: "
+              f"attribkit study --merge DIR_0 ... DIR_{shard[1] - 1} --out DIR")
+        return skipped_status(result.skipped, "study")
     if result is not None:
         print((result.out / "results.md").read_text(), end="")
         for path in result.files.values():
             print(path)
         return skipped_status(result.skipped, "study")
     return 0
+
+
+def parse_shard(text: str | None) -> tuple[int, int] | None:
+    """``"2/4"`` → ``(2, 4)``; a usage error (exit 2) for anything but ``I/N`` with ``0 <= I < N``."""
+    if text is None:
+        return None
+    index, _, count = text.partition("/")
+    if not (index.strip().isdigit() and count.strip().isdigit()) or not 0 <= int(index) < int(count):
+        raise CommandError(f"--shard must be I/N with 0 <= I < N, e.g. 0/4; got {text!r}", status=2)
+    if "WORLD_SIZE" in os.environ and int(os.environ.get("WORLD_SIZE") or 1) > 1:
+        raise CommandError("--shard runs one shard alone; under torchrun the ranks are the shards", status=2)
+    return int(index), int(count)
+
+
+def merge(args: argparse.Namespace) -> int:
+    """``attribkit study --merge DIR ... --out DIR``: the records and the report of the shards."""
+    import sys
+    import warnings
+
+    from attribkit.study import merge_studies
+
+    given = [o for o, v in (("--methods", args.methods), ("--data", args.data), ("--shard", args.shard)) if v]
+    if given:
+        raise CommandError(f"--merge takes the settings from the folders; drop {', '.join(given)}", status=2)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*have no records in the merged folders")  # said below
+        result = merge_studies(args.merge, output_dir(args.out))
+    print((result.out / "results.md").read_text(), end="")
+    for path in result.files.values():
+        print(path)
+    if result.missing:
+        names = list(result.missing)
+        shards = sorted(set(result.missing.values()), key=lambda s: tuple(map(int, s.split("/"))))
+        print(f"attribkit study --merge: {len(names)} photo(s) have no records (shard(s) {', '.join(shards)} not "
+              f"merged or not finished): {', '.join(names[:10])}{', ...' if len(names) > 10 else ''} "
+              f"(all in {result.out / 'missing.txt'})", file=sys.stderr)
+        return 1
+    return skipped_status(result.skipped, "study")

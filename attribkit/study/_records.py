@@ -185,3 +185,15 @@ def read_records_and_outdated(out: str | Path | Iterable[Path],
             else:
                 outdated.add(record_key(record))
     return [merged[k] for k in sorted(merged)], outdated - merged.keys()
+
+
+def read_keys_and_outdated(out: str | Path, annotations: Annotations | None = None) -> tuple[set[Key], set[Key]]:
+    """:func:`read_records_and_outdated`'s keys only: what a resumed study needs to know what is done,
+    without holding every record on file in memory for the whole run (about 6 kB each with MaxBoxAcc's
+    curves: 300 MB for 50,000 photos)."""
+    done: set[Key] = set()
+    outdated: set[Key] = set()
+    for path in record_files(Path(out)):
+        for record in _lines(path):
+            (done if current(record, annotations) else outdated).add(record_key(record))
+    return done, outdated - done

@@ -40,6 +40,9 @@ class StudyRun:
     road: int = 0
     sanity: int = 0
     distributed: bool | None = None
+    shard: tuple[int, int] | None = None
+    """Shard ``(i, n)`` run alone (:func:`attribkit.study._distributed.current_shard`); ``None``: all photos,
+    or ``torchrun``'s ranks."""
     progress: bool = True
 
     def __post_init__(self) -> None:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
@@ -34,16 +34,17 @@ from attribkit.study._atomic import remove_stale, write_text
 from attribkit.study._checks import check_settings
 from attribkit.study._compute import BoxPlan, MapPlan, Plan, compute, record_keys
 from attribkit.study._data import DataSpec, StudyImage, class_of, study_images
-from attribkit.study._distributed import current_shard
+from attribkit.study._distributed import Shard, current_shard
 from attribkit.study._gallery import GALLERY_DIR
 from attribkit.study._labels import describe
 from attribkit.study._manifest import check_and_store, manifest
-from attribkit.study._records import Key, Record, read_records, read_records_and_outdated, record_key
+from attribkit.study._records import Key, Record, read_keys_and_outdated, read_records, record_key
 from attribkit.study._report import write_report
 from attribkit.study._precision import check_precision
 from attribkit.study._run import StudyRun
 from attribkit.study._settings import ResolvedSetting, Setting, cross_settings
 from attribkit.study._sizing import first_size
+from attribkit.study._spec import read_spec, rows_of, study_spec, write_spec
 from attribkit.study._summary import Row, summarise
 from attribkit.study._thumbnails import THUMBNAIL_DIR
 from attribkit.study._workers import localiser_spec
@@ -196,8 +197,13 @@ def _skipped(out: Path, items: Sequence[StudyImage], plan: Plan, records: Sequen
             if i.name in told and not record_keys(i.name, plan) <= have}
 
 
-def compute_records(run: StudyRun, items: Sequence[StudyImage], settings: Sequence[Setting]) -> Computed | None:
-    """Compute this process's share of the records; every record on rank 0 (``None`` on other ranks).
+def compute_records(run: StudyRun, items: Sequence[StudyImage], settings: Sequence[Setting], *,
+                    spec_of: Callable[[Plan, Shard], dict[str, Any]] | None = None) -> Computed | None:
+    """Compute this process's share of the records; every record on rank 0 (``None`` on other ranks), this
+    shard's records for a shard run alone (``run.shard``).
+
+    ``spec_of(plan, shard)`` gives the study's ``report.json`` (:mod:`attribkit.study._spec`), written once
+    the settings are checked, before any record.
 
     Raises ``ValueError`` for a negative count (naming it) or an ``out`` that is a file, and
     :class:`~attribkit.errors.OptionError` when ``out`` holds a study computed with other settings.
@@ -221,20 +227,22 @@ def compute_records(run: StudyRun, items: Sequence[StudyImage], settings: Sequen
                    gallery=frozenset(i.name for i in items[:run.gallery]))
     wanted = {**manifest(model, [s.resolve() for s in settings], steps=run.steps, top_k=run.top_k,
                          precision=run.precision), **checks}
-    shard = current_shard(run.distributed)
+    shard = current_shard(run.distributed, run.shard)
     annotations = {i.name: i.annotation for i in items}
     try:
-        records_before, outdated = read_records_and_outdated(out, annotations) if out.is_dir() else ([], set())
+        # Keys only: the records themselves are read again at the end, for the tables (memory stays flat).
+        done, outdated = read_keys_and_outdated(out, annotations) if out.is_dir() else (set(), set())
         out.mkdir(parents=True, exist_ok=True)
         for folder in (out, out / GALLERY_DIR, out / SKIPPED_DIR, out / THUMBNAIL_DIR):
             remove_stale(folder)  # what a run killed mid-write left (the pictures are made again if missing)
-        check_and_store(out, wanted, has_records=bool(records_before))
+        check_and_store(out, wanted, has_records=bool(done))
+        if spec_of is not None and (shard.rank == 0 or shard.alone):
+            write_spec(out, spec_of(plan, shard))
         _warn_outdated(out, outdated)
-        done = {record_key(r) for r in records_before}
         skipped = compute(run, plan, items[shard.rank :: shard.world], done, rank=shard.rank)
         _write_skipped(out / SKIPPED_DIR / f"part-{shard.rank}.json", skipped)
         shard.barrier()
-        if shard.rank != 0:
+        if shard.rank != 0 and not shard.alone:
             return None
         records = read_records(out, annotations)
         return Computed(records, _skipped(out, items, plan, records))
@@ -280,6 +288,7 @@ def run_study(
     sanity: int = 0,
     loader_workers: int = 0,
     precision: str = "fp32",
+    shard: tuple[int, int] | None = None,
 ) -> StudyResult | None:
     """Run every setting (or every method × localiser) over ``data``; write the table, plots and HTML report.
 
@@ -342,11 +351,18 @@ def run_study(
         ``"fp32"`` (default), or ``"bf16"`` / ``"fp16"``: the maps' forward and backward under
         ``torch.autocast`` (the rule engine's rules, the classes' forward and every metric stay float32;
         :mod:`attribkit.study._precision`). Stored in ``study.json``: a study is resumed at its precision.
+    shard
+        ``(i, n)``: compute only shard ``i`` of ``n`` (photos ``i, i + n, i + 2n, ...`` in the data's order,
+        ``0 <= i < n``) into ``out``, alone (no process group: a SLURM array task, a second machine);
+        :func:`attribkit.study.merge_studies` then writes the records and the report of all shards,
+        equal to one run's. No report is written for a shard. Not under ``torchrun`` (its ranks are the
+        shards). ``None``: every photo.
 
     Returns
     -------
     StudyResult or None
-        The table and files, or ``None`` on ranks other than 0 of a sharded run (rank 0 merges). Photos
+        The table and files, or ``None`` on ranks other than 0 of a sharded run (rank 0 merges). For a
+        ``shard``: its own records and rows, and no files. Photos
         that could not be used (unreadable, or a ground-truth box outside the photo) are skipped with a
         warning and listed in :attr:`StudyResult.skipped` and the report.
 
@@ -372,29 +388,56 @@ def run_study(
     items = study_images(data, class_index=lambda label: class_of(model, label))
     run = StudyRun(model, out, workers=workers, steps=steps, batch_size=batch_size, gallery=gallery, top_k=top_k,
                    map_batch=map_batch, road=road, sanity=sanity, distributed=distributed, progress=progress,
-                   loader_workers=loader_workers, precision=precision)
-    computed = compute_records(run, items, chosen)
-    if computed is None:
-        return None
-    records = computed.records
+                   loader_workers=loader_workers, precision=precision, shard=shard)
     if settings is None:
         method_names, loc_names = list(dict.fromkeys(methods)), list(dict.fromkeys(localisers))
-        rows = summarise(records, methods=method_names, localisers=loc_names)
+        rows: dict[str, Any] = {"methods": method_names, "localisers": loc_names}
     else:
-        rows = summarise(records, settings=chosen)
         resolved = [s.resolve() for s in chosen]
         method_names = list(dict.fromkeys(r.map_label for r in resolved))
         loc_names = list(dict.fromkeys(r.localiser_label for r in resolved if r.localiser_label))
+        rows = {"settings": [(r.setting.name, r.map_label, r.localiser_label) for r in resolved]}
+    name = model_info(model).name
+
+    def spec_of(plan: Plan, where: Shard) -> dict[str, Any]:
+        return study_spec(items, plan, rows=rows, method_names=method_names, localiser_names=loc_names,
+                          model=name, steps=steps, gallery=gallery,
+                          shard=(where.rank, where.world) if where.alone else (0, 1),
+                          labels=setting_labels(chosen), class_names=model_info(model).class_names)
+
+    computed = compute_records(run, items, chosen, spec_of=spec_of)
+    if computed is None:
+        return None
+    if shard is not None:  # the report is the merge's (merge_studies)
+        return StudyResult(out, study_rows(read_spec(out), computed.records), computed.records, {}, computed.skipped)
+    table, files = write_study_report(out, read_spec(out), computed.records, computed.skipped)
+    return StudyResult(out, table, computed.records, files, computed.skipped)
+
+
+def study_rows(spec: Mapping[str, Any], records: Sequence[Record]) -> list[Row]:
+    """The study's table from its records and its ``report.json`` (:mod:`attribkit.study._spec`)."""
+    labelled = rows_of(spec)
+    if labelled is None:
+        return summarise(records, methods=spec["rows"]["methods"], localisers=spec["rows"]["localisers"])
+    return summarise(records, rows=labelled)
+
+
+def write_study_report(out: Path, spec: Mapping[str, Any], records: Sequence[Record],
+                       skipped: Mapping[str, str]) -> tuple[list[Row], dict[str, Path]]:
+    """The table, plots and HTML page of a study from its records and its ``report.json``: the same for one
+    run and for a merge of its shards (:func:`attribkit.study.merge_studies`)."""
+    rows = study_rows(spec, records)
     # The checks' photos as measured, not as asked: a study resumed with a smaller --road N keeps (and
     # reports) the ROAD records it already has.
     checked = {kind: len({r["image"] for r in records if r["kind"] == kind}) for kind in ("road", "sanity")}
-    described = {"model": model_info(model).name, "photos": len(items), "methods": ",".join(method_names),
-                 "localisers": ",".join(loc_names) or "-", "curve steps": steps, "ROAD photos": checked["road"],
-                 "sanity-check photos": checked["sanity"]}
-    if computed.skipped:
-        described["skipped photos"] = len(computed.skipped)
-    files = write_report(out, rows, records, images=[i.name for i in items[:gallery]], methods=method_names,
-                         localisers=loc_names, settings=described, skipped=computed.skipped,
-                         labels=setting_labels(chosen), class_names=model_info(model).class_names,
-                         photos=[i.name for i in items])
-    return StudyResult(out, rows, records, files, computed.skipped)
+    described = {"model": spec["model"], "photos": len(spec["photos"]), "methods": ",".join(spec["method_names"]),
+                 "localisers": ",".join(spec["localiser_names"]) or "-", "curve steps": spec["steps"],
+                 "ROAD photos": checked["road"], "sanity-check photos": checked["sanity"]}
+    if skipped:
+        described["skipped photos"] = len(skipped)
+    files = write_report(out, rows, records, images=spec["gallery"], methods=spec["method_names"],
+                         localisers=spec["localiser_names"], settings=described, skipped=dict(skipped),
+                         labels={(m, loc): text for m, loc, text in spec.get("labels", [])},
+                         class_names=spec.get("class_names"),
+                         photos=[name for name, _ in spec["photos"]])
+    return rows, files

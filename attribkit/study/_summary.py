@@ -131,6 +131,7 @@ def summarise(
     settings: Sequence[Setting] | None = None,
     subsets: Mapping[str, Sequence[str]] | None = None,
     timings: Mapping[Key, float] | None = None,
+    rows: Sequence[tuple[str, str, str]] | None = None,
 ) -> list[Row]:
     """The table from records.
 
@@ -147,18 +148,23 @@ def summarise(
         Name → photo names; one row per setting and subset (default: ``{"all": every photo}``).
     timings
         Milliseconds by record key (:func:`~attribkit.study._records.read_timings`) for ``ms_per_photo``.
+    rows
+        Instead of ``settings``: the rows as ``(name, map label, localiser label or '-')``, the labels a
+        setting resolves to (a merge of shard folders has the labels, not the settings).
     """
     records = sorted(records, key=lambda r: (r["kind"], r["image"], r["method"], r.get("localiser", "")))
     maps = [r for r in records if r["kind"] in ("map", "road", "sanity")]
     boxes = [r for r in records if r["kind"] == "box"]
-    if settings is None:
+    if rows is not None:
+        pairs = [tuple(r) for r in rows]
+    elif settings is None:
         found_methods = list(dict.fromkeys([*methods, *sorted({r["method"] for r in maps if r["kind"] == "map"})]))
         found_locs = list(dict.fromkeys([*localisers, *sorted({r["localiser"] for r in boxes})])) or ["-"]
         pairs = [("", m, loc) for m in found_methods for loc in found_locs]
     else:
         resolved = [s.resolve() for s in settings]
         pairs = [(r.setting.name, r.map_label, r.localiser_label or "-") for r in resolved]
-    rows = []
+    table = []
     for name, method, loc in pairs:
         chosen: Mapping[str, Sequence[str] | None] = subsets if subsets is not None else {"all": None}
         for subset, images in chosen.items():
@@ -166,8 +172,8 @@ def summarise(
             mine = [r for r in maps if r["method"] == method and (wanted is None or r["image"] in wanted)]
             theirs = [r for r in boxes if r["method"] == method and r["localiser"] == loc
                       and (wanted is None or r["image"] in wanted)]
-            rows.append(_row(name, subset, method, loc, mine, theirs, timings))
-    return rows
+            table.append(_row(name, subset, method, loc, mine, theirs, timings))
+    return table
 
 
 def photo_values(maps: Sequence[Record], boxes: Sequence[Record]) -> dict[str, dict[str, float]]:
