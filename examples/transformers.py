@@ -1,8 +1,13 @@
-"""Every transformer method on one photo, with a random-weight ViT (the layout of docs/transformers.md).
+"""
+Every transformer method on one photo
+=====================================
+
+Attention rollout, attention flow, gradient rollout, LeGrad, Chefer et al.'s transformer attribution,
+AttnLRP and CP-LRP beside the gradient and Grad-CAM, on one photo (the layout of docs/transformers.md)::
 
     python examples/transformers.py [OUT_DIR]
 
-No trained ViT weights can be downloaded here, so the model is timm's ViT-S/16 with random weights: the
+No trained ViT weights can be downloaded here, so the model is timm's ViT-S/16 with **random weights**: the
 maps show what each method computes and where it puts it, not what a trained model looks at. With local
 weights, ``attribkit.load_model("timm:vit_small_patch16_224", weights="vit_s16.safetensors")`` (or any timm /
 Hugging Face classifier) runs the same lines.
@@ -21,15 +26,18 @@ import attribkit
 from attribkit.data import sample_photo
 from attribkit.render import overlay, save_panel
 
+# %%
+# A random-weight ViT-S/16 and a sample photo, cropped and normalised as the model expects.
 out = Path(sys.argv[1] if len(sys.argv) > 1 else "example-out")
 torch.manual_seed(0)
 model = timm.create_model("vit_small_patch16_224", pretrained=False).eval()
 image = attribkit.load_image(sample_photo("chelsea"), model)
 
-# The transformer methods registered here (the LRP ones come with their own plugin), beside the
-# gradient and Grad-CAM on the last block's norm; one class: the model's top-1.
+# %%
+# The seven built-in transformer methods beside the gradient and Grad-CAM on the last block's norm; one
+# class: the model's top-1.
 transformer = ["rollout", "attention_flow", "gradient_rollout", "legrad", "chefer2021", "attnlrp", "cplrp"]
-methods = ["saliency", "gradcam"] + [m for m in transformer if m in attribkit.list_attributors()]
+methods = ["saliency", "gradcam", *transformer]
 panels, titles = [image.input_rgb], ["photo (224 crop)"]
 for method in methods:
     maps = attribkit.saliency(model, image, method=method)
