@@ -4,7 +4,7 @@ and a 4-shard merge equal to the single run, record for record.
     python bench/study_dry_run.py [--photos 50000] [--shards 4] [--root /dev/shm/attribkit-dry-run]
                                   [--phase all|single|shards|compare] [--kill-at 0.5] [--map-batch 32]
 
-The photos are :func:`attribkit.data._synthetic.synthetic_study_images` (40x48 noise with a bright box,
+The photos are :func:`attribkit.study._synthetic.synthetic_study_images` (40x48 noise with a bright box,
 made when read, never written to disk) and the model a tiny CNN (32x32 crops, 10 classes), so the study's
 machinery, not the model, is what is measured. Each study runs the ``attribkit evaluate`` protocol with
 the default preset (Grad-CAM + threshold; the model's top-5 classes and the true class, MaxBoxAcc V1/V2
@@ -60,7 +60,7 @@ def child(out: str, photos: int, shard: str | None, map_batch: int) -> None:
     import torch
 
     torch.set_num_threads(1)  # records compared bit for bit: the same float operations in the same order
-    from attribkit.data._synthetic import synthetic_study_images
+    from attribkit.study._synthetic import synthetic_study_images
     from attribkit.study import Setting, run_study
 
     items = synthetic_study_images(photos)

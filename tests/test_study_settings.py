@@ -13,7 +13,7 @@ import attribkit
 from attribkit.localisation import _maps
 from attribkit.metrics import localisation_error
 from attribkit.study import Setting, StudyImage, evaluate, named_settings, read_records, run_study
-from attribkit.study import _batches, _compute
+from attribkit.study import _batches, _compute, _loader
 from attribkit.study._records import read_timings
 from attribkit.study._settings import cross_settings
 
@@ -197,7 +197,9 @@ def test_evaluate_resumed_computes_nothing_again(tmp_path, photos, study_registr
     items = _annotated(photos)
     first = evaluate(helpers.tiny_classifier(), items, settings=SETTINGS[:3], out=tmp_path, progress=False)
     files = {p: p.read_text() for p in (tmp_path / "records").glob("*.jsonl")}
-    for name in ("load_image", "crop_maps", "localise_job"):
+    # Photos are decoded by the loader since --loader-workers (study/_loader.py), maps made by _compute.
+    monkeypatch.setattr(_loader, "load_image", lambda *a, **k: pytest.fail("recomputed"))
+    for name in ("crop_maps", "localise_job"):
         monkeypatch.setattr(_compute, name, lambda *a, **k: pytest.fail("recomputed"))
     again = evaluate(helpers.tiny_classifier(), items, settings=SETTINGS[:3], out=tmp_path, progress=False)
     assert again.records == first.records
@@ -229,8 +231,8 @@ def test_cli_evaluate_resumes(tmp_path, monkeypatch, capsys):
     table = (tmp_path / "eval" / "metrics.md").read_text()
     pictures = sorted(p.name for p in (tmp_path / "eval" / "examples").glob("*.png"))
     assert pictures
-    for name in ("load_image", "crop_maps"):
-        monkeypatch.setattr(_compute, name, lambda *a, **k: pytest.fail("recomputed"))
+    monkeypatch.setattr(_loader, "load_image", lambda *a, **k: pytest.fail("recomputed"))
+    monkeypatch.setattr(_compute, "crop_maps", lambda *a, **k: pytest.fail("recomputed"))
     monkeypatch.setattr(_maps, "crop_maps", lambda *a, **k: pytest.fail("recomputed"))
     assert main(argv) == 0
     assert (tmp_path / "eval" / "metrics.md").read_text().split("\n")[:4] == table.split("\n")[:4]

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from attribkit.data._synthetic import synthetic_study_images
+from attribkit.study._synthetic import synthetic_study_images
 from attribkit.errors import AttribkitWarning, OptionError
 from attribkit.study import Setting, merge_studies, read_records, run_study
 
@@ -128,7 +128,7 @@ sys.path.insert(0, {tests!r})
 import torch
 torch.set_num_threads(1)
 import _study_helpers as helpers
-from attribkit.data._synthetic import synthetic_study_images
+from attribkit.study._synthetic import synthetic_study_images
 from attribkit.study import Setting, run_study
 run_study(helpers.tiny_classifier(), synthetic_study_images({count}), out={out!r}, shard=(2, 4), **{options})
 """

@@ -62,26 +62,3 @@ def synthetic_photo(index: int, *, size: tuple[int, int] = (40, 48), seed: int =
     x0, y0 = int(rng.integers(0, width - bw + 1)), int(rng.integers(0, height - bh + 1))
     rgb[y0 : y0 + bh, x0 : x0 + bw] = rng.integers(180, 256, 3, dtype=np.uint8)
     return rgb, (x0, y0, x0 + bw, y0 + bh)
-
-
-def synthetic_study_images(count: int, *, classes: int = 10, size: tuple[int, int] = (40, 48),
-                           seed: int = 0) -> list:
-    """``count`` annotated :class:`~attribkit.study.StudyImage` of :func:`synthetic_photo` (label
-    ``index % classes``, one box), each generated when the study reads it: a stand-in for a large
-    annotated set (the 50,000-photo dry run of ``bench/study_dry_run.py``) that never touches the disk.
-    Names are ``synthetic00000`` ... (five digits or more, so they sort in the data's order).
-    """
-    from functools import partial
-
-    from attribkit.study._data import StudyImage
-
-    digits = max(5, len(str(count - 1)))
-    items = []
-    for i in range(count):
-        box = synthetic_photo(i, size=size, seed=seed)[1]
-        items.append(StudyImage(f"synthetic{i:0{digits}d}", partial(_photo_only, i, size, seed), i % classes, (box,)))
-    return items
-
-
-def _photo_only(index: int, size: tuple[int, int], seed: int) -> np.ndarray:
-    return synthetic_photo(index, size=size, seed=seed)[0]
