@@ -96,14 +96,16 @@ def test_photo_saliency_follows_the_crop_geometry(height, width):
 
 def test_paper_preset_keeps_the_papers_values():
     maps, loc = resolve_options("paper", "graphcut", {})
-    assert maps == {"ten_crop": False, "smoothgrad": 0, "scales": (1.0,)}
+    # The paper's maps: the mean over 10 crops and reflections, crops 224/256 of the side (section 3).
+    assert maps == {"ten_crop": True, "crop_fraction": 224 / 256, "smoothgrad": 0, "scales": (1.0,)}
     assert (loc["foreground_quantile"], loc["background_quantile"]) == (0.95, 0.30)
     assert (loc["components"], loc["smoothness"], loc["iterations"], loc["sure_seeds"]) == (5, 50.0, 1, True)
     assert loc["component"] == "largest" and loc["blur"] == 0.0
     # Explicit options win over a preset, and presets never leak into another localiser.
     _, loc = resolve_options("paper", "graphcut", {"iterations": 5})
     assert loc["iterations"] == 5
-    assert resolve_options("paper", "centre", {}) == ({"ten_crop": False, "smoothgrad": 0, "scales": (1.0,)}, {})
+    assert resolve_options("paper", "centre", {}) == (
+        {"ten_crop": True, "crop_fraction": 224 / 256, "smoothgrad": 0, "scales": (1.0,)}, {})
     with pytest.raises(ValueError, match="unknown preset"):
         resolve_options("fancy", "graphcut", {})
 
