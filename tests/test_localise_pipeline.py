@@ -168,3 +168,18 @@ def test_default_and_gradient_presets_keep_their_values():
     # localise without a method or localiser takes the preset's (its default preset: "default").
     assert attribkit.localisation.pipeline("default") == PIPELINES["default"]
     assert (attribkit.Recipe().attributor, attribkit.Recipe().localiser) == ("gradcam", "threshold")
+
+
+def test_paper_preset_maps_are_the_10_crop_average_of_the_gradient(tiny_model):
+    """The paper averages the saliency maps of 10 crops and reflections (section 3): the preset's
+    attributor is that average of the plain gradient, not one gradient."""
+    from attribkit.attribution import TenCrop
+
+    resolved = attribkit.Recipe(preset="paper").resolve()
+    attributor = resolved.attributor_for(tiny_model)
+    assert isinstance(attributor, TenCrop) and attributor.crop_fraction == 224 / 256
+    x = torch.rand(1, 3, 32, 32, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    plain = attribkit.create_attributor("saliency", tiny_model)
+    expected = TenCrop(plain, crop_fraction=224 / 256).attribute(x, target=1)
+    assert torch.allclose(attributor.attribute(x, target=1), expected)
+    assert not torch.allclose(plain.attribute(x, target=1), expected)
