@@ -17,6 +17,9 @@ largest connected component, for each of the top-5 classes. Three steps, cached 
     Each localiser setting of :data:`SETTINGS` on each cached map kind: the best IoU of its box with the
     photo's boxes (the ILSVRC criterion needs only the true class's box: a guess of another class never
     matches it, so one map per photo suffices; ``attribkit evaluate`` runs the 5 maps and 5 cuts).
+``compare``
+    One setting in two caches (``--cache A --cache B``: two views of the same photos) on the photos both
+    have, with the paired difference.
 ``report``
     Fixed settings on all photos with bootstrap 95% intervals (photos resampled); groups of settings
     (``--group``) by 5-fold cross-validation (each fold scored by the setting best on the other four).
@@ -194,12 +197,13 @@ def _ci(values: np.ndarray) -> str:
 def report(cache: Path, groups: list[str]) -> None:
     maps = _load(cache)
     cuts = {k: np.asarray(v) for k, v in json.loads((cache / "cuts.json").read_text())["iou"].items()}
-    truth = np.asarray(maps["truth"])
-    probs, probs10 = np.stack(maps["probs"]), np.stack(maps["probs10"])
+    n = min(len(v) for v in cuts.values())  # the photos cut so far (all of them once the cuts are done)
+    cuts = {k: v[:n] for k, v in cuts.items()}
+    truth = np.asarray(maps["truth"][:n])
+    probs, probs10 = np.stack(maps["probs"][:n]), np.stack(maps["probs10"][:n])
     top5 = {"input": np.argsort(-probs, 1)[:, :5], "10 crops": np.argsort(-probs10, 1)[:, :5]}
     in5 = {k: (v == truth[:, None]).any(1) for k, v in top5.items()}
     in1 = {k: v[:, 0] == truth for k, v in top5.items()}
-    n = len(truth)
     print(f"{n} photos; {np.mean(maps['seconds']):.2f} s per photo for the maps")
     for k in top5:
         print(f"classes from the {k}: top-1 class error {100 * (1 - in1[k].mean()):.1f}, "
@@ -227,11 +231,38 @@ def report(cache: Path, groups: list[str]) -> None:
                 print(f"    chosen on {chosen.count(c)} fold(s): {c}")
 
 
+def compare(caches: list[Path], keys: list[str]) -> None:
+    """One setting in two caches (two views of the same photos): each on the photos both have, and the
+    paired difference of the second from the first (McNemar's test for hits)."""
+    hits, in5 = [], []
+    for i, cache in enumerate(caches):
+        maps = _load(cache)
+        cuts = json.loads((cache / "cuts.json").read_text())["iou"]
+        # One key per cache (two settings of one cache: the cache twice), or the first key it has.
+        for key in [keys[i]] if len(keys) == len(caches) else keys:
+            if key in cuts:
+                hits.append((f"{cache.name} | {key}", np.asarray(cuts[key]) >= 0.5))
+                truth = np.asarray(maps["truth"])
+                in5.append((np.argsort(-np.stack(maps["probs10"]), 1)[:, :5] == truth[:, None]).any(1))
+                break
+    n = min(len(h) for _, h in hits)
+    (a_name, a), (b_name, b) = ((name, h[:n]) for name, h in hits)
+    a5, b5 = 1.0 - a * in5[0][:n], 1.0 - b * in5[1][:n]
+    for name, hit, err in ((a_name, a, a5), (b_name, b, b5)):
+        print(f"{name}: {n} photos, GT-known {100 * hit.mean():.1f} {_ci(hit)}, top-5 loc err {100 * err.mean():.1f} "
+              f"{_ci(err)}")
+    for label, x, y in (("GT-known", a, b), ("top-5 loc err", a5, b5)):
+        d = paired_difference(y.astype(float), x.astype(float))
+        print(f"  {label}: second - first {100 * d.mean:+.1f} [{100 * d.low:+.1f}, {100 * d.high:+.1f}], p = {d.p_value:.3g}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("step", choices=("maps", "cut", "report"))
+    parser.add_argument("step", choices=("maps", "cut", "report", "compare"))
     parser.add_argument("--data", type=Path, default=None)
-    parser.add_argument("--cache", type=Path, default=Path(os.environ.get("PAPER_CACHE", "/tmp/paper")))
+    parser.add_argument("--cache", type=Path, action="append", default=[],
+                        help="the step's cache (compare: two of them, e.g. two views of the same photos)")
+    parser.add_argument("--key", action="append", default=[], help="compare: the setting, e.g. 'tencrop | paper'")
     parser.add_argument("--view", default="crop", help="crop, square, or RESIZE/CROP")
     parser.add_argument("--kinds", default="plain,tencrop", help="maps: plain, tencrop, smoothgrad (comma-separated)")
     parser.add_argument("--smoothgrad", type=int, default=10, help="noisy copies of the smoothgrad kind")
@@ -239,12 +270,16 @@ def main() -> None:
     parser.add_argument("--group", action="append", default=[], help="report: cross-validate keys with this prefix")
     args = parser.parse_args()
     torch.set_grad_enabled(True)
+    if args.step != "compare":
+        args.cache = args.cache[0] if args.cache else Path(os.environ.get("PAPER_CACHE", "/tmp/paper"))
     if args.step == "maps":
         kinds = args.kinds.split(",")
         compute_maps(args.data or Path("../shared/data/ilsvrc-val-dev/boxes.json"), args.cache, args.view, kinds,
                      args.smoothgrad if "smoothgrad" in kinds else 0, args.limit)
     elif args.step == "cut":
         cut(args.cache, args.data)
+    elif args.step == "compare":
+        compare(args.cache, args.key or ["tencrop | paper"])
     else:
         report(args.cache, args.group)
 
