@@ -20,6 +20,8 @@ largest connected component, for each of the top-5 classes. Three steps, cached 
 ``compare``
     One setting in two caches (``--cache A --cache B``: two views of the same photos) on the photos both
     have, with the paired difference.
+``merge``
+    ``--cache OUT --cache A --cache B``: two slices of one run (``maps --start/--limit``), as one cache.
 ``report``
     Fixed settings on all photos with bootstrap 95% intervals (photos resampled); groups of settings
     (``--group``) by 5-fold cross-validation (each fold scored by the setting best on the other four).
@@ -96,10 +98,11 @@ def load_view(view: str) -> tuple[torch.nn.Module, float]:
     return model, 224 / 256
 
 
-def compute_maps(data: Path, cache: Path, view: str, kinds: list[str], smoothgrad: int, limit: int | None) -> None:
+def compute_maps(data: Path, cache: Path, view: str, kinds: list[str], smoothgrad: int, limit: int | None,
+                 start: int = 0) -> None:
     cache.mkdir(parents=True, exist_ok=True)
     model, fraction = load_view(view)
-    images = _photos(data, model)[:limit]
+    images = _photos(data, model)[start:limit]  # a slice: two processes share a long run (``merge``)
     plain = attribkit.create_attributor("saliency", model)
     ten = TenCrop(plain, crop_fraction=fraction)
     # SmoothGrad over as many noisy copies as the 10 crops: the same cost, another way to average speckle.
@@ -256,9 +259,25 @@ def compare(caches: list[Path], keys: list[str]) -> None:
         print(f"  {label}: second - first {100 * d.mean:+.1f} [{100 * d.low:+.1f}, {100 * d.high:+.1f}], p = {d.p_value:.3g}")
 
 
+def merge(caches: list[Path]) -> None:
+    """``--cache OUT --cache A --cache B``: A's photos then B's (two slices of one run), maps and cuts."""
+    out, parts = caches[0], caches[1:]
+    out.mkdir(parents=True, exist_ok=True)
+    maps = [_load(p) for p in parts]
+    cuts = [json.loads((p / "cuts.json").read_text())["iou"] for p in parts]
+    keys = [k for k in cuts[0] if all(k in c for c in cuts)]
+    n = [min(len(c[k]) for k in keys) for c in cuts]  # the photos cut in each part
+    merged = {k: sum((m[k][:i] for m, i in zip(maps, n)), []) for k in maps[0]}
+    np.save(out / "maps.npy", np.array(merged, dtype=object), allow_pickle=True)
+    (out / "view.json").write_text((parts[0] / "view.json").read_text())
+    (out / "cuts.json").write_text(json.dumps({"iou": {k: sum((c[k][:i] for c, i in zip(cuts, n)), [])
+                                                       for k in keys}, "seconds": {}}))
+    print(f"{out}: {sum(n)} photos ({' + '.join(map(str, n))})")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("step", choices=("maps", "cut", "report", "compare"))
+    parser.add_argument("step", choices=("maps", "cut", "report", "compare", "merge"))
     parser.add_argument("--data", type=Path, default=None)
     parser.add_argument("--cache", type=Path, action="append", default=[],
                         help="the step's cache (compare: two of them, e.g. two views of the same photos)")
@@ -266,16 +285,19 @@ def main() -> None:
     parser.add_argument("--view", default="crop", help="crop, square, or RESIZE/CROP")
     parser.add_argument("--kinds", default="plain,tencrop", help="maps: plain, tencrop, smoothgrad (comma-separated)")
     parser.add_argument("--smoothgrad", type=int, default=10, help="noisy copies of the smoothgrad kind")
-    parser.add_argument("--limit", type=int, default=None)
+    parser.add_argument("--limit", type=int, default=None, help="maps: photos up to this index")
+    parser.add_argument("--start", type=int, default=0, help="maps: photos from this index")
     parser.add_argument("--group", action="append", default=[], help="report: cross-validate keys with this prefix")
     args = parser.parse_args()
     torch.set_grad_enabled(True)
+    if args.step == "merge":
+        return merge(args.cache)
     if args.step != "compare":
         args.cache = args.cache[0] if args.cache else Path(os.environ.get("PAPER_CACHE", "/tmp/paper"))
     if args.step == "maps":
         kinds = args.kinds.split(",")
         compute_maps(args.data or Path("../shared/data/ilsvrc-val-dev/boxes.json"), args.cache, args.view, kinds,
-                     args.smoothgrad if "smoothgrad" in kinds else 0, args.limit)
+                     args.smoothgrad if "smoothgrad" in kinds else 0, args.limit, args.start)
     elif args.step == "cut":
         cut(args.cache, args.data)
     elif args.step == "compare":
