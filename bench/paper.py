@@ -70,7 +70,7 @@ SETTINGS: dict[str, tuple[str, dict[str, Any]]] = {
     # The other reading of the paper: seeds only fit the colour models (GrabCut's "probable" labels).
     **{f"seeds:{k}": ("graphcut", {**PAPER, "sure_seeds": k == "sure"}) for k in ("sure", "probable")},
     # Speckle: the same map blurred before its quantiles are taken (sigma, fraction of the short side).
-    **{f"blur:{s}": ("graphcut", {**PAPER, "blur": s}) for s in (0.0, 0.01, 0.02)},
+    **{f"blur:{s}": ("graphcut", {**PAPER, "blur": s}) for s in (0.0, 0.02)},
     # Box protocol: the box of the largest component (the paper) or of all foreground.
     **{f"box:{c}": ("graphcut", {**PAPER, "component": c}) for c in ("largest", "all")},
     # Tuned seeds (the team's earlier 45%): background seeds and pairwise weight, the box of all foreground.
@@ -80,7 +80,10 @@ SETTINGS: dict[str, tuple[str, dict[str, Any]]] = {
 }
 #: The settings cut on each map kind: all of them on the 10-crop map of the ILSVRC photos in the model's
 #: own view; elsewhere the paper's, the box of all foreground and the centre box.
-FULL = {"plain": ("paper", "box:all"), "tencrop": tuple(SETTINGS), "smoothgrad": ("paper", "box:all")}
+FULL = {"plain": ("paper", "box:all"),
+        "tencrop": ("paper", "seeds:sure", "seeds:probable", "blur:0.0", "blur:0.02", "box:largest", "box:all",
+                    "tuned:0.15/150", "tuned:0.3/50", "centre"),
+        "smoothgrad": ("paper", "box:all")}
 SHORT = {"plain": ("paper",), "tencrop": ("paper", "box:all", "centre"), "smoothgrad": ("paper", "box:all")}
 
 
@@ -199,7 +202,10 @@ def _ci(values: np.ndarray) -> str:
 
 def report(cache: Path, groups: list[str]) -> None:
     maps = _load(cache)
-    cuts = {k: np.asarray(v) for k, v in json.loads((cache / "cuts.json").read_text())["iou"].items()}
+    note = json.loads((cache / "view.json").read_text())
+    chosen = FULL if note["view"] == "crop" and "ilsvrc" in note["data"] else SHORT
+    cuts = {k: np.asarray(v) for k, v in json.loads((cache / "cuts.json").read_text())["iou"].items()
+            if k.split(" | ")[1] in chosen[k.split(" | ")[0]]}  # the settings cut now
     n = min(len(v) for v in cuts.values())  # the photos cut so far (all of them once the cuts are done)
     cuts = {k: v[:n] for k, v in cuts.items()}
     truth = np.asarray(maps["truth"][:n])
@@ -265,7 +271,9 @@ def merge(caches: list[Path]) -> None:
     out.mkdir(parents=True, exist_ok=True)
     maps = [_load(p) for p in parts]
     cuts = [json.loads((p / "cuts.json").read_text())["iou"] for p in parts]
-    keys = [k for k in cuts[0] if all(k in c for c in cuts)]
+    note = json.loads((parts[0] / "view.json").read_text())
+    chosen = FULL if note["view"] == "crop" and "ilsvrc" in note["data"] else SHORT
+    keys = [k for k in cuts[0] if all(k in c for c in cuts) and k.split(" | ")[1] in chosen[k.split(" | ")[0]]]
     n = [min(len(c[k]) for k in keys) for c in cuts]  # the photos cut in each part
     merged = {k: sum((m[k][:i] for m, i in zip(maps, n)), []) for k in maps[0]}
     np.save(out / "maps.npy", np.array(merged, dtype=object), allow_pickle=True)
