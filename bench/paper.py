@@ -64,7 +64,7 @@ PAPER = {"foreground_quantile": 0.95, "background_quantile": 0.30, "components":
          "iterations": 1, "sure_seeds": True, "work_size": None, "blur": 0.0, "component": "largest"}
 
 #: Localiser settings: ``name -> (localiser, options)``. Names sharing the prefix before ``:`` form a
-#: group that ``report --group`` cross-validates (each group holds the paper's own value too).
+#: group that ``report --group`` cross-validates (each holds the paper's own value, but ``tuned``).
 SETTINGS: dict[str, tuple[str, dict[str, Any]]] = {
     "paper": ("graphcut", PAPER),
     # The other reading of the paper: seeds only fit the colour models (GrabCut's "probable" labels).
