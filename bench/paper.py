@@ -26,7 +26,8 @@ largest connected component, for each of the top-5 classes. Three steps, cached 
     Fixed settings on all photos with bootstrap 95% intervals (photos resampled); groups of settings
     (``--group``) by 5-fold cross-validation (each fold scored by the setting best on the other four).
 
-Run (one core; about 15 minutes per 500 photos and view for the maps)::
+Run (one core: the plain and 10-crop maps take about 1.5 s a photo on a quiet core, 11 s on a 2-core
+machine shared with seven other jobs, where docs/paper.md was measured)::
 
     OMP_NUM_THREADS=1 python bench/paper.py maps --data ../shared/data/ilsvrc-val-dev/boxes.json \
         --cache /tmp/paper/ilsvrc-crop --view crop
@@ -51,13 +52,13 @@ import attribkit
 from attribkit.attribution import TenCrop, saliency_map
 from attribkit.attribution._tencrop import COUNT
 from attribkit.data import read_annotations
-from attribkit.study._data import annotated_images, class_of
 from attribkit.localisation import photo_saliency
 from attribkit.metrics import bootstrap_interval, iou, paired_difference
 from attribkit.models import Preprocessing, attach_info, model_info
+from attribkit.study._data import annotated_images, class_of
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from wsol_levers import cross_validate, folds  # noqa: E402  (the same folds as the lever study)
+from wsol_levers import cross_validate, folds
 
 #: The paper's GraphCut, as ``preset="paper"`` sets it (attribkit/methods/graphcut/__init__.py).
 PAPER = {"foreground_quantile": 0.95, "background_quantile": 0.30, "components": 5, "smoothness": 50.0,
@@ -275,11 +276,11 @@ def merge(caches: list[Path]) -> None:
     chosen = FULL if note["view"] == "crop" and "ilsvrc" in note["data"] else SHORT
     keys = [k for k in cuts[0] if all(k in c for c in cuts) and k.split(" | ")[1] in chosen[k.split(" | ")[0]]]
     n = [min(len(c[k]) for k in keys) for c in cuts]  # the photos cut in each part
-    merged = {k: sum((m[k][:i] for m, i in zip(maps, n)), []) for k in maps[0]}
+    merged = {k: [v for m, i in zip(maps, n) for v in m[k][:i]] for k in maps[0]}
     np.save(out / "maps.npy", np.array(merged, dtype=object), allow_pickle=True)
     (out / "view.json").write_text((parts[0] / "view.json").read_text())
-    (out / "cuts.json").write_text(json.dumps({"iou": {k: sum((c[k][:i] for c, i in zip(cuts, n)), [])
-                                                       for k in keys}, "seconds": {}}))
+    joined = {k: [v for c, i in zip(cuts, n) for v in c[k][:i]] for k in keys}
+    (out / "cuts.json").write_text(json.dumps({"iou": joined, "seconds": {}}))
     print(f"{out}: {sum(n)} photos ({' + '.join(map(str, n))})")
 
 

@@ -17,7 +17,6 @@ Run: ``OMP_NUM_THREADS=1 python bench/paper_claims.py`` (about a minute on one c
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 from scipy.stats import spearmanr
 
