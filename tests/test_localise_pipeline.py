@@ -96,14 +96,16 @@ def test_photo_saliency_follows_the_crop_geometry(height, width):
 
 def test_paper_preset_keeps_the_papers_values():
     maps, loc = resolve_options("paper", "graphcut", {})
-    assert maps == {"ten_crop": False, "smoothgrad": 0, "scales": (1.0,)}
+    # The paper's maps: the mean over 10 crops and reflections, crops 224/256 of the side (section 3).
+    assert maps == {"ten_crop": True, "crop_fraction": 224 / 256, "smoothgrad": 0, "scales": (1.0,)}
     assert (loc["foreground_quantile"], loc["background_quantile"]) == (0.95, 0.30)
     assert (loc["components"], loc["smoothness"], loc["iterations"], loc["sure_seeds"]) == (5, 50.0, 1, True)
     assert loc["component"] == "largest" and loc["blur"] == 0.0
     # Explicit options win over a preset, and presets never leak into another localiser.
     _, loc = resolve_options("paper", "graphcut", {"iterations": 5})
     assert loc["iterations"] == 5
-    assert resolve_options("paper", "centre", {}) == ({"ten_crop": False, "smoothgrad": 0, "scales": (1.0,)}, {})
+    assert resolve_options("paper", "centre", {}) == (
+        {"ten_crop": True, "crop_fraction": 224 / 256, "smoothgrad": 0, "scales": (1.0,)}, {})
     with pytest.raises(ValueError, match="unknown preset"):
         resolve_options("fancy", "graphcut", {})
 
@@ -166,3 +168,18 @@ def test_default_and_gradient_presets_keep_their_values():
     # localise without a method or localiser takes the preset's (its default preset: "default").
     assert attribkit.localisation.pipeline("default") == PIPELINES["default"]
     assert (attribkit.Recipe().attributor, attribkit.Recipe().localiser) == ("gradcam", "threshold")
+
+
+def test_paper_preset_maps_are_the_10_crop_average_of_the_gradient(tiny_model):
+    """The paper averages the saliency maps of 10 crops and reflections (section 3): the preset's
+    attributor is that average of the plain gradient, not one gradient."""
+    from attribkit.attribution import TenCrop
+
+    resolved = attribkit.Recipe(preset="paper").resolve()
+    attributor = resolved.attributor_for(tiny_model)
+    assert isinstance(attributor, TenCrop) and attributor.crop_fraction == 224 / 256
+    x = torch.rand(1, 3, 32, 32, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    plain = attribkit.create_attributor("saliency", tiny_model)
+    expected = TenCrop(plain, crop_fraction=224 / 256).attribute(x, target=1)
+    assert torch.allclose(attributor.attribute(x, target=1), expected)
+    assert not torch.allclose(plain.attribute(x, target=1), expected)

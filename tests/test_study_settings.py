@@ -265,11 +265,12 @@ def test_named_settings_resolve_to_shared_maps():
     labels = {r.map_label for r in resolved}
     assert labels == {
         "gradcam", "gradcam[ten_crop=True]", "gradcam[scales=(2.0,)]", "saliency", "saliency[ten_crop=True]",
-        "guided_backprop", "deconvnet",
+        "guided_backprop", "deconvnet[ten_crop=True]",
     }
     standard = [s.resolve() for s in named_settings("standard")]
+    # The paper preset's maps are the 10-crop average (docs/paper.md); the gradient preset's are plain.
     assert [r.map_label for r in standard] == [
-        "gradcam", "saliency", "saliency", "gradcam", "gradcam"]
+        "gradcam", "saliency", "saliency[ten_crop=True]", "gradcam", "gradcam"]
     assert standard[0].localiser_label.startswith("threshold[") and standard[3].localiser_label == "centre"
     assert standard[1].localiser_label.startswith("graphcut[") and standard[4].localiser_label == "centre[area=1.0]"
     assert len({r.localiser_label for r in resolved if r.localiser_label}) == len(

@@ -88,7 +88,7 @@ ABLATION = STANDARD + [
     Setting("default, guided backprop maps", attributor="guided_backprop", options={"fraction": 0.1, "component": "all"}),
     Setting("default, gradient maps", attributor="saliency", options={"component": "all"}),
     # The paper's settings with one lever changed.
-    Setting("paper + 10-crop", preset="paper", options={"ten_crop": True}),
+    Setting("paper, one plain gradient", preset="paper", options={"ten_crop": False}),
     Setting("paper + box of all foreground", preset="paper", options={"component": "all"}),
     Setting("paper + blur 0.05", preset="paper", options={"blur": 0.05}),
     Setting("paper + probable seeds", preset="paper", options={"sure_seeds": False}),
