@@ -274,10 +274,10 @@ def main() -> None:
         rows.append([str(workers), str(loader) if HAS_LOADER else "n/a", f"{best:.1f}", f"{n / best:.2f}",
                      f"{(n / best) * serial_sum:.2f}", f"{best / n / model_limit:.1f}",
                      f"{50_000 * best / n / 60:.1f}", f"{own:.1f} + {children:.1f}",
-                     f"{1000 * (own + children) / n:.0f}", f"{(own + children) / t[-1]:.2f}"])
+                     f"{1000 * (own + children) / n:.0f}", f"{1000 * own / n:.1f}", f"{(own + children) / t[-1]:.2f}"])
     print(table(rows, ["workers", "loader workers", "study s", "photos/s", "÷ (1 / sum of stages)",
                        "× model limit", "50k photos, min", "CPU s (main + workers)", "CPU ms per photo",
-                       "cores busy"]))
+                       "main CPU ms per photo", "cores busy"]))
     for workers, seconds in startup.items():
         print(f"starting {workers} worker processes (spawn, imports): {seconds:.1f} s")
     print(f"load average (1, 5, 15 min) at the end: {os.getloadavg()}")

@@ -82,6 +82,25 @@ def test_records_do_not_depend_on_which_photos_share_a_batch(tmp_path, photos, s
     assert a.records == b.records
 
 
+@pytest.mark.slow
+def test_map_metrics_run_in_the_workers_and_records_equal_the_serial_ones(tmp_path, photos, study_registry,
+                                                                         one_thread, monkeypatch):
+    """Issue 23: with ``workers``, MaxBoxAcc V1/V2 and the pointing game leave the main process (on a GPU
+    they bounded the study there), and the record files are the same, line for line and in order."""
+    import attribkit.metrics
+
+    items = _annotated(photos)
+    kw = dict(settings=SETTINGS[:2], steps=2, gallery=1, progress=False, map_batch=4, road=2, sanity=1)
+    serial = run_study(helpers.tiny_classifier(), items, out=tmp_path / "serial", workers=0, **kw)
+    for name in ("max_box_acc", "max_box_acc_v2", "pointing_game"):
+        monkeypatch.setattr(attribkit.metrics, name, lambda *a, **k: pytest.fail("map metrics in the main process"))
+    pooled = run_study(helpers.tiny_classifier(), items, out=tmp_path / "pooled", workers=2, **kw)
+    assert pooled.records == serial.records
+    assert all("box_acc_v2" in r and "deletion_auc" in r and "thumbnail" in r for r in serial.records if r["kind"] == "map")
+    lines = {run: (tmp_path / run / "records" / "part-0.jsonl").read_text() for run in ("serial", "pooled")}
+    assert lines["pooled"] == lines["serial"]
+
+
 def test_a_setting_list_with_map_options(tmp_path, photos, study_registry, one_thread, monkeypatch):
     calls = []
     real = _compute.crop_maps

@@ -3,8 +3,12 @@
 The main process takes a batch of photos (decoded ahead by loader processes with ``loader_workers``:
 :mod:`attribkit.study._loader`), runs one forward pass for their classes, computes each distinct
 map (attributor + map options) for all photos and classes of the batch at once, and hands (photo, maps) to
-localiser workers; it then goes on with the next map while they cut. Every finished result is appended to
-the records at once, so an interrupted study loses nothing. What is already recorded is not computed; a
+the workers: the localisers' cuts, and the map records' metrics that need only the map and the boxes
+(MaxBoxAcc V1/V2, pointing game, the explorer's thumbnail); it then goes on with the next map while they
+work, and keeps only what needs the model (the maps, the deletion/insertion curves, ROAD, the sanity
+check). Results are appended to the records in the order they were asked for, as soon as they and every
+earlier one are finished, so the records come in the same order with any number of workers and an
+interrupted study loses at most the results waiting behind an unfinished one. What is already recorded is not computed; a
 gallery picture that is missing or torn is made again (without a second record). Photos chosen for the
 checks (:mod:`attribkit.study._checks`) get their ROAD record beside each map, and their sanity-check
 records per map label and batch, after the maps.
@@ -20,7 +24,7 @@ import sys
 import time
 import warnings
 from collections.abc import Sequence
-from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
+from concurrent.futures import Executor, Future
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,7 +37,7 @@ from attribkit._core.interfaces import Box
 from attribkit._core.outputs import class_scores
 from attribkit.data._image import LoadedImage
 from attribkit.errors import AttribkitWarning
-from attribkit.localisation._maps import crop_maps, photo_saliency
+from attribkit.localisation._maps import crop_maps
 from attribkit.study._batches import pad_batch, pad_rows
 from attribkit.study._checks import road_record, sanity_records, seed_of
 from attribkit.study._data import StudyImage
@@ -42,10 +46,10 @@ from attribkit.study._gallery import complete, gallery_path, save_localisation, 
 from attribkit.study._loader import Decoded, photo_stream
 from attribkit.study._precision import autocast
 from attribkit.study._records import RECORDS_DIR, TIMINGS_DIR, Key, Record, RecordWriter
-from attribkit.study._thumbnails import map_thumbnail, photo_thumbnail_path, save_photo_thumbnail
+from attribkit.study._thumbnails import photo_thumbnail_path, save_photo_thumbnail
 from attribkit.study._run import StudyRun
 from attribkit.study._sizing import AUTO, BatchSize, in_slices
-from attribkit.study._workers import LocaliserSpec, localise_job, make_executor
+from attribkit.study._workers import LocaliserSpec, localise_job, make_executor, map_job
 
 
 @dataclass(frozen=True)
@@ -116,6 +120,24 @@ class _Job:
     """Whether the record is missing (else only the gallery picture is)."""
 
 
+@dataclass
+class _MapJob:
+    """A map record waiting for its worker part (:func:`~attribkit.study._workers.map_job`)."""
+
+    head: Record
+    """The record's fields before the thumbnail."""
+    tail: Record
+    """Its fields after the thumbnail and before the box metrics (the curves among them)."""
+    timing: Record
+
+
+@dataclass
+class _Ready:
+    """Records computed in this process, queued behind the results asked for before them."""
+
+    records: list[Record]
+
+
 def _best_iou(box: Sequence[int] | None, truths: Sequence[Sequence[int]]) -> float | None:
     if not truths:
         return None
@@ -126,13 +148,13 @@ def _best_iou(box: Sequence[int] | None, truths: Sequence[Sequence[int]]) -> flo
     return float(np.max(iou(np.asarray(truths, dtype=np.float64), box)))
 
 
-def _map_metrics(run: StudyRun, x: torch.Tensor, sal: torch.Tensor, photo_map: np.ndarray, photo: _Photo) -> Record:
-    """Faithfulness of one map (deletion/insertion on the model's input) and, given ground truth, the
-    map-only localisation metrics (on the photo)."""
-    from attribkit.metrics import deletion_curve, insertion_curve, max_box_acc, max_box_acc_v2, pointing_game
+def _curves(run: StudyRun, x: torch.Tensor, sal: torch.Tensor, target: int) -> Record:
+    """Faithfulness of one map: deletion/insertion on the model's input (the model's part of a map record;
+    the rest is :func:`~attribkit.study._workers.map_job`'s, in the workers)."""
+    from attribkit.metrics import deletion_curve, insertion_curve
 
     metrics: Record = {}
-    steps, batch_size, target, boxes = run.steps, run.batch_size, photo.target, photo.boxes
+    steps, batch_size = run.steps, run.batch_size
     if steps:
         curves = {
             "deletion": deletion_curve(run.model, x, sal[None], target, steps=steps, batch_size=batch_size),
@@ -142,11 +164,6 @@ def _map_metrics(run: StudyRun, x: torch.Tensor, sal: torch.Tensor, photo_map: n
         for name, curve in curves.items():
             metrics[f"{name}_auc"] = float(curve.auc()[0])
             metrics[f"{name}_curve"] = curve.scores[0].tolist()
-    if boxes:
-        metrics["pointing"] = pointing_game([photo_map], [boxes])
-        metrics["box_acc"] = max_box_acc([photo_map], [boxes]).accuracies.tolist()
-        # Per IoU threshold (30/50/70), right or not at each map threshold: 3 x 100 zeros and ones.
-        metrics["box_acc_v2"] = max_box_acc_v2([photo_map], [boxes]).correct[0].T.astype(int).tolist()
     return metrics
 
 
@@ -172,7 +189,8 @@ class _Loop:
     annotations: dict[str, str | None]
     """Photo → the digest of its annotations, stored in each of its records (:mod:`attribkit.study._records`)."""
     skipped: dict[str, str] = field(default_factory=dict)
-    pending: dict[Future[Any], _Job] = field(default_factory=dict)
+    pending: dict[Future[Any], _Job | _MapJob | _Ready] = field(default_factory=dict)
+    """Results asked for, in the order asked (dicts keep it): written in that order."""
     size: BatchSize = field(default_factory=lambda: BatchSize(1))
     """Photos per batch now: the plan's, or smaller after running out of device memory
     (:mod:`attribkit.study._sizing`)."""
@@ -184,12 +202,35 @@ class _Loop:
             record = {**record, "annotation": digest}
         (self.timings if timing else self.writer).append(record)
 
-    def finish(self, futures: set[Future[Any]]) -> None:
-        for future in futures:
+    def queue(self, records: list[Record]) -> None:
+        """Write ``records`` once every result asked for before them is written."""
+        future: Future[Any] = Future()
+        future.set_result(None)
+        self.pending[future] = _Ready(records)
+
+    def finish(self, keep: int) -> None:
+        """Write finished results in the order they were asked for, stopping at the first unfinished one
+        once at most ``keep`` are pending (waiting for it while more are: maps must not run far ahead of
+        the workers, for memory). The order does not depend on the number of workers or their timing."""
+        while self.pending:
+            future = next(iter(self.pending))
+            if not future.done() and len(self.pending) <= keep:
+                return
+            result = future.result()  # waits for the oldest result when too many are pending
             job = self.pending.pop(future)
-            _box_record(self, job, future.result())
-            if job.record:
+            if isinstance(job, _Ready):
+                for record in job.records:
+                    self.write(record)
+                    self.bar.update()
+            elif isinstance(job, _MapJob):
+                self.write(job.timing, timing=True)
+                # The fields in the order a record always had them (the JSON lines do not change).
+                self.write({**job.head, "thumbnail": result.pop("thumbnail"), **job.tail, **result})
                 self.bar.update()
+            else:
+                _box_record(self, job, result)
+                if job.record:
+                    self.bar.update()
 
 
 def compute(run: StudyRun, plan: Plan, items: Sequence[StudyImage], done: set[Key], *, rank: int = 0) -> dict[str, str]:
@@ -208,7 +249,8 @@ def compute(run: StudyRun, plan: Plan, items: Sequence[StudyImage], done: set[Ke
         bar = tqdm(total=sum(len(record_keys(item.name, plan)) for item in items), desc="study", unit="result",
                    disable=None if run.progress else True, leave=False, file=sys.stderr)
         bar.update(sum(len(record_keys(item.name, plan) & done) for item in items))
-        executor = make_executor(run.workers if plan.boxes else 0)
+        # Every map record has a worker part (its thumbnail, and its box metrics given ground truth).
+        executor = make_executor(run.workers)
         loop = _Loop(run, plan, writer, timings, done, missing, executor, bar,
                      {item.name: item.annotation for item in items}, size=BatchSize(plan.batch, run.map_batch == AUTO))
         try:
@@ -220,7 +262,7 @@ def compute(run: StudyRun, plan: Plan, items: Sequence[StudyImage], done: set[Ke
 
 
 def _pass(loop: _Loop, todo: Sequence[StudyImage]) -> None:
-    plan, pending, device = loop.plan, loop.pending, model_device(loop.run.model)
+    plan, device = loop.plan, model_device(loop.run.model)
     # Photos with and without ground truth map different numbers of classes: batched apart, so no
     # photo is padded to classes it does not need.
     groups = [[i for i in todo if class_count(i, plan.top_k) > 1], [i for i in todo if class_count(i, plan.top_k) == 1]]
@@ -240,14 +282,11 @@ def _pass(loop: _Loop, todo: Sequence[StudyImage]) -> None:
                     if chosen:
                         _maps(loop, chosen, map_plan)
                     _sanity(loop, photos, map_plan)
-                    loop.finish({f for f in pending if f.done()})
-                    # Bound the queue: maps must not run far ahead of the localisers (memory).
-                    while len(pending) > 4 * max(loop.run.workers, 1) + loop.size.size:
-                        loop.finish(wait(pending, return_when=FIRST_COMPLETED).done)
+                    # Bound the queue: maps must not run far ahead of the workers (memory).
+                    loop.finish(keep=(4 * max(loop.run.workers, 1) + loop.size.size) * (1 + len(plan.boxes)))
     finally:
         stream.close()
-    while pending:
-        loop.finish(wait(pending, return_when=FIRST_COMPLETED).done)
+    loop.finish(keep=0)
 
 
 def record_keys(name: str, plan: Plan) -> set[Key]:
@@ -345,26 +384,20 @@ def _maps(loop: _Loop, photos: Sequence[_Photo], map_plan: MapPlan) -> None:
             if photo.in_gallery:
                 save_map(gallery_path(run.out, name, label), photo.loaded.input_rgb, classes[k])
             if key not in done:
-                # Localisers and box metrics work on the photo, as in the paper: the crop's map is carried
-                # onto the photo's pixels (NaN where the model's crop did not reach).
-                photo_map = photo_saliency(classes[k], photo.loaded.geometry)
-                record: Record = {
-                    "kind": "map", "image": name, "method": label, "localiser": "",
-                    "target": photo.target, "predicted": photo.predicted, "probability": photo.probability,
-                    # What the explorer shows and filters by: the map itself (small), whether the photo
-                    # has a label to be right or wrong about, and its ground truth on the photo.
-                    "thumbnail": map_thumbnail(photo_map), "labelled": photo.item.label is not None,
-                    **({"truth": [list(b) for b in photo.boxes]} if photo.boxes else {}),
-                    **_map_metrics(run, photo.loaded.tensor.to(device), maps[i, k], photo_map, photo),
-                }
-                loop.write({"image": name, "method": label, "localiser": "", "kind": "map",
-                            "ms": ms * photo.charge}, timing=True)
-                loop.write(record)
-                loop.bar.update()
+                # Box metrics work on the photo, as in the paper: the worker part carries the crop's map onto
+                # the photo's pixels (NaN where the model's crop did not reach). What the explorer shows and
+                # filters by: the map itself (the thumbnail, small), whether the photo has a label to be
+                # right or wrong about, and its ground truth on the photo.
+                head: Record = {"kind": "map", "image": name, "method": label, "localiser": "",
+                                "target": photo.target, "predicted": photo.predicted, "probability": photo.probability}
+                tail: Record = {"labelled": photo.item.label is not None,
+                                **({"truth": [list(b) for b in photo.boxes]} if photo.boxes else {}),
+                                **_curves(run, photo.loaded.tensor.to(device), maps[i, k], photo.target)}
+                timing: Record = {"image": name, "method": label, "localiser": "", "kind": "map", "ms": ms * photo.charge}
+                future = loop.executor.submit(map_job, classes[k], photo.loaded.geometry, photo.boxes)
+                loop.pending[future] = _MapJob(head, tail, timing)
         if ("road", name, label, "") in missing[name]:
-            loop.write(road_record(run.model, photo.loaded.tensor.to(device), maps[i, k], photo.target,
-                                   name, label))
-            loop.bar.update()
+            loop.queue([road_record(run.model, photo.loaded.tensor.to(device), maps[i, k], photo.target, name, label)])
         for box in plan.boxes:
             box_key: Key = ("box", name, label, box.label)
             if box.map_label == label and box_key in missing[name]:
@@ -390,10 +423,7 @@ def _sanity(loop: _Loop, photos: Sequence[_Photo], map_plan: MapPlan) -> None:
                               [p.item.name for p in chosen[rows]], map_plan.label, map_plan.factory, plan.sanity_layers)
 
     # Written once every slice is done: a slice computed again after running out of memory is not written twice.
-    for records in in_slices(records_of, len(chosen), loop.size, device):
-        for record in records:
-            loop.write(record)
-            loop.bar.update()
+    loop.queue([record for records in in_slices(records_of, len(chosen), loop.size, device) for record in records])
 
 
 def _box_record(loop: _Loop, job: _Job, result: dict[str, Any]) -> None:
