@@ -1,8 +1,8 @@
 """Every exception and warning attribkit raises, under one base.
 
-Catch :class:`AttribkitError` for anything attribkit refuses. Each class also keeps the built-in base it
-had before the tree existed (``ValueError``, ``LookupError``, ``RuntimeError``) as a mixin, so code that
-catches ``except ValueError`` keeps working. This module imports nothing, so any layer (and any plugin)
+Catch :class:`AttribkitError` for anything attribkit refuses. Each class also derives from the built-in
+exception the same fault would raise in plain Python (``ValueError``, ``LookupError``, ``RuntimeError``),
+so code that catches ``except ValueError`` works too. This module imports nothing, so any layer (and any plugin)
 can raise these without import cycles.
 """
 

@@ -7,7 +7,7 @@ AttnLRP and CP-LRP beside the gradient and Grad-CAM, on one photo (the layout of
 
     python examples/transformers.py [OUT_DIR]
 
-No trained ViT weights can be downloaded here, so the model is timm's ViT-S/16 with **random weights**: the
+attribkit downloads nothing and no trained ViT ships with its dependencies, so the model is timm's ViT-S/16 with **random weights**: the
 maps show what each method computes and where it puts it, not what a trained model looks at. With local
 weights, ``attribkit.load_model("timm:vit_small_patch16_224", weights="vit_s16.safetensors")`` (or any timm /
 Hugging Face classifier) runs the same lines.

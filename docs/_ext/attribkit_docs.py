@@ -174,8 +174,8 @@ class PublicModule(SphinxDirective):
         elsewhere = [(name, home_of(module, name)) for name in _exports(module)]
         elsewhere = [(name, home) for name, home in elsewhere if home != module]
         if elsewhere:
-            lines += [f"Also importable from ``{module}`` (described once, where linked): "
-                      + ", ".join(f":py:obj:`~{home}.{name}`" for name, home in elsewhere) + ".", ""]
+            lines += [f"Importable from ``{module}`` too, and described once, on the page each link leads to: "
+                      + ", ".join(f":py:obj:`{home}.{name}`" for name, home in elsewhere) + ".", ""]
         for name in _exports(module):
             obj = getattr(importlib.import_module(module), name)
             if home_of(module, name) != module:
