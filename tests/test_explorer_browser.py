@@ -111,6 +111,22 @@ def test_the_table_sorts_by_a_column_both_ways(page):
     assert labels() == sorted(before)
 
 
+def test_headers_say_which_way_is_better_and_a_wide_table_scrolls_in_its_box(page):
+    th = "#results-table th[data-key='{}']"
+    assert page.inner_text(th.format("deletion_auc")).replace("\n", "").endswith("\u2193")
+    assert "lower is better" in page.get_attribute(th.format("deletion_auc"), "title")
+    assert page.inner_text(th.format("mean_iou")).replace("\n", "").endswith("\u2191")
+    assert "no best/" in page.get_attribute(th.format("max_box_acc"), "title")  # no paired test there
+    assert not page.is_visible("#scroll-hint")  # 1280 px: the table fits
+    page.set_viewport_size({"width": 700, "height": 900})
+    page.wait_for_selector("#scroll-hint", state="visible")
+    wrap = _box(page, ".table-wrap")
+    assert wrap["x"] + wrap["width"] <= 700  # the page does not grow; the table scrolls inside its box
+    page.eval_on_selector(".table-wrap", "w => { w.scrollLeft = w.scrollWidth; }")
+    last = page.locator("#results-table thead th").last.bounding_box()
+    assert last["x"] + last["width"] <= wrap["x"] + wrap["width"] + 1  # the last column can be reached
+
+
 def test_baselines_are_marked_and_never_best(page):
     rows = page.eval_on_selector_all(
         "#results-table tbody tr",

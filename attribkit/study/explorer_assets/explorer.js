@@ -104,8 +104,19 @@
     var head = el('tr');
     var columns = [{key: 'label', title: 'the row: its name, and the settings that made it'}].concat(D.columns);
     columns.forEach(function (c) {
-      var th = el('th', {scope: 'col', title: c.title + (c.higher === true ? ' (higher is better)' : c.higher === false ? ' (lower is better)' : ''),
-                         'data-key': c.key, tabindex: '0', text: c.key === 'label' ? 'setting' : c.key});
+      var better = c.higher === true ? 'higher is better' : c.higher === false ? 'lower is better' : '';
+      // Columns that are not a mean of per-photo values (MaxBoxAcc is a maximum over thresholds; the
+      // top-k errors are the classifier's) have no paired test, so no best / \u2248 / \u2260 marks.
+      var unpaired = c.key !== 'label' && better && !c.paired ? '; no best/\u2248/\u2260 marks: not a mean of ' +
+        'per-photo values, so no paired comparison' : '';
+      var th = el('th', {scope: 'col', title: c.title + (better ? ' (' + better + ')' : '') + unpaired,
+                         'data-key': c.key, tabindex: '0'});
+      // Long names break after their underscores, so the table needs less width.
+      (c.key === 'label' ? ['setting'] : c.key.split('_')).forEach(function (part, i, parts) {
+        th.appendChild(document.createTextNode(part + (i < parts.length - 1 ? '_' : '')));
+        if (i < parts.length - 1) th.appendChild(el('wbr'));
+      });
+      if (better) th.appendChild(el('span', {'class': 'better', 'aria-label': better, text: c.higher ? ' \u2191' : ' \u2193'}));
       th.setAttribute('aria-sort', sort.key === c.key ? (sort.dir > 0 ? 'ascending' : 'descending') : 'none');
       function click() {
         if (sort.key === c.key) sort.dir = -sort.dir;
@@ -146,17 +157,32 @@
       body.appendChild(tr);
     });
     table.appendChild(body);
-    var wrap = el('div', {'class': 'table-wrap'}, table);
+    var wrap = el('div', {'class': 'table-wrap', tabindex: '0', 'aria-label': 'results table; scrolls sideways'}, table);
     if (old) resultsView.replaceChild(wrap, old); else resultsView.insertBefore(wrap, resultsView.firstChild);
+    // Wider than the window: say so (overlay scrollbars are invisible until touched).
+    var hint = resultsView.querySelector('.scroll-hint');
+    if (!hint) {
+      hint = el('p', {'class': 'scroll-hint', id: 'scroll-hint', text: 'The table is wider than the window: ' +
+                      'scroll it sideways (shift + wheel, or drag its scrollbar) for the columns on the right \u2192'});
+      resultsView.insertBefore(hint, wrap);
+    }
+    hint.hidden = wrap.scrollWidth <= wrap.clientWidth + 1;
   }
+  window.addEventListener('resize', function () {
+    var wrap = resultsView.querySelector('.table-wrap'), hint = resultsView.querySelector('.scroll-hint');
+    if (wrap && hint) hint.hidden = wrap.scrollWidth <= wrap.clientWidth + 1;
+  });
   drawers.results = function () {
     drawTable();
     resultsView.appendChild(el('p', {'class': 'note', text:
-      'Click a column to sort (again to reverse). Below each mean: its 95% bootstrap interval (photos resampled). ' +
+      'Click a column to sort (again to reverse); \u2191 in its name: higher is better, \u2193: lower is better. ' +
+      'Below each mean: its 95% bootstrap interval (photos resampled). ' +
       '"best" marks the best contender of a column; "\u2248 best": not distinguishable from it, "\u2260 best": ' +
       'differs from it (95% paired bootstrap interval excludes 0 and the paired test\'s p < 0.05; hover for the ' +
       'numbers). Baselines (a blind centred box, a random map) are compared but never the best; a blind row ' +
-      'shows \u2014 for the map\'s metrics, which are not its own.'}));
+      'shows \u2014 for the map\'s metrics, which are not its own. Columns that are not a mean of per-photo ' +
+      'values (max_box_acc, max_box_acc_v2: a maximum over thresholds; top1_error, top5_error) have no paired ' +
+      'test, so no marks.'}));
     if (Object.keys(D.skipped).length) {
       resultsView.appendChild(el('h3', {text: Object.keys(D.skipped).length + ' photo(s) skipped (not in the table)'}));
       var ul = el('ul');
