@@ -12,6 +12,7 @@ import os
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -111,6 +112,21 @@ def test_the_table_sorts_by_a_column_both_ways(page):
     assert labels() == sorted(before)
 
 
+def test_headers_say_which_way_is_better_and_a_wide_table_scrolls_in_its_box(page):
+    th = "#results-table th[data-key='{}']"
+    assert page.inner_text(th.format("deletion_auc")).replace("\n", "").endswith("\u2193")
+    assert "lower is better" in page.get_attribute(th.format("deletion_auc"), "title")
+    assert page.inner_text(th.format("mean_iou")).replace("\n", "").endswith("\u2191")
+    assert "no best/" in page.get_attribute(th.format("max_box_acc"), "title")  # no paired test there
+    page.set_viewport_size({"width": 700, "height": 900})
+    page.wait_for_selector("#scroll-hint", state="visible")
+    wrap = _box(page, ".table-wrap")
+    assert wrap["x"] + wrap["width"] <= 700  # the page does not grow; the table scrolls inside its box
+    page.eval_on_selector(".table-wrap", "w => { w.scrollLeft = w.scrollWidth; }")
+    last = page.locator("#results-table thead th").last.bounding_box()
+    assert last["x"] + last["width"] <= wrap["x"] + wrap["width"] + 1  # the last column can be reached
+
+
 def test_baselines_are_marked_and_never_best(page):
     rows = page.eval_on_selector_all(
         "#results-table tbody tr",
@@ -145,6 +161,26 @@ def test_the_slider_redraws_the_threshold_box(page):
     area = lambda b: (b[2] - b[0]) * (b[3] - b[1])  # noqa: E731
     assert area(high) < area(low)  # a higher threshold keeps fewer pixels
     assert page.inner_text("#threshold-value") == "0.90"
+
+
+def test_captions_name_each_box_and_the_curves_legend_repeats_the_table(page):
+    cell = page.get_attribute("#results-table td[data-key='deletion_auc']", "data-value")
+    row = page.eval_on_selector("#results-table tbody tr", "r => r.querySelector('.name').textContent")
+    _photos(page)
+    caption = page.inner_text("#photo-grid figure[data-method='saliency'] figcaption")
+    assert "study's threshold box (full-size map)" in caption and "on the " in caption and "preview map)" in caption
+    page.click("#tab-curves")
+    page.wait_for_selector(".curve svg")
+    method = row.split(" + ")[0]
+    legend = page.locator(".curve[data-panel='deletion'] li", has_text=method + ":").inner_text()
+    assert f"{method}: {float(cell):.3f} (" in legend  # the table's per-photo mean, not the drawn curve's
+    ticks = page.eval_on_selector_all(".curve[data-panel='deletion'] text.ytick", "t => t.map(x => x.textContent)")
+    steps = {round(float(b) - float(a), 6) for a, b in zip(ticks, ticks[1:])}
+    assert len(steps) == 1 and 3 <= len(ticks) <= 6 and float(ticks[0]) == 0  # evenly spaced, round
+    assert round(steps.pop() / 10 ** np.floor(np.log10(float(ticks[1]) - float(ticks[0]))), 6) in (1, 2, 2.5, 5)
+    svg = _box(page, ".curve[data-panel='deletion'] svg")
+    last = page.locator(".curve[data-panel='deletion'] svg text", has_text="1.00").bounding_box()
+    assert last["x"] + last["width"] <= svg["x"] + svg["width"]  # the last x label is not clipped
 
 
 def test_a_photo_name_holding_markup_shows_as_text(page):

@@ -49,6 +49,42 @@ def test_the_blind_centre_box_is_a_baseline_never_the_best():
     assert "best `saliency + graphcut`" in line and "`saliency + centre` (+0.500" in line and "beats it" in line
 
 
+def test_which_differences_are_real_says_what_each_rows_numbers_say(tmp_path):
+    # The newcomer's study: gradcam + threshold boxes all 12 photos, saliency + threshold none (a real
+    # difference), the blind centre box 10 of 12 (-0.167 against the best, McNemar p=0.5: no difference).
+    # The line once said "every other row differs" without saliency's numbers and then listed the centre
+    # baselines' tie as if they differed.
+    records = []
+    for i in range(12):
+        image = f"p{i:02d}"
+        for method in ("saliency", "gradcam"):
+            records.append({"kind": "map", "image": image, "method": method, "localiser": "", "target": 1,
+                            "predicted": 1, "labelled": True, "deletion_auc": 0.1, "insertion_auc": 0.5,
+                            "pointing": 1.0, "truth": [[10, 10, 30, 30]]})
+            records.append({"kind": "box", "image": image, "method": method, "localiser": "threshold",
+                            "box": [10, 10, 30, 30], "iou": 0.9 if method == "gradcam" else 0.1, "fallback": None})
+            records.append({"kind": "box", "image": image, "method": method, "localiser": "centre",
+                            "box": [10, 10, 30, 30], "iou": 0.9 if i < 10 else 0.1, "fallback": None})
+    rows = summarise(records, methods=["saliency", "gradcam"], localisers=["threshold", "centre"])
+    line = next(x for x in comparisons(rows).splitlines() if x.startswith("- `loc_accuracy`"))
+    assert "best `gradcam + threshold` 1.000" in line
+    assert re.search(r"every other row differs from it \(95% paired interval excludes 0 and p < 0\.05\): "
+                     r"`saliency \+ threshold` \(-1\.000 \[-1\.000, -1\.000\], p=0\.\d+\);", line)
+    baselines = line.split("; baselines (never the best), each against it: ")[1]
+    assert re.fullmatch(r"`saliency \+ centre` \(-0\.167 \[-0\.\d+, \+0\.000\], p=0\.5\) not distinguishable from "
+                        r"it, `gradcam \+ centre` \(-0\.167 .*\) not distinguishable from it", baselines)
+    # The explorer's marks say the same: ≠ for saliency + threshold, ≈ for the centre rows.
+    data, _ = explorer_data(tmp_path, title="t", rows=rows, records=records, images=[], labels={},
+                            class_names=None, settings={})
+    marks = {r["label"]: r["verdicts"].get("loc_accuracy", {}).get("verdict") for r in data["rows"]}
+    assert marks == {"saliency + threshold": "differs", "saliency + centre": "tie",
+                     "gradcam + threshold": "best", "gradcam + centre": "tie"}
+    page = write_html(tmp_path / "index.html", title="t", rows=rows, records=[], images=[],
+                      methods=["saliency", "gradcam"], localisers=["threshold", "centre"], plots=[],
+                      settings={}, labels={}).read_text()
+    assert "p &lt; 0.05): <code>saliency + threshold</code> (-1.000" in page
+
+
 def test_a_blind_row_does_not_repeat_the_maps_metrics():
     rows = summarise(_records(), methods=["saliency"], localisers=["graphcut", "centre"])
     table = to_markdown(rows).splitlines()

@@ -32,7 +32,7 @@ from typing import Any
 from attribkit.study._atomic import write_text
 from attribkit.study._labels import MAP_COLUMNS, baseline_of, own_cell
 from attribkit.study._records import Record
-from attribkit.study._summary import INTERVAL_COLUMNS, METRICS, PER_PHOTO, Row, compare
+from attribkit.study._summary import INTERVAL_COLUMNS, METRICS, PER_PHOTO, Row, compare, photo_values
 from attribkit.study._thumbnails import THUMBNAIL_DIR, photo_thumbnail_path
 
 #: The table's columns, in order, and whether higher is better (``None``: neither).
@@ -42,6 +42,9 @@ COLUMNS: dict[str, bool | None] = {
     "top1_error": False, "top5_error": False, "fallbacks": False, "randomisation": False, "sanity": None,
     "ms_per_photo": False,
 }
+#: The table's column that each curves panel's legend repeats.
+PANEL_OF = {"deletion_auc": "deletion", "insertion_auc": "insertion", "road_morf": "road_morf",
+            "road_lerf": "road_lerf", "randomisation": "sanity"}
 #: A row's key in the page's data: its map and localiser labels.
 SEPARATOR = "\u241f"
 
@@ -119,11 +122,18 @@ def _mean(curves: Sequence[Sequence[float]]) -> list[float]:
 
 
 def _curves(records: Sequence[Record]) -> dict[str, Any]:
-    """Per panel, per method: the mean curve over photos (and how many photos)."""
+    """Per panel, per method: the mean curve over photos, how many photos, and the table's number for it
+    (``table``: the mean over photos of each photo's own value, :func:`~attribkit.study._summary.photo_values`,
+    so the legend and the table agree; ``None`` where no photo has one)."""
     panels: dict[str, dict[str, Any]] = {}
     grouped: dict[tuple[str, str], tuple[list[float], list[list[float]]]] = {}
+    own: dict[tuple[str, str], list[float]] = {}
     layers: list[str] = []
     for r in records:
+        if r["kind"] in ("map", "road", "sanity"):
+            for metric, by_image in photo_values([r], []).items():
+                if r["image"] in by_image and metric in PANEL_OF:
+                    own.setdefault((PANEL_OF[metric], r["method"]), []).append(by_image[r["image"]])
         if r["kind"] == "map":
             for curve in ("deletion", "insertion"):
                 if r.get(f"{curve}_curve"):
@@ -144,7 +154,9 @@ def _curves(records: Sequence[Record]) -> dict[str, Any]:
                 ys.append(math.fsum(known) / len(known) if known else None)
         else:
             ys = _mean(curves)
-        panels.setdefault(panel, {})[method] = {"x": list(xs)[: len(ys)], "y": ys, "photos": len(curves)}
+        table = own.get((panel, method))
+        panels.setdefault(panel, {})[method] = {"x": list(xs)[: len(ys)], "y": ys, "photos": len(curves),
+                                                "table": math.fsum(table) / len(table) if table else None}
     return {"panels": panels, "layers": ["trained", *layers]}
 
 

@@ -14,8 +14,8 @@ from attribkit.study._gallery import GALLERY_DIR, gallery_path
 from attribkit.study._records import Record
 from attribkit.study._explorer import explorer_data, write_explorer
 from attribkit.study._labels import baseline_of
-from attribkit.study._summary import (COLUMNS, SANITY_THRESHOLD, Comparison, Row, Versus, beats, cell_with_interval,
-                                     compare, others_text,
+from attribkit.study._summary import (COLUMNS, SANITY_THRESHOLD, Comparison, Row, Versus, cell_with_interval,
+                                     compare, comparison_line,
                                      comparisons, shown_columns, skipped_note, to_csv, to_markdown)
 
 
@@ -220,15 +220,7 @@ def _versus_html(v: Versus) -> str:
 
 def _compared_html(c: Comparison) -> str:
     """One metric's comparison as HTML (the Markdown list's line, with code spans as ``<code>``)."""
-    ties = [_versus_html(v) for v in c.others if v.tie]
-    text = (f"{_code(c.metric)} ({'higher' if c.higher else 'lower'} is better): best {_code(c.best)} "
-            f"{c.value:.3f}; " + (", ".join(ties) and "not distinguishable from it: " + ", ".join(ties)
-                                  or html.escape(others_text(c, ()))))
-    measured = [v for v in c.baselines if v.difference is not None]
-    if measured:
-        text += "; baselines (never the best): " + ", ".join(
-            _versus_html(v) + (" <strong>beats it</strong>" if beats(c, v) else "") for v in measured)
-    return text
+    return comparison_line(c, _versus_html, _code, html.escape).replace(" beats it", " <strong>beats it</strong>")
 
 
 def write_html(

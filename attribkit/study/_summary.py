@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -401,13 +401,17 @@ def compare(rows: Sequence[Row]) -> list[Comparison]:
     return found
 
 
-def others_text(c: Comparison, ties: Sequence[str]) -> str:
-    """What the other contenders are against the best (``ties``: those not distinguishable, formatted)."""
+def others_text(c: Comparison, ties: Sequence[str], differ: Sequence[str] = ()) -> str:
+    """What the other contenders are against the best: ``ties`` (not distinguishable) and ``differ``
+    (distinguishable), each already formatted with its numbers."""
     if not c.others:
         return "no other contender"
+    if ties and differ:
+        return f"not distinguishable from it: {', '.join(ties)}; differs from it: {', '.join(differ)}"
     if ties:
         return f"not distinguishable from it: {', '.join(ties)}"
-    return "every other row differs from it (95% paired interval excludes 0 and p < 0.05)"
+    text = "every other row differs from it (95% paired interval excludes 0 and p < 0.05)"
+    return text + (": " + ", ".join(differ) if differ else "")
 
 
 def beats(c: Comparison, v: Versus) -> bool:
@@ -416,24 +420,46 @@ def beats(c: Comparison, v: Versus) -> bool:
     return d is not None and not v.tie and (d.mean > 0) == c.higher
 
 
+def verdict_word(c: Comparison, v: Versus) -> str:
+    """A row's verdict against the best in words (the explorer's ≈ / ≠ marks): the same rule as
+    :func:`compare`'s ``tie``, so the text and the marks never disagree."""
+    if v.difference is None:
+        return "not compared (fewer than 2 photos in common)"
+    if v.tie:
+        return "not distinguishable from it"
+    return "beats it" if beats(c, v) else "differs from it"
+
+
+def comparison_line(c: Comparison, versus: Callable[[Versus], str], code: Callable[[str], str],
+                    escape: Callable[[str], str] = str) -> str:
+    """One metric's comparison as a sentence: the best, the other contenders split by verdict with their
+    numbers, and each baseline with its own verdict (``versus`` formats a row and its numbers, ``code`` a
+    name, ``escape`` the plain words: Markdown or HTML)."""
+    ties = [versus(v) for v in c.others if v.difference is not None and v.tie]
+    differ = [versus(v) for v in c.others if v.difference is not None and not v.tie]
+    text = (f"{code(c.metric)} ({'higher' if c.higher else 'lower'} is better): best {code(c.best)} "
+            f"{c.value:.3f}; " + others_text(c, ties, differ).replace(
+                "(95% paired interval excludes 0 and p < 0.05)", escape("(95% paired interval excludes 0 and p < 0.05)")))
+    unpaired = [code(v.label) for v in c.others if v.difference is None]
+    if unpaired:
+        text += "; not compared (fewer than 2 photos in common): " + ", ".join(unpaired)
+    measured = [v for v in c.baselines if v.difference is not None]
+    if measured:
+        text += "; baselines (never the best), each against it: " + ", ".join(
+            f"{versus(v)} {verdict_word(c, v)}" for v in measured)
+    return text
+
+
 def _versus(v: Versus) -> str:
     d = v.difference
     return f"`{v.label}` ({d.mean:+.3f} [{d.low:+.3f}, {d.high:+.3f}], p={d.p_value:.2g})"
 
 
 def comparisons(rows: Sequence[Row]) -> str:
-    """A Markdown section: per metric, the best contender, the rows the data cannot tell from it, and the
-    baselines against it (:func:`compare`); ``""`` when there is nothing to compare."""
-    lines = []
-    for c in compare(rows):
-        ties = [_versus(v) for v in c.others if v.tie]
-        better = "higher" if c.higher else "lower"
-        line = f"- `{c.metric}` ({better} is better): best `{c.best}` {c.value:.3f}; " + others_text(c, ties)
-        measured = [v for v in c.baselines if v.difference is not None]
-        if measured:
-            line += "; baselines (never the best): " + ", ".join(
-                _versus(v) + (" beats it" if beats(c, v) else "") for v in measured)
-        lines.append(line)
+    """A Markdown section: per metric, the best contender, the other rows split into those the data cannot
+    tell from it and those that differ, and the baselines against it, each with its verdict
+    (:func:`compare`); ``""`` when there is nothing to compare."""
+    lines = ["- " + comparison_line(c, _versus, lambda t: f"`{t}`") for c in compare(rows)]
     if not lines:
         return ""
     return "\n".join(["", "## Which differences are real", "",

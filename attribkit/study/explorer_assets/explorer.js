@@ -104,8 +104,19 @@
     var head = el('tr');
     var columns = [{key: 'label', title: 'the row: its name, and the settings that made it'}].concat(D.columns);
     columns.forEach(function (c) {
-      var th = el('th', {scope: 'col', title: c.title + (c.higher === true ? ' (higher is better)' : c.higher === false ? ' (lower is better)' : ''),
-                         'data-key': c.key, tabindex: '0', text: c.key === 'label' ? 'setting' : c.key});
+      var better = c.higher === true ? 'higher is better' : c.higher === false ? 'lower is better' : '';
+      // Columns that are not a mean of per-photo values (MaxBoxAcc is a maximum over thresholds; the
+      // top-k errors are the classifier's) have no paired test, so no best / \u2248 / \u2260 marks.
+      var unpaired = c.key !== 'label' && better && !c.paired ? '; no best/\u2248/\u2260 marks: not a mean of ' +
+        'per-photo values, so no paired comparison' : '';
+      var th = el('th', {scope: 'col', title: c.title + (better ? ' (' + better + ')' : '') + unpaired,
+                         'data-key': c.key, tabindex: '0'});
+      // Long names break after their underscores, so the table needs less width.
+      (c.key === 'label' ? ['setting'] : c.key.split('_')).forEach(function (part, i, parts) {
+        th.appendChild(document.createTextNode(part + (i < parts.length - 1 ? '_' : '')));
+        if (i < parts.length - 1) th.appendChild(el('wbr'));
+      });
+      if (better) th.appendChild(el('span', {'class': 'better', 'aria-label': better, text: c.higher ? ' \u2191' : ' \u2193'}));
       th.setAttribute('aria-sort', sort.key === c.key ? (sort.dir > 0 ? 'ascending' : 'descending') : 'none');
       function click() {
         if (sort.key === c.key) sort.dir = -sort.dir;
@@ -146,17 +157,32 @@
       body.appendChild(tr);
     });
     table.appendChild(body);
-    var wrap = el('div', {'class': 'table-wrap'}, table);
+    var wrap = el('div', {'class': 'table-wrap', tabindex: '0', 'aria-label': 'results table; scrolls sideways'}, table);
     if (old) resultsView.replaceChild(wrap, old); else resultsView.insertBefore(wrap, resultsView.firstChild);
+    // Wider than the window: say so (overlay scrollbars are invisible until touched).
+    var hint = resultsView.querySelector('.scroll-hint');
+    if (!hint) {
+      hint = el('p', {'class': 'scroll-hint', id: 'scroll-hint', text: 'The table is wider than the window: ' +
+                      'scroll it sideways (shift + wheel, or drag its scrollbar) for the columns on the right \u2192'});
+      resultsView.insertBefore(hint, wrap);
+    }
+    hint.hidden = wrap.scrollWidth <= wrap.clientWidth + 1;
   }
+  window.addEventListener('resize', function () {
+    var wrap = resultsView.querySelector('.table-wrap'), hint = resultsView.querySelector('.scroll-hint');
+    if (wrap && hint) hint.hidden = wrap.scrollWidth <= wrap.clientWidth + 1;
+  });
   drawers.results = function () {
     drawTable();
     resultsView.appendChild(el('p', {'class': 'note', text:
-      'Click a column to sort (again to reverse). Below each mean: its 95% bootstrap interval (photos resampled). ' +
+      'Click a column to sort (again to reverse); \u2191 in its name: higher is better, \u2193: lower is better. ' +
+      'Below each mean: its 95% bootstrap interval (photos resampled). ' +
       '"best" marks the best contender of a column; "\u2248 best": not distinguishable from it, "\u2260 best": ' +
       'differs from it (95% paired bootstrap interval excludes 0 and the paired test\'s p < 0.05; hover for the ' +
       'numbers). Baselines (a blind centred box, a random map) are compared but never the best; a blind row ' +
-      'shows \u2014 for the map\'s metrics, which are not its own.'}));
+      'shows \u2014 for the map\'s metrics, which are not its own. Columns that are not a mean of per-photo ' +
+      'values (max_box_acc, max_box_acc_v2: a maximum over thresholds; top1_error, top5_error) have no paired ' +
+      'test, so no marks.'}));
     if (Object.keys(D.skipped).length) {
       resultsView.appendChild(el('h3', {text: Object.keys(D.skipped).length + ' photo(s) skipped (not in the table)'}));
       var ul = el('ul');
@@ -331,7 +357,7 @@
                  p.truth ? p.truth.length + ' ground-truth box(es), green' : 'no ground truth'].filter(Boolean);
     detail.appendChild(el('p', {'class': 'note', text: about.join(' \u00b7 ')}));
     var bar = el('div', {'class': 'toolbar'});
-    [['map', 'map'], ['truth', 'ground truth'], ['boxes', 'localiser boxes (red; blind: grey)'], ['tbox', 'threshold box (yellow)']]
+    [['map', 'map'], ['truth', 'ground truth'], ['boxes', 'localiser boxes (red; blind: grey)'], ['tbox', 'slider box (yellow, dashed)']]
       .forEach(function (o) {
         var box = el('input', {type: 'checkbox', id: 'overlay-' + o[0], checked: state[o[0]] ? true : null,
                                onchange: function () { state[o[0]] = box.checked; redraw(); }});
@@ -367,10 +393,18 @@
     figures.push({canvas: canvas, method: method, photo: p, scale: scale, details: details});
     return f;
   }
+  // A box is drawn at least MIN_BOX canvas pixels wide and high (grown about its centre) over a dark
+  // underlay, so a box of a few photo pixels still shows on a busy map.
+  var MIN_BOX = 8;
   function rect(ctx, b, scale, style, dash) {
+    var x = b[0] * scale + 1, y = b[1] * scale + 1, w = (b[2] - b[0]) * scale - 2, h = (b[3] - b[1]) * scale - 2;
+    if (w < MIN_BOX) { x -= (MIN_BOX - w) / 2; w = MIN_BOX; }
+    if (h < MIN_BOX) { y -= (MIN_BOX - h) / 2; h = MIN_BOX; }
     ctx.save();
+    ctx.strokeStyle = 'rgba(0, 0, 0, 0.45)'; ctx.lineWidth = 4; ctx.setLineDash([]);
+    ctx.strokeRect(x, y, w, h);
     ctx.strokeStyle = style; ctx.lineWidth = 2; ctx.setLineDash(dash || []);
-    ctx.strokeRect(b[0] * scale + 1, b[1] * scale + 1, Math.max(1, (b[2] - b[0]) * scale - 2), Math.max(1, (b[3] - b[1]) * scale - 2));
+    ctx.strokeRect(x, y, w, h);
     ctx.restore();
   }
   function redraw() {
@@ -393,7 +427,9 @@
           D.rows.forEach(function (r) {
             if (r.method !== f.method || !D.boxes[r.key] || !D.boxes[r.key][index]) return;
             var entry = D.boxes[r.key][index];
-            texts.push(r.localiser + (entry[1] === null || entry[1] === undefined ? '' : ': IoU ' + entry[1].toFixed(2)) +
+            // The study's own box: from the full-resolution map (or, blind, from no map at all).
+            texts.push('study\'s ' + r.localiser + ' box (' + (r.blind ? 'ignores the map' : 'full-size map') + ')' +
+                       (entry[1] === null || entry[1] === undefined ? '' : ': IoU ' + entry[1].toFixed(2)) +
                        (entry[2] ? ' (fallback: ' + entry[2] + ')' : ''));
             if (state.boxes && entry[0]) rect(ctx, entry[0], f.scale, r.blind ? '#8d96a3' : '#e0322b', r.blind ? [2, 3] : null);
           });
@@ -405,12 +441,18 @@
               var box = [tb[0] * sx, tb[1] * sy, tb[2] * sx, tb[3] * sy].map(function (v) { return Math.round(v); });
               c.setAttribute('data-threshold-box', box.join(','));
               var best = p.truth ? Math.max.apply(null, p.truth.map(function (t) { return iou(box, t); })) : null;
-              texts.push('threshold ' + state.threshold.toFixed(2) + ' box' + (best === null ? '' : ': IoU ' + best.toFixed(2)));
+              // Recomputed here from the small preview map stored in the page: at the same fraction it can
+              // differ from the study's threshold box, which used the full-size map.
+              texts.push('slider box (' + state.threshold.toFixed(2) + ', on the ' + m.w + '\u00d7' + m.h + '-px preview map)' +
+                         (best === null ? '' : ': IoU ' + best.toFixed(2)));
               if (state.tbox) rect(ctx, box, f.scale, '#f2b705', [6, 3]);
             }
           }
         }
-        f.details.textContent = texts.join(' \u00b7 ');
+        f.details.textContent = '';
+        texts.forEach(function (t) { f.details.appendChild(el('span', {'class': 'line', text: t})); });
+        if (texts.length) f.details.title = 'The study\'s boxes come from the full-size map; the slider\'s box is ' +
+          'recomputed in this page from a small preview of the map, so its IoU can differ at the same threshold.';
         c.setAttribute('data-drawn', String(Date.now()));
       });
     });
@@ -418,13 +460,24 @@
 
   // ---- curves ---------------------------------------------------------------------------------------
   var curvesView = addView('curves', 'Curves');
-  var PANELS = [['deletion', 'Deletion: class probability as the most salient pixels are deleted (lower area is better)', 'fraction deleted'],
-                ['insertion', 'Insertion: class probability as the most salient pixels are inserted (higher is better)', 'fraction inserted'],
-                ['road_morf', 'ROAD MoRF: most relevant removed first, imputed (lower is better)', 'fraction removed'],
-                ['road_lerf', 'ROAD LeRF: least relevant removed first, imputed (higher is better)', 'fraction removed'],
-                ['sanity', 'Sanity check: Spearman of |map| with the trained model\'s as blocks are re-drawn (a map that explains the model falls)', 'blocks re-drawn from the logits']];
+  // [panel, title, x-axis label, the table's column its legend repeats, what that column averages]
+  var PANELS = [['deletion', 'Deletion: class probability as the most salient pixels are deleted (lower area is better)', 'fraction deleted', 'deletion_auc', 'area under its curve'],
+                ['insertion', 'Insertion: class probability as the most salient pixels are inserted (higher is better)', 'fraction inserted', 'insertion_auc', 'area under its curve'],
+                ['road_morf', 'ROAD MoRF: most relevant removed first, imputed (lower is better)', 'fraction removed', 'road_morf', 'mean over its curve'],
+                ['road_lerf', 'ROAD LeRF: least relevant removed first, imputed (higher is better)', 'fraction removed', 'road_lerf', 'mean over its curve'],
+                ['sanity', 'Sanity check: Spearman of |map| with the trained model\'s as blocks are re-drawn (a map that explains the model falls)', 'blocks re-drawn from the logits', 'randomisation', 'mean over the re-drawn blocks']];
+  // Round y ticks covering [lo, hi]: a step of 1, 2, 2.5 or 5 times a power of ten, 3 to 6 ticks.
+  function niceTicks(lo, hi) {
+    var raw = ((hi - lo) || 1) / 4, power = Math.pow(10, Math.floor(Math.log10(raw)));
+    var step = [1, 2, 2.5, 5, 10].map(function (f) { return f * power; }).filter(function (v) { return v >= raw; })[0];
+    var start = Math.floor(lo / step + 1e-9) * step, end = Math.ceil(hi / step - 1e-9) * step, values = [];
+    for (var v = start; v <= end + step / 2; v += step) values.push(Math.round(v / step) * step);
+    var digits = Math.max(0, -Math.floor(Math.log10(step) + 1e-9)) + (Math.round(step / power * 10) % 10 ? 1 : 0);
+    return {values: values, digits: digits};
+  }
   function plot(panel) {
-    var W = 440, H = 260, L = 44, R = 10, T = 10, B = panel[0] === 'sanity' ? 70 : 34;
+    // R leaves room for half of the last x label ("1.00"), centred on the plot's right edge.
+    var W = 440, H = 260, L = 44, R = 18, T = 10, B = panel[0] === 'sanity' ? 70 : 34;
     var series = D.curves.panels[panel[0]];
     var s = svg('svg', {width: W, height: H, viewBox: '0 0 ' + W + ' ' + H, role: 'img', 'aria-label': panel[1]});
     var xs = [], ys = [];
@@ -432,14 +485,16 @@
     var x0 = Math.min.apply(null, xs), x1 = Math.max.apply(null, xs);
     var y0 = Math.min(0, Math.min.apply(null, ys)), y1 = Math.max(1, Math.max.apply(null, ys));
     if (panel[0] !== 'sanity') { y0 = 0; y1 = Math.max(1e-6, Math.max.apply(null, ys)) * 1.05; }
+    var ticks = niceTicks(y0, y1);
+    y0 = ticks.values[0]; y1 = ticks.values[ticks.values.length - 1];
     function px(v) { return L + (W - L - R) * (v - x0) / ((x1 - x0) || 1); }
     function py(v) { return H - B - (H - T - B) * (v - y0) / ((y1 - y0) || 1); }
     s.appendChild(svg('rect', {x: L, y: T, width: W - L - R, height: H - T - B, fill: '#fff', stroke: '#bbb'}));
-    for (var k = 0; k <= 4; k++) {
-      var yv = y0 + (y1 - y0) * k / 4;
+    ticks.values.forEach(function (yv) {
       s.appendChild(svg('line', {x1: L, x2: W - R, y1: py(yv), y2: py(yv), stroke: '#eee'}));
-      var t = svg('text', {x: L - 4, y: py(yv) + 3, 'text-anchor': 'end', 'font-size': 10}); t.textContent = yv.toFixed(2); s.appendChild(t);
-    }
+      var t = svg('text', {x: L - 4, y: py(yv) + 3, 'text-anchor': 'end', 'font-size': 10, 'class': 'ytick'});
+      t.textContent = yv.toFixed(ticks.digits); s.appendChild(t);
+    });
     if (panel[0] === 'sanity') {
       s.appendChild(svg('line', {x1: L, x2: W - R, y1: py(0.5), y2: py(0.5), stroke: '#999', 'stroke-dasharray': '4 3'}));
       D.curves.layers.forEach(function (name, i) {
@@ -463,9 +518,11 @@
     });
     var legend = el('ul');
     Object.keys(series).forEach(function (m) {
-      var ys2 = series[m].y.filter(function (v) { return v !== null; });
-      var mean = ys2.reduce(function (a, b) { return a + b; }, 0) / (ys2.length || 1);
-      var item = el('li', null, el('span', {'class': 'legend-swatch', style: 'background:' + colour(m)}), m + ' (' + mean.toFixed(3) + ', ' + series[m].photos + ' photos)');
+      // The table's number (mean over photos of each photo's own area), not one computed from the drawn line.
+      var number = series[m].table === null || series[m].table === undefined ? 'n/a' : series[m].table.toFixed(3);
+      var item = el('li', {title: 'the table\'s ' + panel[3] + ': mean over ' + series[m].photos + ' photos of each photo\'s ' + panel[4]},
+                    el('span', {'class': 'legend-swatch', style: 'background:' + colour(m)}),
+                    m + ': ' + number + ' (' + series[m].photos + ' photos)');
       if (baselineMethod(m)) item.appendChild(el('span', {'class': 'badge baseline', text: 'baseline'}));
       legend.appendChild(item);
     });
@@ -476,7 +533,8 @@
     PANELS.forEach(function (panel) { if (D.curves.panels[panel[0]]) box.appendChild(plot(panel)); });
     if (!box.childNodes.length) box.appendChild(el('p', {text: 'This study computed no curves (steps 0, no ROAD, no sanity check).'}));
     curvesView.appendChild(el('p', {'class': 'note', text: 'Mean over photos, one line per method (dashed: baselines). ' +
-      'Legend: mean of the curve; the table\'s areas are per-photo means.'}));
+      'Legend: each method\'s number in the results table (deletion_auc, insertion_auc, road_morf, road_lerf, ' +
+      'randomisation): the mean over photos of each photo\'s own area or mean; hover an entry for which.'}));
     curvesView.appendChild(box);
   };
 
