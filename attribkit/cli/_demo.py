@@ -114,7 +114,7 @@ def localisation_step(model: torch.nn.Module, photos: Photos, out: Path, tag: st
         save_panel(path, [draw_boxes(image.rgb, [shown[0]], mask=best.mask),
                           draw_boxes(image.rgb, [shown[1]], mask=paper.mask),
                           draw_boxes(image.rgb, [shown[2]])],
-                   ["default: Grad-CAM + threshold box", "paper: gradient + GraphCut", "centre box (blind baseline)"],
+                   ["default: Grad-CAM + threshold box", "paper: 10-crop gradient + GraphCut", "centre box (blind baseline)"],
                    legends=[box_legend([f"{best.name}: {_box_text(best.box)}"]),
                             box_legend([f"{paper.name}: {_box_text(paper.box)}"]),
                             box_legend([f"centre box: {_box_text(centre.box)}"])],
@@ -126,8 +126,9 @@ def localisation_step(model: torch.nn.Module, photos: Photos, out: Path, tag: st
 
 #: What the tint and the box of a localisation panel are (paper section 4), for a reader new to the method.
 LOCALISATION_CAPTION = ("tint: the foreground (default: Grad-CAM above 20% of its range; paper: the GraphCut "
-                        "segment seeded by the gradient map); box: around its largest connected part; centre box: "
-                        "the same box for every photo")
+                        "segment seeded by the 10-crop gradient map, which on this model often takes background: "
+                        "docs/paper.md); box: around its largest connected part; "
+                        "centre box: the same box for every photo")
 
 
 def _box_text(box: tuple[int, int, int, int] | None) -> str:
