@@ -36,7 +36,7 @@ from attribkit.data._image import LoadedImage, load_image
 from attribkit.errors import AnnotationError, AttribkitWarning, ImageError, OptionError
 from attribkit.models._info import Preprocessing
 from attribkit.study._data import StudyImage
-from attribkit.study._spawn import unguarded_main
+from attribkit.study._spawn import stays_in_process
 
 #: Photos each worker decodes ahead of the one the study is waiting for (DataLoader's ``prefetch_factor``).
 PREFETCH = 2
@@ -118,12 +118,7 @@ def usable_workers(requested: int, items: Sequence[StudyImage]) -> int:
         raise OptionError(f"loader_workers must be >= 0; got {requested!r}")
     if requested == 0 or not items:
         return 0
-    script = unguarded_main()
-    if script is not None:
-        warnings.warn(f"{script}: the study runs at the script's top level, outside `if __name__ == "
-                      f"'__main__':`, where {requested} loader processes would each run the script again; "
-                      "decoding photos in this process instead (put the call under that guard to use them)",
-                      AttribkitWarning, stacklevel=3)
+    if stays_in_process(f"{requested} loader processes", "decoding photos", "them", stacklevel=3):
         return 0
     for item in items:
         if isinstance(item.source, (str, bytes)) or hasattr(item.source, "__fspath__"):

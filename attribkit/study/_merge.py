@@ -31,27 +31,24 @@ from attribkit.study._compute import record_keys
 from attribkit.study._gallery import GALLERY_DIR, complete
 from attribkit.study._manifest import MANIFEST, _difference, _text, check_and_store
 from attribkit.study._records import RECORDS_DIR, TIMINGS_DIR, Record, read_records, record_files, record_key
-from attribkit.study._runner import SKIPPED_DIR, write_study_report
+from attribkit.study._runner import SKIPPED_DIR, StudyResult, write_study_report
 from attribkit.study._spec import annotations, read_spec, spec_plan, write_spec
-from attribkit.study._summary import Row
 from attribkit.study._thumbnails import THUMBNAIL_DIR
 
 #: Written to ``out`` when photos have no records: one name a line (removed by a complete merge).
 MISSING = "missing.txt"
 
 
-@dataclass(frozen=True)
-class MergeResult:
-    """What :func:`merge_studies` wrote."""
+@dataclass(frozen=True, repr=False)
+class MergeResult(StudyResult):
+    """What :func:`merge_studies` wrote: a :class:`~attribkit.study.StudyResult` (its one-line repr and notebook
+    pictures too; ``skipped``: photos a shard could not use), and the photos no shard has records of."""
 
-    out: Path
-    rows: list[Row]
-    records: list[Record]
-    files: dict[str, Path] = field(default_factory=dict)
-    skipped: dict[str, str] = field(default_factory=dict)
-    """Photos a shard could not use (unreadable, a box outside the photo): name → why."""
     missing: dict[str, str] = field(default_factory=dict)
     """Photos without records in any merged folder, in the data's order: name → its shard (``"2/4"``)."""
+
+    def __repr__(self) -> str:
+        return f"{super().__repr__()[:-1]}, missing={len(self.missing)})"
 
 
 def merge_studies(folders: Sequence[str | Path], out: str | Path) -> MergeResult:

@@ -63,7 +63,7 @@ class StudyResult:
 
     def __repr__(self) -> str:
         """One line: counts, never the records (a study holds thousands)."""
-        return (f"StudyResult(out={str(self.out)!r}, rows={len(self.rows)}, records={len(self.records)}, "
+        return (f"{type(self).__name__}(out={str(self.out)!r}, rows={len(self.rows)}, records={len(self.records)}, "
                 f"files={sorted(self.files)}, skipped={len(self.skipped)})")
 
     def _repr_html_(self) -> str:

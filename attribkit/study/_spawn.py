@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import ast
 import sys
+import warnings
 from types import FrameType
+
+from attribkit.errors import AttribkitWarning
 
 
 def unguarded_main() -> str | None:
@@ -44,6 +47,20 @@ def unguarded_main() -> str | None:
                   and node.lineno <= line <= (node.end_lineno or node.lineno) for node in tree.body)
     return None if guarded else f"{path}:{line}"
 
+
+
+def stays_in_process(processes: str, work: str, use: str, *, stacklevel: int) -> bool:
+    """Whether ``processes`` (``"4 loader processes"``) must not be spawned because the call comes from an
+    unguarded script's top level (:func:`unguarded_main`); if so, says with an
+    :class:`~attribkit.errors.AttribkitWarning` that ``work`` (``"decoding photos"``) runs in this process
+    instead. ``stacklevel`` counts from the caller, as for :func:`warnings.warn`."""
+    script = unguarded_main()
+    if script is None:
+        return False
+    warnings.warn(f"{script}: the study runs at the script's top level, outside `if __name__ == "
+                  f"'__main__':`, where {processes} would each run the script again; {work} in this process "
+                  f"instead (put the call under that guard to use {use})", AttribkitWarning, stacklevel=stacklevel + 1)
+    return True
 
 def _top_level_frame(main_globals: dict[str, object]) -> FrameType | None:
     """The frame of the main module's own code (``<module>``) on this call's stack, if any."""

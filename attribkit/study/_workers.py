@@ -13,7 +13,6 @@ import os
 import pickle
 import threading
 import time
-import warnings
 import zlib
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
@@ -22,8 +21,8 @@ from typing import Any
 import numpy as np
 
 from attribkit.data._image import Geometry
-from attribkit.errors import AttribkitWarning, OptionError
-from attribkit.study._spawn import unguarded_main
+from attribkit.errors import OptionError
+from attribkit.study._spawn import stays_in_process
 
 #: A localiser is sent to workers as its factory when that pickles (a class: workers import it), or
 #: by name (workers look it up in their own registry, built from the installed entry points).
@@ -194,12 +193,7 @@ def make_executor(workers: int) -> Executor:
         raise OptionError(f"workers must be >= 0; got {workers}")
     if workers == 0:
         return SerialExecutor()
-    script = unguarded_main()
-    if script is not None:
-        warnings.warn(f"{script}: the study runs at the script's top level, outside `if __name__ == "
-                      f"'__main__':`, where {workers} worker processes would each run the script again; "
-                      "localising in this process instead (put the call under that guard to use workers)",
-                      AttribkitWarning, stacklevel=2)
+    if stays_in_process(f"{workers} worker processes", "localising", "workers", stacklevel=2):
         return SerialExecutor()
     return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
                                initializer=_init_worker, initargs=(os.getpid(),))
